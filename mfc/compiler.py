@@ -1,0 +1,123 @@
+"""The front end's pipeline: text → AST → graph → order → shapes → loss → `Program`.
+
+Every stage adds its diagnostics to one list; the compile fails once, at the end, with
+all of them, sorted by position.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mfc import data, graph as graphs, order as orders, settings as train_settings
+from mfc import shapes as shape_inference, syntax, validate
+from mfc.diagnostics import DataError, Diagnostic, SpecError, did_you_mean
+from mfc.program import Program
+from mfc.settings import TrainSettings, setting_span
+
+
+def compile_file(path, **overrides) -> Program:
+    """Read the spec at `path` (UTF-8) and compile it; I/O errors propagate as OSError,
+    undecodable text as UnicodeDecodeError."""
+    path = Path(path)
+    text = path.read_bytes().decode("utf-8")
+    return compile_text(text, str(path), base_dir=path.parent, **overrides)
+
+
+def compile_text(text: str, filename: str = "<string>", base_dir=None, **overrides) -> Program:
+    """Compile spec text into a `Program`; raise `SpecError` listing every problem.
+
+    `overrides` replace train settings (as command-line flags do); a bad override value
+    raises ValueError.
+    """
+    base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    try:
+        module = syntax.parse(text.lstrip("\ufeff"))
+    except SpecError as err:
+        raise SpecError(err.diagnostics, text, filename) from None
+    graph, diagnostics = graphs.build(module, text)
+    block, found = train_settings.read(module)
+    diagnostics += found
+    settings = (block or TrainSettings()).with_overrides(**overrides)
+    order, found = orders.topological_order(graph)
+    diagnostics += found
+    dims = shape_inference.Dims()
+    feeds, found = _feeds(graph, settings, base_dir, dims)
+    diagnostics += found
+    shapes = {}
+    if len(order) == len(graph):  # shapes need an order; a cycle has been reported
+        raw, found = shape_inference.infer(graph, order, dims, feeds)
+        diagnostics += found
+        shapes = {name: _plain(dims, shape) for name, shape in raw.items()}
+    errors = any(d.severity == "error" for d in diagnostics)
+    loss, found = validate.choose_loss(graph, shapes, settings, quiet=errors)
+    diagnostics += found
+    if loss is not None:
+        diagnostics += validate.warnings(graph, loss)
+    diagnostics.sort(key=lambda d: (d.line, d.column))
+    if any(d.severity == "error" for d in diagnostics) or loss is None:
+        raise SpecError(diagnostics, text, filename)
+    return Program(graph=graph, order=order, loss=loss, shapes=shapes, settings=settings,
+                   has_train_block=block is not None, diagnostics=diagnostics,
+                   source=text, filename=filename, base_dir=base_dir)
+
+
+def _plain(dims, shape):
+    """A shape as plain data: ints, 'N' for the batch, '?' for what the data will say."""
+    if shape is None:
+        return None
+    return tuple(d if isinstance(d, int) else
+                 (v if isinstance(v := dims.get(d), int) else dims.show(d)) for d in shape)
+
+
+def _feeds(graph, settings: TrainSettings, base_dir: Path, dims) -> tuple[dict, list]:
+    """Which Inputs the data fills, and with what width (known at check time when the
+    data can be described cheaply; otherwise a symbol the run will fill)."""
+    if settings.data is None:
+        return {}, []
+    span = setting_span(settings, "data")
+    try:
+        info = _describe(settings, base_dir)
+    except DataError as err:
+        return {}, [Diagnostic("E404", str(err), span, help=_dataset_help(settings.data))]
+    diagnostics = []
+    if info is None:
+        diagnostics.append(Diagnostic(
+            "W004", f"data file '{settings.data}' not found, so shapes that depend on it "
+            "are not checked", span))
+    width = info.features if info else dims.new(shape_inference.DATA)
+    feeds = {}
+    for role, name in (("features", settings.features), ("targets", settings.targets)):
+        problem = _feed_problem(graph, settings, role, name)
+        if problem:
+            diagnostics.append(problem)
+        elif name in graph:
+            feeds[name] = shape_inference.Feed(role, width, span)
+    return feeds, diagnostics
+
+
+def _describe(settings: TrainSettings, base_dir: Path):
+    source = settings.data
+    if not data.is_bundled(source) and Path(source).suffix.lower() not in (".csv", ".npz"):
+        raise DataError(f"unknown dataset '{source}'")
+    return data.describe(source, base_dir, settings.target_column)
+
+
+def _dataset_help(source: str) -> str:
+    return did_you_mean(source, data.BUNDLED_NAMES) or (
+        f"bundled datasets: {', '.join(data.BUNDLED_NAMES)}; or a path to a .csv or .npz file")
+
+
+def _feed_problem(graph, settings, role: str, name: str) -> Diagnostic | None:
+    explicit = role in settings.spans
+    span = settings.spans.get(role, setting_span(settings, "data"))
+    if name not in graph:
+        if role == "targets" and not explicit:
+            return None  # no targets: the data's y goes unused (an autoencoder, say)
+        return Diagnostic("E405", f"the data's {role} go to '{name}', but there is no such "
+                          "node", span, help=did_you_mean(name, graph) or
+                          f"name the Input with {role} = NAME in the train block")
+    if graph.nodes[name]["op"] not in ("Input", None):
+        return Diagnostic("E405", f"the data's {role} go to '{name}', which is a "
+                          f"{graph.nodes[name]['op']}, not an Input", span,
+                          help=f"name the Input with {role} = NAME in the train block")
+    return None

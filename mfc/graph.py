@@ -1,0 +1,233 @@
+"""Stage 2: AST → networkx DiGraph, with the checks local to one definition or call.
+
+Each graph node carries the fields of `Node` as attributes (name, op, inputs, attrs,
+span, ...). `inputs` keeps argument order and repeats (`Mul(x, x)`); the edges only say
+who reads whom. Checked here: names (undefined, defined twice), ops (unknown, argument
+count, keywords), dims of Input and Param. Anonymous sub-expressions become nodes named
+`owner.opN` (`cost.pow1`) with the span of their sub-expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from mfc import ast
+from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
+from mfc.ops import OPS, USER_OPS
+
+HOLE = "_"  # a dim to infer
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op: str | None  # None: an unknown op, already reported
+    inputs: tuple[str, ...]
+    attrs: dict = field(default_factory=dict)
+    span: Span | None = None  # the expression that computes it
+    decl: Span | None = None  # where its name is defined (the expression, if anonymous)
+    label: str = ""  # how messages name it: its name, or its source text
+    anonymous: bool = False
+    index: int = 0  # definition order, for stable output
+
+
+def node(graph: nx.DiGraph, name: str) -> Node:
+    """The `Node` stored at `name` in a graph built by `build`."""
+    return Node(name=name, **graph.nodes[name])
+
+
+def build(module: ast.Module, source: str) -> tuple[nx.DiGraph, list[Diagnostic]]:
+    """Build the graph of a parsed spec; return it with the problems found on the way."""
+    builder = _Builder(source.splitlines())
+    for assign in module.assigns:
+        builder.assign(assign)
+    builder.resolve_names()
+    return builder.graph, builder.diagnostics
+
+
+class _Builder:
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self.graph = nx.DiGraph()
+        self.diagnostics: list[Diagnostic] = []
+        self.anon_counts: dict[tuple[str, str], int] = {}
+
+    def report(self, code, message, span, help=None, notes=()):
+        self.diagnostics.append(Diagnostic(code, message, span, help, tuple(notes)))
+
+    # -- definitions
+
+    def assign(self, assign: ast.Assign) -> None:
+        targets, values = assign.targets, assign.values
+        if len(targets) != len(values):
+            self.report("E104", f"{len(targets)} names but {len(values)} values",
+                        assign.span, help="write one value for each name, as in "
+                        "`X, y = Input(), Input()`")
+        for target, value in zip(targets, values):
+            self.define(target, value)
+
+    def define(self, target: ast.Name, value: ast.Expr) -> None:
+        if target.id == HOLE:
+            self.report("E108", "'_' stands for a dim to infer; it cannot be defined",
+                        target.span)
+            return
+        if target.id in self.graph:
+            first = self.graph.nodes[target.id]["decl"]
+            self.report("E103", f"'{target.id}' is defined twice", target.span,
+                        notes=[Note(f"'{target.id}' first defined here", first)])
+            return
+        self.lower(value, owner=target)
+
+    # -- expressions, lowered without recursion (nesting depth is the user's to choose)
+
+    def lower(self, expr: ast.Expr, owner: ast.Name) -> None:
+        results: list[str | None] = []
+        stack: list[tuple[ast.Expr, bool]] = [(expr, False)]
+        while stack:
+            item, expanded = stack.pop()
+            if isinstance(item, ast.Call) and not expanded and not _takes_dims(item):
+                stack.append((item, True))
+                stack.extend((arg, False) for arg in reversed(item.args))
+                continue
+            if isinstance(item, ast.Call) and not _takes_dims(item):
+                count = len(item.args)
+                inputs = results[len(results) - count:] if count else []
+                del results[len(results) - count:]
+                results.append(self.call(item, inputs, owner if item is expr else None, owner))
+            else:
+                results.append(self.leaf(item, owner if item is expr else None, owner))
+
+    def leaf(self, item, target: ast.Name | None, owner: ast.Name) -> str | None:
+        if isinstance(item, ast.Call):  # Input(...) or Param(...)
+            return self.add(item, target, owner, (), self.dims_attrs(item))
+        if isinstance(item, ast.Number):
+            call = ast.Call("Const", (), (), item.span, item.span)
+            return self.add(call, target, owner, (), {"value": item.value})
+        if item.id == HOLE:
+            self.report("E108", "'_' stands for a dim to infer; it is not a value here",
+                        item.span, help="'_' goes in the dims of Input(...) or Param(...)")
+            return None
+        if target is None:
+            return item.id
+        call = ast.Call("Identity", (item,), (), item.span, item.span)
+        return self.add(call, target, owner, (item.id,), {}, refs=[item])
+
+    def call(self, call: ast.Call, inputs, target, owner) -> str | None:
+        op = OPS.get(call.op) if call.op != "Const" else None
+        if op is None:
+            self.report("E102", f"unknown op '{call.op}'", call.op_span,
+                        help=did_you_mean(call.op, USER_OPS) or
+                        f"the ops are: {', '.join(USER_OPS)}")
+        elif len(call.args) != len(op.operands):
+            self.report("E105", _arity_message(op, len(call.args)), call.span)
+            op = None
+        attrs = self.keyword_attrs(call, OPS[call.op]) if call.op in OPS else {}
+        refs = [a for a in call.args if isinstance(a, ast.Name)]
+        usable = op is not None and None not in inputs
+        return self.add(call, target, owner, tuple(i for i in inputs if i is not None),
+                        attrs, refs, usable)
+
+    def add(self, call, target, owner, inputs, attrs, refs=(), usable=True) -> str:
+        """Add a node; an op that is unknown or wrongly called is kept as op None, so
+        that names inside it are still checked but no later stage trusts it."""
+        name = target.id if target else self.anonymous_name(owner.id, call.op)
+        self.graph.add_node(
+            name, op=call.op if usable else None, inputs=tuple(inputs), attrs=attrs,
+            span=call.span, decl=target.span if target else call.span,
+            label=name if target else self.source_text(call.span),
+            anonymous=target is None, index=len(self.graph),
+            refs=tuple((r.id, r.span) for r in refs))
+        return name
+
+    def anonymous_name(self, owner: str, op: str) -> str:
+        key = (owner, op.lower())
+        self.anon_counts[key] = self.anon_counts.get(key, 0) + 1
+        return f"{owner}.{key[1]}{self.anon_counts[key]}"
+
+    def source_text(self, span: Span) -> str:
+        if span.line != span.end_line or span.line > len(self.lines):
+            return "(expression)"
+        text = self.lines[span.line - 1][span.column - 1:span.end_column - 1]
+        return text if len(text) <= 32 else text[:29] + "..."
+
+    # -- arguments
+
+    def keyword_attrs(self, call: ast.Call, op) -> dict:
+        attrs: dict = {}
+        for keyword in call.keywords:
+            spec = op.keywords.get(keyword.name)
+            if spec is None:
+                self.report("E106", f"{op.name} takes no keyword '{keyword.name}'",
+                            keyword.span, help=did_you_mean(keyword.name, op.keywords) or
+                            _keywords_help(op))
+            elif keyword.name in attrs:
+                self.report("E109", f"keyword '{keyword.name}' given twice", keyword.span)
+            else:
+                attrs[keyword.name] = self.keyword_value(op, keyword, spec)
+        return attrs
+
+    def keyword_value(self, op, keyword: ast.Keyword, spec):
+        literal = keyword.value
+        try:
+            return spec.parse(literal.value, literal.kind)
+        except ValueError as err:
+            self.report("E107", f"{op.name}: bad value for '{keyword.name}': {err}",
+                        literal.span, help=f"'{keyword.name}' takes {spec.hint}")
+            return spec.default
+
+    def dims_attrs(self, call: ast.Call) -> dict:
+        op = OPS[call.op]
+        if op.name == "Param" and not call.args:
+            self.report("E105", "Param needs at least one dim, as in Param(10) or "
+                        "Param(_, 10)", call.span)
+        dims = tuple(self.dim(arg) for arg in call.args)
+        return {"dims": dims, "dim_spans": tuple(a.span for a in call.args),
+                **self.keyword_attrs(call, op)}
+
+    def dim(self, arg) -> int | None:
+        if isinstance(arg, ast.Name) and arg.id == HOLE:
+            return None
+        value = arg.value if isinstance(arg, ast.Number) else None
+        if value is None or not float(value).is_integer():
+            self.report("E110", "a dim is a whole number, or '_' to infer it", arg.span)
+            return None
+        if value <= 0:
+            self.report("E203", f"a dim must be positive, not {int(value)}", arg.span)
+            return None
+        return int(value)
+
+    # -- names, once every definition is known (a name may be used before its line)
+
+    def resolve_names(self) -> None:
+        defined = list(self.graph.nodes)
+        for name, data in list(self.graph.nodes(data=True)):
+            for ref, span in data["refs"]:
+                if ref == HOLE or ref in self.graph:
+                    continue
+                self.report("E101", f"undefined name '{ref}'", span,
+                            help=did_you_mean(ref, defined))
+            for source in data["inputs"]:
+                if source in self.graph:
+                    self.graph.add_edge(source, name)
+        for name in self.graph:
+            del self.graph.nodes[name]["refs"]
+
+
+def _takes_dims(call: ast.Call) -> bool:
+    op = OPS.get(call.op)
+    return op is not None and op.operands is None
+
+
+def _arity_message(op, given: int) -> str:
+    wanted = len(op.operands)
+    names = ", ".join(op.operands)
+    plural = "argument" if wanted == 1 else "arguments"
+    return f"{op.name} takes {wanted} {plural} ({names}) but {given} were given"
+
+
+def _keywords_help(op) -> str:
+    if not op.keywords:
+        return f"{op.name} takes no keywords"
+    return f"{op.name} takes: {', '.join(op.keywords)}"

@@ -1,0 +1,310 @@
+"""Stage 4: shape inference, by unification over symbolic dims.
+
+A dim is an int or a `Sym`: the batch (`N`), a width the data will give, a free `_` of an
+Input, or a `_` of a Param, which must be resolved by the end. Ops state their rules in
+the registry through the methods of `ShapeRules` (`broadcast`, `linear`, ...), which unify
+dims and report mismatches naming both operands, their shapes and where each was
+declared. A node whose inputs have unknown shapes gets an unknown shape (None) and no
+error of its own, so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+
+from mfc.diagnostics import Diagnostic, Note
+from mfc.graph import node as graph_node
+from mfc.ops import OPS
+
+MAX_PARAM_ELEMENTS = 2**28  # 2 GiB of float64: past this, allocation is the user's typo
+BATCH, DATA, FREE, PARAM = "batch", "data", "free", "param"
+
+
+@dataclass(frozen=True)
+class Sym:
+    id: int
+
+
+class Dims:
+    """Union-find over symbolic dims; a class may be bound to an int."""
+
+    def __init__(self):
+        self.parent: list[int] = []
+        self.value: list[int | None] = []
+        self.kinds: list[set[str]] = []
+        self.batch = self.new(BATCH)
+
+    def new(self, kind: str) -> Sym:
+        self.parent.append(len(self.parent))
+        self.value.append(None)
+        self.kinds.append({kind})
+        return Sym(len(self.parent) - 1)
+
+    def root(self, sym: Sym) -> int:
+        i = sym.id
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def get(self, dim):
+        """An int when the dim is known, else the Sym of its class."""
+        if isinstance(dim, int):
+            return dim
+        i = self.root(dim)
+        return self.value[i] if self.value[i] is not None else Sym(i)
+
+    def unify(self, a, b) -> bool:
+        a, b = self.get(a), self.get(b)
+        if isinstance(a, int) and isinstance(b, int):
+            return a == b
+        if isinstance(a, int):
+            a, b = b, a
+        if isinstance(b, int):
+            if BATCH in self.kinds[a.id]:
+                return False  # the batch size varies; no fixed size can equal it
+            self.value[a.id] = b
+            return True
+        if a != b:
+            self.parent[b.id] = a.id
+            self.kinds[a.id] |= self.kinds[b.id]
+        return True
+
+    def show(self, dim) -> str:
+        value = self.get(dim)
+        if isinstance(value, int):
+            return str(value)
+        return "N" if BATCH in self.kinds[value.id] else "?"
+
+    def show_shape(self, shape) -> str:
+        if shape is None:
+            return "(unknown)"
+        inner = ", ".join(self.show(d) for d in shape)
+        return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+@dataclass(frozen=True)
+class Operand:
+    name: str
+    label: str
+    shape: tuple | None
+    decl: object
+    anonymous: bool
+
+
+@dataclass(frozen=True)
+class Feed:
+    """An Input the training data fills: `role` is 'features' or 'targets'; `width` the
+    feature count (an int, or a Sym when the data is not readable yet)."""
+
+    role: str
+    width: object
+    setting: object  # the span of the train setting that names the data
+
+
+def infer(graph: nx.DiGraph, order: list[str], dims: Dims, feeds: dict):
+    """Shapes of every node in `order`; returns (shapes, diagnostics)."""
+    rules = ShapeRules(graph, dims, feeds)
+    for name in order:
+        rules.visit(name)
+    rules.check_params()
+    return rules.shapes, rules.diagnostics
+
+
+class ShapeRules:
+    """The vocabulary op shape rules are written in; each method reports its own errors
+    and returns the output shape, or None when it cannot be known."""
+
+    def __init__(self, graph, dims: Dims, feeds: dict):
+        self.graph, self.dims, self.feeds = graph, dims, feeds
+        self.shapes: dict[str, tuple | None] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.param_syms: dict[str, list] = {}
+
+    def visit(self, name: str) -> None:
+        node = graph_node(self.graph, name)
+        operands = [self.operand(i) for i in node.inputs]
+        if node.op is None or any(o is None or o.shape is None for o in operands):
+            self.shapes[name] = None
+            return
+        self.shapes[name] = OPS[node.op].shape(self, node, *operands)
+
+    def operand(self, name: str) -> Operand | None:
+        if name not in self.shapes:
+            return None
+        data = self.graph.nodes[name]
+        return Operand(name, data["label"], self.shapes[name], data["decl"], data["anonymous"])
+
+    # -- reporting
+
+    def mismatch(self, node, message: str, *operands: Operand, code="E200"):
+        named = [o for o in operands if not o.anonymous and o.name != node.name]
+        where = ", ".join(f"{o.label} declared at {o.decl}" for o in named)
+        text = f"{node.label if node.anonymous else OPS[node.op].name}: {message}"
+        notes = tuple(Note(f"{o.label} declared here", o.decl) for o in named)
+        self.diagnostics.append(Diagnostic(code, text + (f" ({where})" if where else ""),
+                                           node.span, notes=notes))
+        return None
+
+    def rank(self, node, x: Operand, *ranks: int) -> bool:
+        if len(x.shape) in ranks:
+            return True
+        wanted = " or ".join(str(r) for r in ranks)
+        self.mismatch(node, f"{x.label} must have {wanted} dims, but its shape is "
+                      f"{self.dims.show_shape(x.shape)}", x, code="E201")
+        return False
+
+    def same(self, node, a: Operand, i: int, b: Operand, j: int) -> bool:
+        if self.dims.unify(a.shape[i], b.shape[j]):
+            return True
+        self.mismatch(node, f"{self._size(a, i)} but {self._size(b, j)}", a, b)
+        return False
+
+    def _size(self, x: Operand, axis: int) -> str:
+        count = self.dims.show(x.shape[axis])
+        if len(x.shape) == 2:
+            word = "rows" if axis in (0, -2) else "columns"
+        else:
+            word = "elements" if len(x.shape) == 1 else f"in dim {axis % len(x.shape)}"
+        return f"{x.label} has {count} {word}"
+
+    # -- leaves
+
+    def declared(self, node, batch_first: bool) -> tuple | None:
+        dims = node.attrs.get("dims", ())
+        shape = tuple(self._declared_dim(node, i, d, batch_first) for i, d in enumerate(dims))
+        if node.op == "Param":
+            self.param_syms[node.name] = list(shape)
+        feed = self.feeds.get(node.name)
+        if feed is None:
+            return shape if dims or node.op == "Param" else None
+        return self._fed(node, shape if dims else None, feed)
+
+    def _declared_dim(self, node, axis: int, dim, batch_first: bool):
+        if dim is not None:
+            return dim
+        if batch_first and axis == 0:
+            return self.dims.batch
+        return self.dims.new(PARAM if node.op == "Param" else FREE)
+
+    def _fed(self, node, shape, feed: Feed) -> tuple | None:
+        batch = self.dims.batch
+        if feed.role == "targets":
+            expected = (batch,) if shape is None or len(shape) == 1 else (batch, 1)
+        else:
+            expected = (batch, feed.width)
+        if shape is None:
+            return expected
+        what = "feature matrix" if feed.role == "features" else "targets"
+        data = Operand("data", f"the data's {what}", expected, feed.setting, False)
+        fed = Operand(node.name, node.label, shape, node.decl, False)
+        if len(shape) != len(expected):
+            return self.mismatch(node, f"{node.label} is fed the {what} "
+                                 f"{self.dims.show_shape(expected)} but is declared with "
+                                 f"shape {self.dims.show_shape(shape)}", data, code="E201")
+        for axis in range(len(shape)):
+            if not self.dims.unify(shape[axis], expected[axis]):
+                return self.mismatch(node, f"{self._size(data, axis)} but "
+                                     f"{self._size(fed, axis)}", data, fed)
+        return shape
+
+    def check_params(self) -> None:
+        """Every Param dim must end up known (or be given by the data at run time)."""
+        for name, shape in self.param_syms.items():
+            node = graph_node(self.graph, name)
+            if self._resolve_param(node, shape):
+                self._check_size(node, [self.dims.get(d) for d in shape])
+
+    def _resolve_param(self, node, shape) -> bool:
+        for axis, dim in enumerate(shape):
+            value = self.dims.get(dim)
+            if isinstance(value, int):
+                continue
+            kinds = self.dims.kinds[value.id]
+            if DATA in kinds and BATCH not in kinds:
+                return False
+            why = ("it would have to follow the batch size" if BATCH in kinds else
+                   "nothing it is used with fixes that size")
+            self.diagnostics.append(Diagnostic(
+                "E202", f"cannot infer dim {axis} of {node.label}: {why}",
+                node.attrs["dim_spans"][axis],
+                help="write the size, or use the param with an operand whose shape is "
+                     "known (declare Input dims, as Input(_, 13), or name the data in train)"))
+            return False
+        return True
+
+    def _check_size(self, node, shape: list[int]) -> None:
+        elements = math.prod(shape)
+        if elements > MAX_PARAM_ELEMENTS:
+            self.diagnostics.append(Diagnostic(
+                "E204", f"{node.label} is too large to allocate: {elements:,} elements "
+                f"({elements * 8 / 2**30:,.1f} GiB as float64)", node.span,
+                help=f"a param may hold at most {MAX_PARAM_ELEMENTS:,} elements"))
+
+    # -- rules the ops use
+
+    def broadcast(self, node, a: Operand, b: Operand) -> tuple | None:
+        """numpy broadcasting: align the trailing dims; 1 stretches, others must agree."""
+        result = []
+        for i in range(1, max(len(a.shape), len(b.shape)) + 1):
+            da = a.shape[-i] if i <= len(a.shape) else 1
+            db = b.shape[-i] if i <= len(b.shape) else 1
+            if self.dims.get(da) == 1:
+                result.append(db)
+            elif self.dims.get(db) == 1 or self.dims.unify(da, db):
+                result.append(da)
+            else:
+                return self.mismatch(
+                    node, f"cannot broadcast {a.label} {self.dims.show_shape(a.shape)} "
+                    f"with {b.label} {self.dims.show_shape(b.shape)}", a, b)
+        return tuple(reversed(result))
+
+    def linear(self, node, x: Operand, w: Operand, b: Operand) -> tuple | None:
+        if not (self.rank(node, x, 2) and self.rank(node, w, 2) and self.rank(node, b, 1)):
+            return None
+        if not (self.same(node, x, 1, w, 0) and self.same(node, w, 1, b, 0)):
+            return None
+        return (x.shape[0], w.shape[1])
+
+    def matmul(self, node, a: Operand, b: Operand) -> tuple | None:
+        if not (self.rank(node, a, 1, 2) and self.rank(node, b, 1, 2)):
+            return None
+        if not self.same(node, a, -1, b, 0):
+            return None
+        return a.shape[:-1] + b.shape[1:]
+
+    def columns(self, node, y: Operand, a: Operand) -> tuple | None:
+        """Both operands taken as columns: equal rows, and equal columns (1 if 1-D)."""
+        if not (self.rank(node, y, 1, 2) and self.rank(node, a, 1, 2)):
+            return None
+        if not self.same(node, y, 0, a, 0):
+            return None
+        y_cols = y.shape[1] if len(y.shape) == 2 else 1
+        a_cols = a.shape[1] if len(a.shape) == 2 else 1
+        if not self.dims.unify(y_cols, a_cols):
+            return self.mismatch(node, f"{y.label} has {self.dims.show(y_cols)} columns "
+                                 f"but {a.label} has {self.dims.show(a_cols)}", y, a)
+        return ()
+
+    def labels(self, node, labels: Operand, logits: Operand) -> tuple | None:
+        if not (self.rank(node, labels, 1) and self.rank(node, logits, 2)):
+            return None
+        return () if self.same(node, labels, 0, logits, 0) else None
+
+    def axis(self, node, x: Operand, axis: int) -> bool:
+        if -len(x.shape) <= axis < len(x.shape):
+            return True
+        self.mismatch(node, f"axis {axis} is out of range for {x.label} of shape "
+                      f"{self.dims.show_shape(x.shape)}", x, code="E201")
+        return False
+
+    def reduce(self, node, x: Operand, axis: int | None) -> tuple | None:
+        if axis is None:
+            return ()
+        if not self.axis(node, x, axis):
+            return None
+        axis %= len(x.shape)
+        return x.shape[:axis] + x.shape[axis + 1:]

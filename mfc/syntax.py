@@ -1,0 +1,266 @@
+"""Stage 1: text → AST. The lark grammar (grammar/mfc.lark), LALR, positions kept.
+
+lark's exceptions are translated here, at one boundary, into `SpecError` with a span and
+an "expected ..." hint in the user's words.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from mfc import ast
+from mfc.diagnostics import Diagnostic, Span, SpecError
+
+_OPEN, _CLOSE = {"(": ")", "[": "]"}, {")": "(", "]": "["}
+_ESCAPES = {"n": "\n", "t": "\t"}
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
+_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
+          "_NL": "end of line", "$END": "end of file"}
+
+
+def parse(text: str) -> ast.Module:
+    """Parse spec text into an `ast.Module`; raise `SpecError` (E001–E003) on bad syntax."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as err:
+        raise SpecError([_syntax_diagnostic(err, text)], text) from None
+    return _ToAst().transform(tree)
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(_grammar_path().read_text(encoding="utf-8"), parser="lalr",
+                propagate_positions=True, postlex=_ContinueInBrackets(),
+                maybe_placeholders=False)
+
+
+def _grammar_path() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammar" / "mfc.lark", here.parent / "grammar" / "mfc.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("mfc's grammar file mfc.lark is missing from the installation")
+
+
+class _ContinueInBrackets:
+    """Drop newlines inside ( ) and [ ]: a bracket left open continues the statement."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0
+        for token in stream:
+            if token.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif token.type in ("RPAR", "RSQB"):
+                depth = max(depth - 1, 0)
+            elif token.type == "_NL" and depth:
+                continue
+            yield token
+
+
+def _span(meta) -> Span:
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _token_span(token: Token) -> Span:
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def _literal(value) -> ast.Literal:
+    if isinstance(value, ast.Number):
+        return ast.Literal(value.value, "number", value.span)
+    return value
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text)
+
+
+def _number(token: Token) -> int | float:
+    text = str(token)
+    return int(text) if text.isdigit() else float(text)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer_NonRecursive):
+    """Builds AST nodes only; every semantic check happens in later stages."""
+
+    def start(self, meta, items):
+        assigns = tuple(i for i in items if isinstance(i, ast.Assign))
+        trains = tuple(i for i in items if isinstance(i, ast.TrainBlock))
+        return ast.Module(assigns, trains)
+
+    def assign(self, meta, items):
+        targets, values = items
+        return ast.Assign(targets, values, _span(meta))
+
+    def targets(self, meta, names):
+        return tuple(ast.Name(str(n), _token_span(n)) for n in names)
+
+    def values(self, meta, exprs):
+        return tuple(exprs)
+
+    def train(self, meta, items):
+        return ast.TrainBlock(tuple(items[1:]), _token_span(items[0]))
+
+    def setting(self, meta, items):
+        key, value = items
+        return ast.Setting(str(key), _literal(value), _span(meta), _token_span(key))
+
+    def number(self, meta, items):
+        return ast.Number(_number(items[0]), _span(meta))
+
+    def name(self, meta, items):
+        return ast.Name(str(items[0]), _span(meta))
+
+    def negative(self, meta, items):
+        return ast.Number(-_number(items[0]), _span(meta))
+
+    def string(self, meta, items):
+        text = str(items[0])[1:-1]
+        return ast.Literal(_unescape(text), "string", _span(meta))
+
+    def word(self, meta, items):
+        return ast.Literal(str(items[0]), "word", _span(meta))
+
+    def keyword(self, meta, items):
+        name, value = items
+        return ast.Keyword(str(name), _literal(value), _span(meta))
+
+    def call(self, meta, items):
+        op, args = items[0], items[1:]
+        positional = tuple(a for a in args if not isinstance(a, ast.Keyword))
+        keywords = tuple(a for a in args if isinstance(a, ast.Keyword))
+        return ast.Call(str(op), positional, keywords, _span(meta), _token_span(op))
+
+    def neg(self, meta, items):
+        span = _span(meta)
+        return ast.Call("Neg", tuple(items), (), span, Span.point(span.line, span.column), True)
+
+    def _infix(self, op, meta, items):
+        span = _span(meta)
+        return ast.Call(op, tuple(items), (), span, span, True)
+
+    def add(self, meta, items):
+        return self._infix("Add", meta, items)
+
+    def sub(self, meta, items):
+        return self._infix("Sub", meta, items)
+
+    def mul(self, meta, items):
+        return self._infix("Mul", meta, items)
+
+    def div(self, meta, items):
+        return self._infix("Div", meta, items)
+
+    def matmul(self, meta, items):
+        return self._infix("MatMul", meta, items)
+
+    def pow(self, meta, items):
+        return self._infix("Pow", meta, [items[0], items[2]])
+
+
+def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
+    if isinstance(err, UnexpectedCharacters):
+        return _bad_character(err, text)
+    token = err.token if isinstance(err, UnexpectedToken) else None
+    where = _token_position(token, text)
+    unclosed = _unclosed_bracket(text, where)
+    expected = _expected_words(err)
+    found = _describe_token(token)
+    if unclosed is not None and (unclosed[0] < where[0] or found == "end of file"):
+        line, col, char = unclosed
+        return Diagnostic("E002", f"'{char}' is never closed", Span.point(line, col),
+                          help=f"expected {expected} before {found} at {where[0]}:{where[1]}")
+    return Diagnostic("E001", f"expected {expected}, found {found}",
+                      Span.point(where[0], where[1], len(str(token or "")) or 1))
+
+
+def _bad_character(err: UnexpectedCharacters, text: str) -> Diagnostic:
+    span = Span.point(err.line, err.column)
+    if err.char == '"':
+        return Diagnostic("E003", "unterminated string", span,
+                          help='close the string with " on the same line')
+    shown = repr(err.char) if err.char.isprintable() else f"U+{ord(err.char):04X}"
+    return Diagnostic("E001", f"unexpected character {shown}", span)
+
+
+def _token_position(token: Token | None, text: str) -> tuple[int, int]:
+    if token is not None and token.type != "$END" and token.line is not None:
+        return token.line, token.column
+    lines = text.split("\n")
+    return len(lines), len(lines[-1]) + 1
+
+
+def _describe_token(token: Token | None) -> str:
+    if token is None or token.type in _WORDS and token.type in ("_NL", "$END"):
+        return _WORDS["_NL" if token is not None and token.type == "_NL" else "$END"]
+    return repr(str(token)) if str(token) else _WORDS.get(token.type, token.type)
+
+
+def _expected_words(err: UnexpectedInput) -> str:
+    accepted = _accepted(err)
+    if "STRING" in accepted:
+        return "a value (a number, a string or a word)"
+    words = []
+    if {"NAME", "NUMBER", "LPAR"} <= accepted:
+        accepted -= {"NAME", "NUMBER", "LPAR", "MINUS"}
+        words.append("an expression")
+    if "RPAR" in accepted:  # inside brackets: say how they go on
+        accepted &= {"COMMA", "RPAR"}
+        words = []
+    elif "NAME" in accepted or words:  # a new statement or operand was due
+        accepted -= {"_NL", "SEMICOLON", "$END"}
+    if "_NL" in accepted:
+        accepted.discard("$END")
+    if accepted & _OPERATORS:
+        accepted -= _OPERATORS
+        words.append("an operator")
+    words += [_terminal_word(name) for name in accepted]
+    words = sorted(set(words), key=lambda w: (not w.startswith("'"), w))
+    if not words:
+        return "something else"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _terminal_word(name: str) -> str:
+    if name in _WORDS:
+        return _WORDS[name]
+    pattern = {t.name: t.pattern for t in _parser().terminals}[name]
+    return f"'{pattern.value}'" if pattern.type == "str" else name
+
+
+def _accepted(err: UnexpectedInput) -> set:
+    """The terminals the parser would really take here (LALR's own list is too wide)."""
+    parser = getattr(err, "interactive_parser", None)
+    try:
+        return set(parser.accepts()) if parser is not None else set(err.expected or ())
+    except Exception:  # accepts() replays the parser; fall back to lark's own list
+        return set(getattr(err, "expected", None) or ())
+
+
+def _unclosed_bracket(text: str, upto: tuple[int, int]) -> tuple[int, int, str] | None:
+    """The innermost bracket still open at position `upto`, skipping comments and strings."""
+    stack = []
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        in_string = False
+        for col, char in enumerate(line, start=1):
+            if (line_no, col) >= upto:
+                return stack[-1] if stack else None
+            if in_string:
+                in_string = char != '"'
+            elif char == '"':
+                in_string = True
+            elif char == "#":
+                break
+            elif char in _OPEN:
+                stack.append((line_no, col, char))
+            elif char in _CLOSE and stack:
+                stack.pop()
+    return stack[-1] if stack else None

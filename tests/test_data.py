@@ -1,0 +1,249 @@
+"""Tests for mfc.data: bundled datasets, CSV and NPZ files, and preparing data."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mfc.data import (
+    BUNDLED, BUNDLED_NAMES, DataInfo, class_labels, describe, is_bundled, load, split,
+    standardize,
+)
+from mfc.diagnostics import DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return name
+
+
+# ---------------------------------------------------------------- bundled
+
+
+@pytest.mark.parametrize("name", BUNDLED_NAMES)
+def test_bundled_table_matches_the_loaded_data(name):
+    data = load(name, ".")
+    assert data.X.dtype == np.float64 and data.y.dtype == np.float64
+    assert data.y.shape == (data.X.shape[0],)
+    assert len(data.feature_names) == data.X.shape[1]
+    assert data.info == BUNDLED[name]
+    if BUNDLED[name].classes is not None:
+        assert len(np.unique(data.y)) == BUNDLED[name].classes
+
+
+def test_bundled_names():
+    assert set(BUNDLED_NAMES) == {"diabetes", "iris", "wine", "breast_cancer", "digits"}
+    assert is_bundled("iris") and not is_bundled("boston")
+    assert describe("wine", "/nowhere") == DataInfo(178, 13, 3)
+
+
+def test_describe_does_not_import_sklearn():
+    code = "import sys, mfc.data; mfc.data.describe('iris', '.'); print('sklearn' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_unknown_name_suggests_a_bundled_one():
+    with pytest.raises(DataError, match="did you mean 'iris'"):
+        load("irsi", ".")
+    with pytest.raises(DataError, match="unknown data"):
+        describe("data.txt", ".")
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def test_csv_happy_path(tmp_path):
+    text = "\ufeffa, b ,label\n 1.5 ,2,0\n3,4e1 ,1\r\n\n5,6,1\n\n\n"
+    write(tmp_path, "d.csv", text)
+    data = load("d.csv", tmp_path)
+    assert data.feature_names == ["a", "b"]
+    np.testing.assert_array_equal(data.X, [[1.5, 2], [3, 40], [5, 6]])
+    np.testing.assert_array_equal(data.y, [0, 1, 1])
+    assert data.classes == 2 and data.name == "d.csv"
+    assert describe("d.csv", tmp_path) == DataInfo(rows=None, features=2, classes=None)
+
+
+def test_csv_target_column_and_relative_path(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write(tmp_path, "sub/d.csv", "y,a,b\n0.5,1,2\n1.5,3,4\n")
+    data = load("sub/d.csv", tmp_path, target_column="y")
+    assert data.feature_names == ["a", "b"] and data.classes is None
+    np.testing.assert_array_equal(data.y, [0.5, 1.5])
+    np.testing.assert_array_equal(data.X, [[1, 2], [3, 4]])
+
+
+CSV_ERRORS = [
+    # (file text, text the message must contain)
+    ("a,age,y\n1,2,3\n1,abc,3\n", ["d.csv:3:", "'age'", "'abc' is not a number"]),
+    ("a,age,y\n1,2,3\n\n1, ,3\n", ["d.csv:4:", "'age' is empty"]),
+    ("a,age,y\n1,2,3\n1,nan,3\n", ["d.csv:3:", "'age'", "not a finite number"]),
+    ("a,age,y\n1,2,3\n1,2\n", ["d.csv:3:", "2 cells", "3 columns"]),
+    ("a,age,y\n1,2,3\n1,2,3,4\n", ["d.csv:3:", "4 cells"]),
+    ("a,age,y\n", ["no data rows"]),
+    ("a,age,y\n\n\n", ["no data rows"]),
+    ("", ["d.csv:1:", "header"]),
+    ("\n", ["d.csv:1:", "header"]),
+    ("1,2,3\n4,5,6\n", ["d.csv:1:", "not numbers"]),
+    ("a,,y\n1,2,3\n", ["d.csv:1:", "column 2 has no name"]),
+    ("a,a,y\n1,2,3\n", ["d.csv:1:", "'a' appears twice"]),
+    ("a;b;y\n1;2;3\n", ["d.csv:1:", "';'"]),
+    (b"a,b,y\n1,2,3\n1,\xe9,3\n", ["d.csv:3:", "UTF-8"]),
+]
+
+
+@pytest.mark.parametrize("text, expected", CSV_ERRORS)
+def test_csv_errors(tmp_path, text, expected):
+    write(tmp_path, "d.csv", text)
+    with pytest.raises(DataError) as err:
+        load("d.csv", tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    for part in expected:
+        assert part in message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "header"), ("1,2\n", "not numbers"), ("a\n", "two columns"),
+    ("a,a\n", "twice"), (b"\xff\xfea,b\n", "UTF-8"),
+])
+def test_describe_rejects_bad_headers(tmp_path, text, expected):
+    write(tmp_path, "d.csv", text)
+    with pytest.raises(DataError, match=expected):
+        describe("d.csv", tmp_path)
+
+
+def test_csv_unknown_target_column(tmp_path):
+    write(tmp_path, "d.csv", "age,weight,y\n1,2,3\n")
+    with pytest.raises(DataError, match="no column 'agee'; did you mean 'age'"):
+        load("d.csv", tmp_path, target_column="agee")
+    with pytest.raises(DataError, match="its columns are age, weight, y"):
+        describe("d.csv", tmp_path, target_column="zzz")
+
+
+def test_missing_file(tmp_path):
+    assert describe("nope.csv", tmp_path) is None
+    assert describe("nope.npz", tmp_path) is None
+    with pytest.raises(DataError, match=r"data file 'nope.csv' not found \(looked in /"):
+        load("nope.csv", tmp_path)
+
+
+# ---------------------------------------------------------------- NPZ
+
+
+def test_npz_happy_path(tmp_path):
+    X = np.arange(12).reshape(4, 3)
+    np.savez(tmp_path / "d.npz", X=X, y=np.array([[1], [3], [3], [1]]))
+    data = load("d.npz", str(tmp_path))
+    assert data.X.dtype == np.float64 and data.X.shape == (4, 3)
+    assert data.y.shape == (4,) and data.y.dtype == np.float64
+    assert data.feature_names == ["x0", "x1", "x2"] and data.classes == 2
+    assert describe("d.npz", tmp_path) == DataInfo(rows=4, features=3, classes=None)
+
+
+def test_npz_describe_reads_compressed_archives(tmp_path):
+    np.savez_compressed(tmp_path / "d.npz", X=np.zeros((7, 5)), y=np.zeros(7))
+    assert describe("d.npz", tmp_path) == DataInfo(rows=7, features=5, classes=None)
+
+
+NPZ_ERRORS = [
+    ({"X": np.zeros((3, 2))}, "has no array 'y'"),
+    ({"y": np.zeros(3)}, "has no array 'X'"),
+    ({"X": np.zeros((100, 2)), "y": np.zeros(99)}, "X has 100 rows but y has 99"),
+    ({"X": np.zeros(3), "y": np.zeros(3)}, "X must be 2-D"),
+    ({"X": np.zeros((3, 2)), "y": np.zeros((3, 2))}, "y must be 1-D"),
+    ({"X": np.zeros((0, 2)), "y": np.zeros(0)}, "no data"),
+    ({"X": np.array([[1.0, np.nan]]), "y": np.zeros(1)}, r"X\[0, 1\] is nan"),
+    ({"X": np.ones((2, 2)), "y": np.array([1.0, np.inf])}, r"y\[1\] is inf"),
+    ({"X": np.array([["a", "b"]]), "y": np.zeros(1)}, "not real numbers"),
+    ({"X": np.array([[1, "b"]], dtype=object), "y": np.zeros(1)}, "cannot read array 'X'"),
+]
+
+
+@pytest.mark.parametrize("arrays, expected", NPZ_ERRORS)
+def test_npz_errors(tmp_path, arrays, expected):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DataError, match=expected):
+        load("d.npz", tmp_path)
+
+
+def test_npz_that_is_not_an_archive(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    (tmp_path / "d.npz").write_bytes((tmp_path / "a.npy").read_bytes())
+    with pytest.raises(DataError, match="single array"):
+        load("d.npz", tmp_path)
+    with pytest.raises(DataError, match="not a readable .npz"):
+        describe("d.npz", tmp_path)
+    write(tmp_path, "junk.npz", "not a zip")
+    with pytest.raises(DataError, match="not a readable .npz"):
+        load("junk.npz", tmp_path)
+
+
+def test_target_column_only_for_csv(tmp_path):
+    with pytest.raises(DataError, match="only to .csv"):
+        load("iris", tmp_path, target_column="x")
+
+
+# ---------------------------------------------------------------- preparing data
+
+
+def test_standardize_constant_column_gives_no_nan():
+    X = np.column_stack([np.full(442, 0.1), np.arange(442.0)])
+    Xs, mean, std = standardize(X)
+    assert np.all(np.isfinite(Xs))
+    np.testing.assert_allclose(Xs[:, 0], 0.0, atol=1e-12)
+    assert std[0] == 1.0
+    np.testing.assert_allclose(Xs[:, 1].mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(Xs[:, 1].std(), 1)
+
+
+def test_standardize_reuses_given_statistics():
+    _, mean, std = standardize(np.array([[0.0], [2.0]]))
+    Xs, _, _ = standardize(np.array([[3.0]]), mean, std)
+    np.testing.assert_allclose(Xs, [[2.0]])
+
+
+@pytest.mark.parametrize("y, labels, values", [
+    ([0, 2, 1, 2], [0, 2, 1, 2], [0, 1, 2]),
+    ([1, 3, 2, 3], [0, 2, 1, 2], [1, 2, 3]),
+    ([-1, 1, 1], [0, 1, 1], [-1, 1]),
+    ([5.0, 5.0], [0, 0], [5]),
+])
+def test_class_labels_maps_sorted_values_to_0_to_c(y, labels, values):
+    got, got_values = class_labels(np.array(y, dtype=float))
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, labels)
+    np.testing.assert_array_equal(got_values, values)
+    np.testing.assert_array_equal(got_values[got], y)
+
+
+@pytest.mark.parametrize("y", [[0, 0.5, 1], [0, np.nan]])
+def test_class_labels_rejects_non_integers(y):
+    with pytest.raises(DataError, match="CrossEntropy needs integer class labels"):
+        class_labels(np.array(y))
+
+
+def test_split_is_reproducible_and_partitions_the_rows():
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    a = split(X, y, 0.3, np.random.default_rng(1))
+    b = split(X, y, 0.3, np.random.default_rng(1))
+    for left, right in zip(a, b):
+        np.testing.assert_array_equal(left, right)
+    X_train, y_train, X_val, y_val = a
+    assert X_train.shape == (7, 2) and X_val.shape == (3, 2)
+    assert sorted(np.concatenate([y_train, y_val])) == list(y)
+    np.testing.assert_array_equal(X_train[:, 0], 2 * y_train)
+
+
+@pytest.mark.parametrize("rows, fraction", [(10, 0.01), (10, 0.99), (1, 0.5), (10, 0), (10, 1)])
+def test_split_needs_rows_on_both_sides(rows, fraction):
+    with pytest.raises(DataError):
+        split(np.zeros((rows, 1)), np.zeros(rows), fraction, np.random.default_rng(0))
