@@ -43,15 +43,13 @@ def compile_text(text: str, filename: str = "<string>", base_dir=None, **overrid
     dims = shape_inference.Dims()
     feeds, found = _feeds(graph, settings, base_dir, dims)
     diagnostics += found
-    shapes = {}
-    if len(order) == len(graph):  # shapes need an order; a cycle has been reported
-        raw, found = shape_inference.infer(graph, order, dims, feeds)
-        diagnostics += found
-        shapes = {name: _plain(dims, shape) for name, shape in raw.items()}
+    raw, found = shape_inference.infer(graph, order, dims, feeds)  # nodes off any cycle
+    diagnostics += found
+    shapes = {name: _plain(dims, shape) for name, shape in raw.items()}
     errors = any(d.severity == "error" for d in diagnostics)
     loss, found = validate.choose_loss(graph, shapes, settings, quiet=errors)
     diagnostics += found
-    if loss is not None:
+    if loss is not None and not errors:  # after errors, warnings would mostly be echoes
         diagnostics += validate.warnings(graph, loss)
     diagnostics.sort(key=lambda d: (d.line, d.column))
     if any(d.severity == "error" for d in diagnostics) or loss is None:

@@ -101,7 +101,9 @@ class _Builder:
 
     def leaf(self, item, target: ast.Name | None, owner: ast.Name) -> str | None:
         if isinstance(item, ast.Call):  # Input(...) or Param(...)
-            return self.add(item, target, owner, (), self.dims_attrs(item))
+            before = len(self.diagnostics)
+            attrs = self.dims_attrs(item)
+            return self.add(item, target, owner, (), attrs, usable=len(self.diagnostics) == before)
         if isinstance(item, ast.Number):
             call = ast.Call("Const", (), (), item.span, item.span)
             return self.add(call, target, owner, (), {"value": item.value})
@@ -189,7 +191,7 @@ class _Builder:
     def dim(self, arg) -> int | None:
         if isinstance(arg, ast.Name) and arg.id == HOLE:
             return None
-        value = arg.value if isinstance(arg, ast.Number) else None
+        value = _literal_number(arg)
         if value is None or not float(value).is_integer():
             self.report("E110", "a dim is a whole number, or '_' to infer it", arg.span)
             return None
@@ -213,6 +215,15 @@ class _Builder:
                     self.graph.add_edge(source, name)
         for name in self.graph:
             del self.graph.nodes[name]["refs"]
+
+
+def _literal_number(expr) -> int | float | None:
+    """The value of `3` or `-3`; None for anything else."""
+    if isinstance(expr, ast.Number):
+        return expr.value
+    if isinstance(expr, ast.Call) and expr.op == "Neg" and isinstance(expr.args[0], ast.Number):
+        return -expr.args[0].value
+    return None
 
 
 def _takes_dims(call: ast.Call) -> bool:

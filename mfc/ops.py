@@ -53,6 +53,10 @@ class Op:
     def shape(self, s, node, *xs):
         raise NotImplementedError
 
+    def shape_of_unknown(self, node):
+        """The output shape when some input's shape is unknown: usually unknown too."""
+        return None
+
     def forward(self, attrs, *xs):
         raise NotImplementedError
 
@@ -225,6 +229,9 @@ class Sum(Op):
     def shape(self, s, node, x):
         return s.reduce(node, x, node.attrs.get("axis"))
 
+    def shape_of_unknown(self, node):
+        return () if node.attrs.get("axis") is None else None
+
     def forward(self, attrs, x):
         return np.sum(x, axis=attrs.get("axis"))
 
@@ -366,6 +373,9 @@ class MSE(Op):
     def shape(self, s, node, y, a):
         return s.columns(node, y, a)
 
+    def shape_of_unknown(self, node):
+        return ()
+
     def forward(self, attrs, y, a):
         diff = _column(y) - _column(a)
         return np.mean(diff * diff)
@@ -383,6 +393,9 @@ class CrossEntropy(Op):
 
     def shape(self, s, node, labels, logits):
         return s.labels(node, labels, logits)
+
+    def shape_of_unknown(self, node):
+        return ()
 
     def forward(self, attrs, labels, logits):
         shifted = logits - logits.max(axis=1, keepdims=True)

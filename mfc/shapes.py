@@ -4,8 +4,9 @@ A dim is an int or a `Sym`: the batch (`N`), a width the data will give, a free 
 Input, or a `_` of a Param, which must be resolved by the end. Ops state their rules in
 the registry through the methods of `ShapeRules` (`broadcast`, `linear`, ...), which unify
 dims and report mismatches naming both operands, their shapes and where each was
-declared. A node whose inputs have unknown shapes gets an unknown shape (None) and no
-error of its own, so one mistake is reported once.
+declared. A node whose inputs have unknown shapes gets an unknown shape (None), unless its op's
+output shape does not depend on them (a loss is one element), and no error of its own,
+so one mistake is reported once.
 """
 
 from __future__ import annotations
@@ -123,14 +124,21 @@ class ShapeRules:
         self.shapes: dict[str, tuple | None] = {}
         self.diagnostics: list[Diagnostic] = []
         self.param_syms: dict[str, list] = {}
+        self.failed: set[str] = set()  # nodes with an error of their own or upstream
 
     def visit(self, name: str) -> None:
         node = graph_node(self.graph, name)
         operands = [self.operand(i) for i in node.inputs]
-        if node.op is None or any(o is None or o.shape is None for o in operands):
+        if node.op is None or None in operands or self.failed.intersection(node.inputs):
             self.shapes[name] = None
-            return
-        self.shapes[name] = OPS[node.op].shape(self, node, *operands)
+            self.failed.add(name)
+        elif any(o.shape is None for o in operands):
+            self.shapes[name] = OPS[node.op].shape_of_unknown(node)
+        else:
+            reported = len(self.diagnostics)
+            self.shapes[name] = OPS[node.op].shape(self, node, *operands)
+            if len(self.diagnostics) > reported:
+                self.failed.add(name)
 
     def operand(self, name: str) -> Operand | None:
         if name not in self.shapes:
@@ -219,6 +227,8 @@ class ShapeRules:
                 self._check_size(node, [self.dims.get(d) for d in shape])
 
     def _resolve_param(self, node, shape) -> bool:
+        if self.failed.intersection(self.graph.successors(node.name)):
+            return False  # a use of it failed, and that error says more
         for axis, dim in enumerate(shape):
             value = self.dims.get(dim)
             if isinstance(value, int):

@@ -24,7 +24,7 @@ def choose_loss(graph: nx.DiGraph, shapes: dict, settings: TrainSettings, quiet:
     candidates = [n for n in sinks if _elements(shapes.get(n)) == 1]
     if len(candidates) == 1:
         return candidates[0], []
-    if quiet or (not candidates and any(shapes.get(n) is None for n in sinks)):
+    if quiet:
         return None, []
     if not candidates:
         return None, [_no_loss(graph, shapes, sinks)]

@@ -1,0 +1,94 @@
+"""`mfc check`, `--version`, `--help`: exit codes and output."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import LESSON
+from mfc.cli import main
+
+SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.mf"))
+
+
+@pytest.fixture
+def spec(tmp_path):
+    def write(text, name="net.mf"):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+    return write
+
+
+def test_valid_spec_prints_a_summary(spec, capsys):
+    assert main(["check", spec(LESSON)]) == 0
+    out = capsys.readouterr().out
+    assert ["W1", "Param", "(10,", "10)", "100"] in [line.split() for line in out.splitlines()]
+    assert "trainable parameters: 121" in out
+
+
+def test_spec_errors_exit_1_with_diagnostics_on_stderr(spec, capsys):
+    path = spec("X = Input(_, 3)\ncost = Sum(X @ W)\n")
+    assert main(["check", path]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2:16: error[E101]: undefined name 'W'" in err
+
+
+def test_every_file_is_checked(spec, capsys):
+    good, bad = spec(LESSON, "good.mf"), spec("x = (", "bad.mf")
+    assert main(["check", good, bad]) == 1
+    captured = capsys.readouterr()
+    assert "good.mf: ok" in captured.out and "bad.mf:1:5: error[E002]" in captured.err
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b"x = Param(1)\xff\xfe\n"), "not UTF-8"),
+])
+def test_io_errors_exit_2_with_one_line(tmp_path, capsys, setup, message):
+    path = tmp_path / "net.mf"
+    setup(path)
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_usage_errors_exit_2(capsys):
+    assert main(["check"]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main([]) == 2
+
+
+def test_json_format(spec, capsys):
+    path = spec("x = Param(3)\ncost = Sum(x, axs=0)\n")
+    assert main(["check", "--format", "json", path]) == 1
+    report = json.loads(capsys.readouterr().out)
+    (d,) = report["diagnostics"]
+    assert (d["code"], d["line"], d["column"], d["severity"]) == ("E106", 2, 15, "error")
+    assert report["ok"] is False
+
+
+def test_version_and_help():
+    for flag in ("--version", "--help"):
+        done = subprocess.run([sys.executable, "-m", "mfc.cli", flag], capture_output=True,
+                              text=True, cwd=Path(__file__).parent.parent)
+        assert done.returncode == 0 and "mfc" in done.stdout
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
+def test_every_spec_checks_clean(path, capsys):
+    assert main(["check", str(path)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_check_does_not_import_scikit_learn_or_graphviz(tmp_path):
+    code = ("import sys; from mfc.cli import main; main(['check', sys.argv[1]]); "
+            "print('sklearn' in sys.modules, 'graphviz' in sys.modules)")
+    path = tmp_path / "net.mf"
+    path.write_text(LESSON)
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, cwd=Path(__file__).parent.parent)
+    assert done.stdout.strip().splitlines()[-1] == "False False"

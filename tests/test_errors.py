@@ -1,0 +1,141 @@
+"""Every kind of spec error: (source, code, line, column), never message text.
+
+All of a spec's errors are reported at once; these specs each hold one, so the table
+also shows that one mistake yields one diagnostic (no cascades)."""
+
+import pytest
+
+import mfc
+from conftest import spec_errors
+
+NET = """\
+X, y = Input(_, 13), Input()
+W1, b1 = Param(_, 10), Param(10)
+W2, b2 = Param(10, 1), Param(1)
+"""
+
+CASES = [
+    # syntax
+    ("x = Sigmoid(y", "E002", 1, 12),
+    ("x = Linear(X, W b)", "E001", 1, 17),
+    ("x = * 2", "E001", 1, 5),
+    ('train { data = "x }', "E003", 1, 16),
+    ("x = 3 ?", "E001", 1, 7),
+    ("train { epochs = }", "E001", 1, 18),
+    # names
+    (NET + "l1 = Linear(X, W1, b9)\ncost = MSE(y, l1 @ W2)", "E101", 4, 20),
+    (NET + "l1 = Linaer(X, W1, b1)\ncost = MSE(y, l1 @ W2)", "E102", 4, 6),
+    (NET + "W1 = Param(13, 10)\nl1 = Linear(X, W1, b1)\ncost = MSE(y, l1 @ W2)", "E103", 4, 1),
+    ("X, y = Input()\ncost = Mean(X)", "E104", 1, 1),
+    (NET + "l1 = Linear(X, W1)\ncost = MSE(y, l1 @ W2)", "E105", 4, 6),
+    ("x = Param(3, int=zeros)\ncost = Sum(x)", "E106", 1, 14),
+    ("x = Param(3, init=gaussian)\ncost = Sum(x)", "E107", 1, 19),
+    ("x = Param(3)\ncost = Sum(x, axis=0.5)", "E107", 2, 20),
+    ("x = Param(3)\ncost = Sum(_)", "E108", 2, 12),
+    ("x = Param(3, init=ones, init=zeros)\ncost = Sum(x)", "E109", 1, 25),
+    ("x = Param(3.5)\ncost = Sum(x)", "E110", 1, 11),
+    ("x = Param(n)\ncost = Sum(x)", "E110", 1, 11),
+    ("Param(3)", "E001", 1, 6),
+    # graph
+    ("a = Sigmoid(b)\nb = Tanh(a)\ncost = Sum(b)", "E120", 1, 1),
+    ("a = Sigmoid(a)\ncost = Sum(a)", "E120", 1, 1),
+    # shapes
+    (NET.replace("_, 10", "12, 10") + "l1 = Linear(X, W1, b1)\ncost = MSE(y, l1 @ W2)",
+     "E200", 4, 6),
+    (NET + "l1 = Linear(X, W1, b1)\nl2 = l1 + Param(3)\ncost = MSE(y, l2 @ W2)", "E200", 5, 6),
+    ("a = Param(3, 4)\nb = Param(5, 2)\ncost = Sum(a @ b)", "E200", 3, 12),
+    (NET + "l1 = Linear(X, W1, W2)\ncost = MSE(y, l1 @ W2)", "E201", 4, 6),
+    ("x = Param(3)\ncost = Sum(x, axis=1)", "E201", 2, 8),
+    ("x = Param(_, 3)\ncost = Sum(x)", "E202", 1, 11),
+    ("X = Input()\nW = Param(_, 1)\ncost = Sum(X @ W)", "E202", 2, 11),
+    ("x = Param(0)\ncost = Sum(x)", "E203", 1, 11),
+    ("x = Param(4, -2)\ncost = Sum(x)", "E203", 1, 14),
+    ("x = Param(100000, 100000)\ncost = Sum(x)", "E204", 1, 5),
+    # loss
+    ("x = Param(3)\nout = x * 2", "E300", 2, 1),
+    ("x = Param(3)\na = Sum(x)\nb = Mean(x)", "E301", 2, 1),
+    ("x = Param(3)\na = Sum(x)\ntrain { loss = x }", "E302", 3, 16),
+    # train block
+    ("x = Param(1)\ncost = Sum(x)\ntrain { epoch = 3 }", "E400", 3, 9),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { epochs = 0 }", "E401", 3, 18),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { batch_size = 2.5 }", "E401", 3, 22),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { optimizer = adamw }", "E401", 3, 21),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { learning_rate = fast }", "E401", 3, 25),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { loss = \"cost\" }", "E401", 3, 16),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { standardize = 1 }", "E401", 3, 23),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { validation = 1.5 }", "E401", 3, 22),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { epochs = 3\n epochs = 4 }", "E402", 4, 2),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { epochs = 3 }\ntrain { seed = 1 }", "E403", 4, 1),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { data = diabets }", "E404", 3, 16),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { data = \"table.txt\" }", "E404", 3, 16),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { loss = cots }", "E405", 3, 16),
+    ("inp = Input(_, 10)\nW = Param(10, 1)\ncost = Sum(inp @ W)\ntrain { data = diabetes }",
+     "E405", 4, 16),
+    ("X = Input(_, 10)\ny = Param(1)\ncost = Sum(X @ Param(10, 1)) + Sum(y)\n"
+     "train { data = diabetes; targets = y }", "E405", 4, 36),
+    # the data's width against a declared shape
+    ("X, y = Input(_, 13), Input()\nW = Param(13, 1)\ncost = MSE(y, X @ W)\n"
+     "train { data = diabetes }", "E200", 1, 8),
+]
+
+
+@pytest.mark.parametrize("source, code, line, column", CASES)
+def test_error_code_and_position(source, code, line, column):
+    errors = [d for d in spec_errors(source) if d.severity == "error"]
+    assert [(d.code, d.line, d.column) for d in errors] == [(code, line, column)]
+
+
+def test_the_table_is_large():
+    assert len(CASES) >= 30
+
+
+def test_all_errors_are_reported_in_one_pass():
+    source = ("X, y = Input(_, 13), Input()\n"
+              "W1 = Param(12, 10)\n"
+              "l1 = Linear(X, W1, b9)\n"        # E101
+              "s1 = Sigmod(l1)\n"               # E102
+              "l2 = X @ W1\n"                   # E200
+              "cost = MSE(y, l2)\n"
+              "train { epochz = 3 }\n")         # E400
+    assert [d.code for d in spec_errors(source)] == ["E101", "E102", "E200", "E400"]
+
+
+def test_did_you_mean_for_names_ops_and_settings():
+    source = ("X, y = Input(_, 3), Input()\nWeights = Param(3, 1)\n"
+              "cost = MSE(y, Lineer(X, Weight, Param(1)))\ntrain { epoks = 3 }")
+    helps = {d.code: d.help for d in spec_errors(source)}
+    assert "Weights" in helps["E101"] and "Linear" in helps["E102"] and "epochs" in helps["E400"]
+
+
+def test_duplicate_definition_points_at_both():
+    (d,) = spec_errors("a = Param(1)\na = Param(2)\ncost = Sum(a)")
+    assert (d.line, d.note_lines if hasattr(d, "note_lines") else d.notes[0].span.line) == (2, 1)
+
+
+def test_cycle_names_every_node_with_positions():
+    (d,) = spec_errors("a = Sigmoid(c)\nb = Tanh(a)\nc = ReLU(b)\ncost = Sum(c)")
+    assert all(f"{n} ({line}:1)" in d.message for n, line in [("a", 1), ("b", 2), ("c", 3)])
+
+
+def test_shape_mismatch_names_operands_shapes_and_declarations():
+    (d,) = spec_errors("X = Input(_, 13)\ny = Input()\nW1 = Param(12, 10)\nb1 = Param(10)\n"
+                       "cost = MSE(y, Linear(X, W1, b1) @ Param(10, 1))")
+    assert "X has 13 columns" in d.message and "W1 has 12 rows" in d.message
+    assert "W1 declared at 3:1" in d.message
+
+
+def test_warnings_do_not_fail_the_compile():
+    program = mfc.compile("X = Input(_, 2)\nunused = Input()\nW = Param(2, 1)\n"
+                          "lonely = Param(3)\nside = Tanh(X)\ncost = Sum(X @ W)")
+    assert sorted(d.code for d in program.diagnostics) == ["W001", "W002", "W003"]
+
+
+def test_rendered_diagnostic_has_location_source_line_and_caret():
+    with pytest.raises(mfc.SpecError) as info:
+        mfc.compile("x = Param(3)\ncost = Sum(x, axs=0)", filename="net.mf")
+    text = str(info.value)
+    lines = text.splitlines()
+    assert lines[0].startswith("net.mf:2:15: error[E106]: ")
+    assert lines[1].endswith("cost = Sum(x, axs=0)")
+    assert lines[2].index("^") == lines[1].index("axs")
+    assert lines[3].startswith("help: ")

@@ -1,0 +1,52 @@
+"""Stage 2: AST -> graph."""
+
+from mfc.graph import build, node
+from mfc.syntax import parse
+
+
+def graph_of(source):
+    graph, diagnostics = build(parse(source), source)
+    assert [d for d in diagnostics if d.severity == "error"] == []
+    return graph
+
+
+def test_nodes_carry_op_inputs_attrs_and_span():
+    g = graph_of("X = Input(_, 3)\nW = Param(3, 2, init=he)\nh = Tanh(X @ W)")
+    w = node(g, "W")
+    assert (w.op, w.attrs["dims"], w.attrs["init"]) == ("Param", (3, 2), "he")
+    assert (w.decl.line, w.decl.column) == (2, 1)
+    assert node(g, "h").inputs == ("h.matmul1",)
+    assert node(g, "h.matmul1").inputs == ("X", "W")
+    assert set(g.edges) == {("X", "h.matmul1"), ("W", "h.matmul1"), ("h.matmul1", "h")}
+
+
+def test_anonymous_nodes_have_stable_names_and_their_own_spans():
+    source = "x = Param(1, init=3)\ncost = x ** 2 + 5"
+    g = graph_of(source)
+    assert sorted(n for n in g if n.startswith("cost.")) == [
+        "cost.const1", "cost.const2", "cost.pow1"]
+    pow_node = node(g, "cost.pow1")
+    assert pow_node.anonymous and pow_node.label == "x ** 2"
+    assert (pow_node.span.line, pow_node.span.column, pow_node.span.end_column) == (2, 8, 14)
+    assert node(g, "cost.const2").attrs == {"value": 5}
+    assert graph_of(source).nodes == g.nodes  # same names every time
+
+
+def test_names_may_be_used_before_their_definition():
+    g = graph_of("cost = Sum(h)\nh = Tanh(x)\nx = Param(2)")
+    assert set(g.edges) == {("x", "h"), ("h", "cost")}
+
+
+def test_repeated_operand_keeps_argument_order():
+    g = graph_of("x = Param(2)\ny = Mul(x, x)\ncost = Sum(y)")
+    assert node(g, "y").inputs == ("x", "x")
+
+
+def test_alias_is_an_identity_node():
+    g = graph_of("x = Param(2)\ny = x\ncost = Sum(y)")
+    assert node(g, "y").op == "Identity" and node(g, "y").inputs == ("x",)
+
+
+def test_nested_params_become_anonymous_nodes():
+    g = graph_of("X = Input(_, 4)\nh = Linear(X, Param(4, 2), Param(2))")
+    assert [node(g, n).op for n in node(g, "h").inputs] == ["Input", "Param", "Param"]

@@ -1,0 +1,67 @@
+"""Stage 4: shape inference."""
+
+import pytest
+
+import mfc
+from conftest import LESSON, spec_errors
+
+
+def shapes(source):
+    return mfc.compile(source).shapes
+
+
+def test_lesson_net_resolves_from_the_bundled_data():
+    s = shapes(LESSON)
+    assert s["X"] == ("N", 10) and s["W1"] == (10, 10) and s["l2"] == ("N", 1)
+    assert s["cost"] == ()
+
+
+@pytest.mark.parametrize("expr, shape", [
+    ("a + b", ("N", 3)), ("a * Param(1)", ("N", 3)), ("a @ Param(3, 5)", ("N", 5)),
+    ("Sum(a)", ()), ("Mean(a, axis=0)", (3,)), ("Sum(a, axis=-1)", ("N",)),
+    ("Softmax(a)", ("N", 3)), ("-a", ("N", 3)), ("a ** 2", ("N", 3)),
+    ("Param(3) @ Param(3)", ()), ("a @ Param(3)", ("N",)),
+])
+def test_rules(expr, shape):
+    s = shapes(f"a = Input(_, 3)\nb = Param(3)\nout = {expr}\ncost = Sum(out) + Sum(b)")
+    assert s["out"] == shape
+
+
+def test_hole_dims_are_inferred_from_use():
+    s = shapes("X = Input(_, 7)\nW = Param(_, _)\nb = Param(_)\n"
+               "h = Linear(X, W, b)\nV = Param(4, 2)\ncost = Sum(Tanh(h) @ V)")
+    assert s["W"] == (7, 4) and s["b"] == (4,)
+
+
+def test_csv_header_gives_the_width(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,c,target\n1,2,3,4\n")
+    spec = tmp_path / "net.mf"
+    spec.write_text("X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n"
+                    'train { data = "d.csv" }\n')
+    assert mfc.load(spec).shapes["W"] == (3, 1)
+
+
+def test_missing_data_file_is_a_warning_and_defers_widths(tmp_path):
+    spec = tmp_path / "net.mf"
+    spec.write_text("X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n"
+                    'train { data = "later.csv" }\n')
+    program = mfc.load(spec)
+    assert [d.code for d in program.diagnostics] == ["W004"]
+    assert program.shapes["W"] == ("?", 1) and program.trainable_count is None
+
+
+def test_mse_takes_both_operands_as_columns():
+    s = shapes("y = Input(_)\na = Input(_, 1)\ncost = MSE(y, a)")
+    assert s["cost"] == ()
+    assert [d.code for d in spec_errors("y = Input(_)\na = Input(_, 3)\ncost = MSE(y, a)")] \
+        == ["E200"]
+
+
+def test_batch_dim_cannot_be_a_fixed_size():
+    errors = spec_errors("X = Input(_, 3)\np = Param(5)\ncost = Sum(X @ Param(3) + p)")
+    assert [d.code for d in errors] == ["E200"]
+
+
+def test_param_tied_to_the_batch_is_unresolved():
+    errors = spec_errors("X = Input(_, 3)\np = Param(_)\ncost = Sum(X @ Param(3) + p)")
+    assert [d.code for d in errors] == ["E202"]
