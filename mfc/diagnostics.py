@@ -8,12 +8,13 @@ places. `SpecError` carries all of a compile's diagnostics at once.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
-    """A region of source text: 1-based line and column, end exclusive."""
+class Span(NamedTuple):
+    """A region of source text: 1-based line and column, end exclusive. (A named tuple:
+    a big spec makes hundreds of thousands of them.)"""
 
     line: int
     column: int

@@ -89,7 +89,7 @@ class _Builder:
             item, expanded = stack.pop()
             if isinstance(item, ast.Call) and not expanded and not _takes_dims(item):
                 stack.append((item, True))
-                stack.extend((arg, False) for arg in reversed(item.args))
+                stack.extend([(arg, False) for arg in reversed(item.args)])
                 continue
             if isinstance(item, ast.Call) and not _takes_dims(item):
                 count = len(item.args)

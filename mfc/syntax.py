@@ -1,4 +1,5 @@
-"""Stage 1: text → AST. The lark grammar (grammar/mfc.lark), LALR, positions kept.
+"""Stage 1: text → AST. The lark grammar (grammar/mfc.lark), LALR, with the AST built
+by callbacks during the parse (no parse tree, no recursion).
 
 lark's exceptions are translated here, at one boundary, into `SpecError` with a span and
 an "expected ..." hint in the user's words.
@@ -10,7 +11,7 @@ import functools
 import re
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from mfc import ast
@@ -26,16 +27,15 @@ _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
 def parse(text: str) -> ast.Module:
     """Parse spec text into an `ast.Module`; raise `SpecError` (E001–E003) on bad syntax."""
     try:
-        tree = _parser().parse(text)
+        return _parser().parse(text)
     except UnexpectedInput as err:
         raise SpecError([_syntax_diagnostic(err, text)], text) from None
-    return _ToAst().transform(tree)
 
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
     return Lark(_grammar_path().read_text(encoding="utf-8"), parser="lalr",
-                propagate_positions=True, postlex=_ContinueInBrackets(),
+                postlex=_ContinueInBrackets(), transformer=_ToAst(),
                 maybe_placeholders=False)
 
 
@@ -64,10 +64,6 @@ class _ContinueInBrackets:
             yield token
 
 
-def _span(meta) -> Span:
-    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
-
-
 def _token_span(token: Token) -> Span:
     return Span(token.line, token.column, token.end_line, token.end_column)
 
@@ -87,83 +83,90 @@ def _number(token: Token) -> int | float:
     return int(text) if text.isdigit() else float(text)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
-    """Builds AST nodes only; every semantic check happens in later stages."""
+def _span(first, last) -> Span:
+    """From the start of `first` to the end of `last` (tokens or AST nodes)."""
+    a = _token_span(first) if isinstance(first, Token) else first.span
+    b = _token_span(last) if isinstance(last, Token) else last.span
+    return Span(a.line, a.column, b.end_line, b.end_column)
 
-    def start(self, meta, items):
+
+class _ToAst(Transformer):
+    """Builds AST nodes only, during the parse (no tree is built first); every semantic
+    check happens in later stages. Spans come from the first and last child."""
+
+    def start(self, items):
         assigns = tuple(i for i in items if isinstance(i, ast.Assign))
         trains = tuple(i for i in items if isinstance(i, ast.TrainBlock))
         return ast.Module(assigns, trains)
 
-    def assign(self, meta, items):
+    def assign(self, items):
         targets, values = items
-        return ast.Assign(targets, values, _span(meta))
+        return ast.Assign(targets, values, _span(targets[0], values[-1]))
 
-    def targets(self, meta, names):
+    def targets(self, names):
         return tuple(ast.Name(str(n), _token_span(n)) for n in names)
 
-    def values(self, meta, exprs):
+    def values(self, exprs):
         return tuple(exprs)
 
-    def train(self, meta, items):
+    def train(self, items):
         return ast.TrainBlock(tuple(items[1:]), _token_span(items[0]))
 
-    def setting(self, meta, items):
+    def setting(self, items):
         key, value = items
-        return ast.Setting(str(key), _literal(value), _span(meta), _token_span(key))
+        return ast.Setting(str(key), _literal(value), _span(key, value), _token_span(key))
 
-    def number(self, meta, items):
-        return ast.Number(_number(items[0]), _span(meta))
+    def number(self, items):
+        return ast.Number(_number(items[0]), _token_span(items[0]))
 
-    def name(self, meta, items):
-        return ast.Name(str(items[0]), _span(meta))
+    def name(self, items):
+        return ast.Name(str(items[0]), _token_span(items[0]))
 
-    def negative(self, meta, items):
-        return ast.Number(-_number(items[0]), _span(meta))
+    def negative(self, items):
+        return ast.Number(-_number(items[1]), _span(items[0], items[1]))
 
-    def string(self, meta, items):
+    def string(self, items):
         text = str(items[0])[1:-1]
-        return ast.Literal(_unescape(text), "string", _span(meta))
+        return ast.Literal(_unescape(text), "string", _token_span(items[0]))
 
-    def word(self, meta, items):
-        return ast.Literal(str(items[0]), "word", _span(meta))
+    def word(self, items):
+        return ast.Literal(str(items[0]), "word", _token_span(items[0]))
 
-    def keyword(self, meta, items):
+    def keyword(self, items):
         name, value = items
-        return ast.Keyword(str(name), _literal(value), _span(meta))
+        return ast.Keyword(str(name), _literal(value), _span(name, value))
 
-    def call(self, meta, items):
-        op, args = items[0], items[1:]
-        positional = tuple(a for a in args if not isinstance(a, ast.Keyword))
-        keywords = tuple(a for a in args if isinstance(a, ast.Keyword))
-        return ast.Call(str(op), positional, keywords, _span(meta), _token_span(op))
+    def call(self, items):
+        op, args = items[0], items[1:-1]
+        keywords = tuple(a for a in args if type(a) is ast.Keyword)
+        positional = tuple(a for a in args if type(a) is not ast.Keyword) if keywords else tuple(args)
+        return ast.Call(str(op), positional, keywords, _span(op, items[-1]), _token_span(op))
 
-    def neg(self, meta, items):
-        span = _span(meta)
-        return ast.Call("Neg", tuple(items), (), span, Span.point(span.line, span.column), True)
+    def neg(self, items):
+        minus, operand = items
+        return ast.Call("Neg", (operand,), (), _span(minus, operand), _token_span(minus), True)
 
-    def _infix(self, op, meta, items):
-        span = _span(meta)
-        return ast.Call(op, tuple(items), (), span, span, True)
+    def _infix(self, op, left, right):
+        span = _span(left, right)
+        return ast.Call(op, (left, right), (), span, span, True)
 
-    def add(self, meta, items):
-        return self._infix("Add", meta, items)
+    def add(self, items):
+        return self._infix("Add", *items)
 
-    def sub(self, meta, items):
-        return self._infix("Sub", meta, items)
+    def sub(self, items):
+        return self._infix("Sub", *items)
 
-    def mul(self, meta, items):
-        return self._infix("Mul", meta, items)
+    def mul(self, items):
+        return self._infix("Mul", *items)
 
-    def div(self, meta, items):
-        return self._infix("Div", meta, items)
+    def div(self, items):
+        return self._infix("Div", *items)
 
-    def matmul(self, meta, items):
-        return self._infix("MatMul", meta, items)
+    def matmul(self, items):
+        return self._infix("MatMul", *items)
 
-    def pow(self, meta, items):
-        return self._infix("Pow", meta, [items[0], items[2]])
+    def pow(self, items):
+        return self._infix("Pow", items[0], items[2])
 
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
