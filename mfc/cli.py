@@ -159,7 +159,7 @@ def cmd_check(args) -> int:
         if args.format == "text":
             print(summary(program))
     if args.format == "json":
-        print(json.dumps(results if len(args.files) > 1 else results[0], indent=2))
+        print(json.dumps(results, indent=2))
     return worst
 
 

@@ -30,8 +30,9 @@ def compile_text(text: str, filename: str = "<string>", base_dir=None, **overrid
     raises ValueError.
     """
     base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+    text = text.removeprefix("\ufeff")  # a byte-order mark is not part of line 1
     try:
-        module = syntax.parse(text.lstrip("\ufeff"))
+        module = syntax.parse(text)
     except SpecError as err:
         raise SpecError(err.diagnostics, text, filename) from None
     graph, diagnostics = graphs.build(module, text)

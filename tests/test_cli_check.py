@@ -36,6 +36,11 @@ def test_spec_errors_exit_1_with_diagnostics_on_stderr(spec, capsys):
     assert f"{path}:2:16: error[E101]: undefined name 'W'" in err
 
 
+def test_byte_order_mark_is_not_part_of_line_one(spec, capsys):
+    assert main(["check", spec("\ufeffx = Param(3)\ncost = Sum(x, axs=0)\n")]) == 1
+    assert ":2:15: error[E106]" in capsys.readouterr().err
+
+
 def test_every_file_is_checked(spec, capsys):
     good, bad = spec(LESSON, "good.mf"), spec("x = (", "bad.mf")
     assert main(["check", good, bad]) == 1
@@ -65,7 +70,7 @@ def test_usage_errors_exit_2(capsys):
 def test_json_format(spec, capsys):
     path = spec("x = Param(3)\ncost = Sum(x, axs=0)\n")
     assert main(["check", "--format", "json", path]) == 1
-    report = json.loads(capsys.readouterr().out)
+    (report,) = json.loads(capsys.readouterr().out)
     (d,) = report["diagnostics"]
     assert (d["code"], d["line"], d["column"], d["severity"]) == ("E106", 2, 15, "error")
     assert report["ok"] is False
