@@ -59,18 +59,21 @@ def _layer(k: int, width: int, squash: bool) -> list[str]:
             for i in range(width)]
 
 
-def layered(n: int, width: int = 32, squash: bool = False) -> str:
+def layered(n: int, width: int = 32, squash: bool = False, depth: int | None = None) -> str:
     """A spec of about n graph nodes: layers of `width` lanes, each adding two lanes above.
 
-    Layer 0 is Linear(X, W, b) in lane 0 and Sigmoid, Tanh or ReLU of X elsewhere; the last layer is summed with a
-    chain of width - 1 Adds. With squash, each lane node counts as two graph nodes
-    (the anonymous sum and its Sigmoid).
+    Layer 0 is Linear(X, W, b) in lane 0 and Sigmoid, Tanh or ReLU of X elsewhere; the
+    last layer is summed with a chain of width - 1 Adds. With squash, each lane node
+    counts as two graph nodes (the anonymous sum and its Sigmoid). A given `depth`
+    (layers after layer 0) overrides n: width 32, depth 16 is the lesson's 544-node
+    layer block that its sort could not order in 60 s.
     """
     if width < 2:
         raise ValueError("width must be at least 2")
     per_lane = 2 if squash else 1
     fixed = len(_HEADER) + len(_FOOTER) + 2 + 2 * width - 1  # + layer 0 and the sum
-    depth = max((n - fixed) // (width * per_lane), 1)
+    if depth is None:
+        depth = max((n - fixed) // (width * per_lane), 1)
     unary = ("Sigmoid(X)", "Tanh(X)", "ReLU(X)")
     body = ["a0_0 = Linear(X, W, b)"] + [f"a0_{i} = {unary[i % 3]}" for i in range(1, width)]
     for k in range(1, depth + 1):
@@ -88,11 +91,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("nodes", type=int, help="about how many nodes")
     parser.add_argument("--width", type=int, default=32, help="lanes per layer (layered)")
     parser.add_argument("--squash", action="store_true", help="Sigmoid(a + b) lanes (layered)")
+    parser.add_argument("--depth", type=int, help="layers, overriding nodes (layered)")
     args = parser.parse_args(argv)
     if args.shape == "chain":
         text = chain(args.nodes)
     else:
-        text = layered(args.nodes, args.width, args.squash)
+        text = layered(args.nodes, args.width, args.squash, args.depth)
     sys.stdout.write(text)
 
 

@@ -8,10 +8,12 @@ Two networks, each written the way a careful person would write one step by hand
     integer labels, on sklearn's digits data (1797 x 64), SGD.
 
 Every step samples its batch, runs forward and backward and applies SGD, and returns the
-batch loss as a Python float (mfc's step records its loss too; `float()` costs about
-0.1 us). Nothing is allocated per step except that float: every array is a preallocated
-buffer written with `out=`, parameters and gradients are views into one flat vector each,
-so the SGD update is two ufunc calls whatever the number of parameters.
+batch loss as a Python float (mfc's step records its loss too; `float()` of a numpy
+scalar costs about 0.02 us). No array is allocated per step, only scalars (and a slice
+view when shuffling): every array is a preallocated buffer written with `out=`, and
+parameters and gradients are views into one flat vector each, so the SGD update is two
+ufunc calls whatever the number of parameters. Gradients with respect to the data (dX,
+dy) are not computed: nothing reads them.
 
 Usage::
 
@@ -118,15 +120,17 @@ def _sampler(rng, batch_size, sampling, sources, buffers) -> Callable[[], None]:
         return sample
     if sampling == "shuffle":
         perm, steps_per_epoch = np.arange(n), n // batch_size
-        position = [steps_per_epoch]  # start by shuffling
+        if steps_per_epoch == 0:
+            raise ValueError(f"batch_size {batch_size} exceeds the {n} examples")
+        position = steps_per_epoch  # the first step shuffles
 
         def sample() -> None:
-            i = position[0]
-            if i == steps_per_epoch:
+            nonlocal position
+            if position == steps_per_epoch:
                 rng.shuffle(perm)
-                i = 0
-            position[0] = i + 1
-            idx = perm[i * batch_size:(i + 1) * batch_size]
+                position = 0
+            idx = perm[position * batch_size:(position + 1) * batch_size]
+            position += 1
             take(xs, idx, 0, xb, "wrap")
             take(ys, idx, 0, yb, "wrap")
 
@@ -238,7 +242,7 @@ def digits_reference(batch_size: int = 32, seed: int = 0, lr: float = 1e-3,
         exp(z, out=e)
         e.sum(axis=1, keepdims=True, out=s)
         divide(e, s, out=e)  # softmax
-        log(s, out=s)
+        log(s, out=s)  # the zmax shift cancels: log s - (z - zmax)[label]
         loss = (float(s.sum()) - float(vdot(z, yb))) * inv_m
         subtract(e, yb, out=e)
         multiply(e, inv_m, out=e)  # e is now d(loss)/dz
@@ -311,22 +315,52 @@ def time_steps(step: Callable[[], object], n_steps: int = 2000, repeats: int = 7
 
 
 def _blas_info() -> str:
+    """The BLAS libraries loaded (numpy's and scipy's each bring one) and their threads."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "threadpoolctl not installed"
-    return "; ".join(f"{p.get('internal_api')} {p.get('version')} "
-                     f"{p.get('threading_layer', '')} threads={p.get('num_threads')}"
-                     for p in threadpool_info())
+    import os
+
+    return "; ".join(f"{p['internal_api']} {p['version']} ({os.path.basename(p['filepath'])}) "
+                     f"threads={p['num_threads']}"
+                     for p in threadpool_info() if p["user_api"] == "blas")
 
 
-def main() -> None:
-    lesson, digits = load_lesson_data(), load_digits_data()
+def _limit_blas(threads: int):
+    """A context limiting BLAS to `threads` (0: leave as is), or a no-op without threadpoolctl.
+
+    Two BLAS threads on this 2-core machine are 10x slower than one (350 us -> 3 ms for
+    net (b) at batch 256) as soon as anything else runs, so one thread is the default.
+    """
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(threads, user_api="blas") if threads else contextlib.nullcontext()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Check and time the reference steps.")
+    parser.add_argument("--blas-threads", type=int, default=1, help="0: numpy's default")
+    parser.add_argument("--steps", type=int, default=2000, help="steps per timed repeat")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    lesson, digits = load_lesson_data(), load_digits_data()  # loads scipy's BLAS too
+    with _limit_blas(args.blas_threads):
+        _check_and_time(lesson, digits, args.steps, args.repeats)
+
+
+def _check_and_time(lesson, digits, n_steps: int, repeats: int) -> None:
     print(f"numpy {np.__version__}; BLAS: {_blas_info()}")
     for name, factory, data, lr in (("a", lesson_reference, lesson, 1e-3),
                                     ("b", digits_reference, digits, 1e-2)):
         err = check_gradients(factory(batch_size=16, seed=0, data=data))
-        print(f"({name}) gradient check: max relative error {err:.1e}")
+        print(f"({name}) gradient check: relative error {err:.1e}")
         assert err < 1e-6, err
         for sampling in ("resample", "shuffle"):
             batch = 11 if name == "a" else 32
@@ -339,8 +373,8 @@ def main() -> None:
         for batch in batches:
             for sampling in ("resample", "shuffle"):
                 ref = factory(batch_size=batch, seed=0, sampling=sampling, data=data)
-                print(f"({name}) batch {batch:3} {sampling:8}: "
-                      f"{time_steps(ref.step):7.2f} us/step")
+                us = time_steps(ref.step, n_steps, repeats)
+                print(f"({name}) batch {batch:3} {sampling:8}: {us:7.2f} us/step")
 
 
 if __name__ == "__main__":
