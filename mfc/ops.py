@@ -5,14 +5,22 @@ given a `mfc.shapes.ShapeRules` and its operands), what it computes (`forward`) 
 gradient (`backward`: one array per input, or None where no gradient flows), and how it
 draws (`kind`, `symbol`). Adding an op means adding one class here.
 
-`forward(attrs, *xs)` returns a new array; `backward(attrs, g, out, *xs)` gets the summed
-upstream gradient `g` and this op's own output `out`.
+`forward(attrs, *xs, out=None)` returns the value; given `out`, a buffer of the value's shape
+and dtype, it may write the value there and return it (the runtime preallocates one per
+node, so that a training step allocates nothing). `backward(attrs, g, out, *xs, into=...)`
+gets the summed upstream gradient `g` and this op's own output `out`, and returns one
+gradient per operand, each with that operand's shape. `into` holds, per operand, a buffer
+to write its gradient into, None to allocate one, or False when no gradient is wanted
+(data, constants): an op may skip that work and return None there. Either way an op may
+return an array other than the one offered (`g` itself, say): the runtime uses what is
+returned. Called with no buffers, every op is a plain function of its operands.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -57,26 +65,43 @@ class Op:
         """The output shape when some input's shape is unknown: usually unknown too."""
         return None
 
-    def forward(self, attrs, *xs):
+    def forward(self, attrs, *xs, out=None):
         raise NotImplementedError
 
-    def backward(self, attrs, g, out, *xs):
+    def backward(self, attrs, g, out, *xs, into=None):
         raise NotImplementedError
 
 
-def _unbroadcast(grad, shape):
-    """Sum `grad` down to `shape`, undoing numpy broadcasting."""
-    while grad.ndim > len(shape):
-        grad = grad.sum(axis=0)
-    for axis, size in enumerate(shape):
-        if size == 1 and grad.shape[axis] != 1:
-            grad = grad.sum(axis=axis, keepdims=True)
-    return grad
+def _unbroadcast(grad, shape, out=None):
+    """Sum `grad` down to `shape`, undoing numpy broadcasting; `grad` itself when it
+    already has that shape (no copy), else the sum, written into `out` if given."""
+    if grad.shape == shape:
+        return grad
+    axes, kept = _broadcast_axes(grad.shape, shape)
+    if out is None:
+        return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    grad.sum(axis=axes, keepdims=True, out=out.reshape(kept))
+    return out
+
+
+@lru_cache(maxsize=256)
+def _broadcast_axes(grad_shape: tuple, shape: tuple) -> tuple[tuple, tuple]:
+    """The axes numpy stretched to take `shape` to `grad_shape`, and `shape` padded
+    with leading 1s (the sum's keepdims shape)."""
+    lead = len(grad_shape) - len(shape)
+    kept = (1,) * lead + tuple(shape)
+    axes = tuple(i for i, (n, k) in enumerate(zip(grad_shape, kept)) if k == 1 and n != 1)
+    return axes, kept
 
 
 def _column(a):
     """Reshape to (m, 1): (m,) − (m, 1) would otherwise broadcast to (m, m)."""
     return a.reshape(-1, 1)
+
+
+def _column_out(buffer):
+    """A (m, 1) view of a gradient buffer shaped like its operand ((m,) or (m, 1))."""
+    return None if buffer is None else buffer.reshape(-1, 1)
 
 
 # ---------------------------------------------------------------- leaves
@@ -127,11 +152,13 @@ class Const(Op):
     def shape(self, s, node):
         return ()
 
-    def forward(self, attrs):
+    def forward(self, attrs, out=None):
         return np.asarray(attrs["value"], dtype=float)
 
 
 # ---------------------------------------------------------------- unary, elementwise
+# A unary op in the backward pass always has its operand wanted (the op is there only
+# because a Param flows through that operand), so these never see into=(False,).
 
 
 class Identity(Op):
@@ -142,35 +169,40 @@ class Identity(Op):
     def shape(self, s, node, x):
         return x.shape
 
-    def forward(self, attrs, x):
+    def forward(self, attrs, x, out=None):
         return x
 
-    def backward(self, attrs, g, out, x):
+    def backward(self, attrs, g, out, x, into=(None,)):
         return (g,)
 
 
 class Neg(Identity):
-    """y = −x"""
+    """y = −x; dx = −g"""
 
     name, symbol = "Neg", "−"
 
-    def forward(self, attrs, x):
-        return -x
+    def forward(self, attrs, x, out=None):
+        return np.negative(x, out=out)
 
-    def backward(self, attrs, g, out, x):
-        return (-g,)
+    def backward(self, attrs, g, out, x, into=(None,)):
+        return (np.negative(g, out=into[0]),)
 
 
 class Sigmoid(Identity):
-    """y = 1 / (1 + e^(−x)); dx = y·(1 − y)·g"""
+    """y = 1 / (1 + e^(−x)) = (1 + tanh(x/2)) / 2; dx = y·(1 − y)·g"""
 
     name = "Sigmoid"
 
-    def forward(self, attrs, x):
-        return 0.5 * (1.0 + np.tanh(0.5 * x))  # the same function, without exp overflow
+    def forward(self, attrs, x, out=None):
+        out = np.multiply(x, 0.5, out=out)  # the tanh form cannot overflow as e^(−x) can
+        np.tanh(out, out=out)
+        np.multiply(out, 0.5, out=out)
+        return np.add(out, 0.5, out=out)
 
-    def backward(self, attrs, g, out, x):
-        return (g * out * (1.0 - out),)
+    def backward(self, attrs, g, out, x, into=(None,)):
+        dx = np.subtract(1.0, out, out=into[0])
+        np.multiply(dx, out, out=dx)
+        return (np.multiply(dx, g, out=dx),)
 
 
 class ReLU(Identity):
@@ -178,11 +210,14 @@ class ReLU(Identity):
 
     name = "ReLU"
 
-    def forward(self, attrs, x):
-        return np.maximum(x, 0.0)
+    def forward(self, attrs, x, out=None):
+        return np.maximum(x, 0.0, out=out)
 
-    def backward(self, attrs, g, out, x):
-        return (g * (x > 0),)
+    def backward(self, attrs, g, out, x, into=(None,)):
+        if into[0] is None:
+            return (g * (x > 0.0),)
+        dx = np.greater(x, 0.0, out=into[0])  # the mask as 0.0 and 1.0, in the buffer
+        return (np.multiply(dx, g, out=dx),)
 
 
 class Tanh(Identity):
@@ -190,11 +225,13 @@ class Tanh(Identity):
 
     name = "Tanh"
 
-    def forward(self, attrs, x):
-        return np.tanh(x)
+    def forward(self, attrs, x, out=None):
+        return np.tanh(x, out=out)
 
-    def backward(self, attrs, g, out, x):
-        return (g * (1.0 - out * out),)
+    def backward(self, attrs, g, out, x, into=(None,)):
+        dx = np.multiply(out, out, out=into[0])
+        np.subtract(1.0, dx, out=dx)
+        return (np.multiply(dx, g, out=dx),)
 
 
 class Softmax(Identity):
@@ -207,21 +244,24 @@ class Softmax(Identity):
         s.axis(node, x, node.attrs.get("axis", -1))
         return x.shape
 
-    def forward(self, attrs, x):
+    def forward(self, attrs, x, out=None):
         axis = attrs.get("axis", -1)
-        e = np.exp(x - x.max(axis=axis, keepdims=True))
-        return e / e.sum(axis=axis, keepdims=True)
+        out = np.subtract(x, x.max(axis=axis, keepdims=True), out=out)  # e^x cannot overflow
+        np.exp(out, out=out)
+        return np.divide(out, out.sum(axis=axis, keepdims=True), out=out)
 
-    def backward(self, attrs, g, out, x):
+    def backward(self, attrs, g, out, x, into=(None,)):
         axis = attrs.get("axis", -1)
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+        dx = np.multiply(g, out, out=into[0])
+        np.subtract(g, dx.sum(axis=axis, keepdims=True), out=dx)
+        return (np.multiply(dx, out, out=dx),)
 
 
 # ---------------------------------------------------------------- reductions
 
 
 class Sum(Op):
-    """y = Σ x, over every element or along `axis`"""
+    """y = Σ x, over every element or along `axis`; dx = g, spread back over x"""
 
     name = "Sum"
     keywords = {"axis": KeywordSpec(_int_value, None, "a whole number")}
@@ -229,85 +269,107 @@ class Sum(Op):
     def shape(self, s, node, x):
         return s.reduce(node, x, node.attrs.get("axis"))
 
-    def shape_of_unknown(self, node):
-        return () if node.attrs.get("axis") is None else None
+    def forward(self, attrs, x, out=None):
+        return x.sum(axis=attrs.get("axis"), out=out)
 
-    def forward(self, attrs, x):
-        return np.sum(x, axis=attrs.get("axis"))
-
-    def backward(self, attrs, g, out, x):
+    def backward(self, attrs, g, out, x, into=(None,)):
         axis = attrs.get("axis")
         g = g if axis is None else np.expand_dims(g, axis)
-        return (np.broadcast_to(g, x.shape) * self._scale(x, axis),)
+        if into[0] is None:
+            return (np.broadcast_to(g, x.shape) * self._scale(x, axis),)
+        return (np.multiply(g, self._scale(x, axis), out=into[0]),)
 
     def _scale(self, x, axis):
         return 1.0
 
 
 class Mean(Sum):
-    """y = mean of x, over every element or along `axis`"""
+    """y = mean of x, over every element or along `axis`; dx = g / count, spread back"""
 
     name = "Mean"
 
-    def forward(self, attrs, x):
-        return np.mean(x, axis=attrs.get("axis"))
+    def forward(self, attrs, x, out=None):
+        return x.mean(axis=attrs.get("axis"), out=out)
 
     def _scale(self, x, axis):
         return 1.0 / (x.size if axis is None else x.shape[axis])
 
 
 # ---------------------------------------------------------------- binary, broadcasting
+# Gradients are summed back down to each operand's shape (`_unbroadcast`): b of shape
+# (10,) added to (N, 10) gets the column sums of g.
 
 
 class Add(Op):
-    """y = a + b (numpy broadcasting)"""
+    """y = a + b (numpy broadcasting); da = g, db = g (each summed to its shape)"""
 
     name, operands, symbol = "Add", ("a", "b"), "+"
 
     def shape(self, s, node, a, b):
         return s.broadcast(node, a, b)
 
-    def forward(self, attrs, a, b):
-        return a + b
+    def forward(self, attrs, a, b, out=None):
+        return np.add(a, b, out=out)
 
-    def backward(self, attrs, g, out, a, b):
-        return _unbroadcast(g, np.shape(a)), _unbroadcast(g, np.shape(b))
+    def backward(self, attrs, g, out, a, b, into=(None, None)):
+        da = _unbroadcast(g, a.shape, into[0]) if into[0] is not False else None
+        db = _unbroadcast(g, b.shape, into[1]) if into[1] is not False else None
+        return da, db
 
 
 class Sub(Add):
-    """y = a − b"""
+    """y = a − b; da = g, db = −g"""
 
     name, symbol = "Sub", "−"
 
-    def forward(self, attrs, a, b):
-        return a - b
+    def forward(self, attrs, a, b, out=None):
+        return np.subtract(a, b, out=out)
 
-    def backward(self, attrs, g, out, a, b):
-        return _unbroadcast(g, np.shape(a)), _unbroadcast(-g, np.shape(b))
+    def backward(self, attrs, g, out, a, b, into=(None, None)):
+        da = _unbroadcast(g, a.shape, into[0]) if into[0] is not False else None
+        db = None
+        if into[1] is not False:
+            db = _unbroadcast(g, b.shape, into[1])
+            db = np.negative(db, out=into[1] if db is g else db)  # never negate g in place
+        return da, db
 
 
 class Mul(Add):
-    """y = a · b (elementwise)"""
+    """y = a · b (elementwise); da = g·b, db = g·a"""
 
     name, symbol = "Mul", "×"
 
-    def forward(self, attrs, a, b):
-        return a * b
+    def forward(self, attrs, a, b, out=None):
+        return np.multiply(a, b, out=out)
 
-    def backward(self, attrs, g, out, a, b):
-        return _unbroadcast(g * b, np.shape(a)), _unbroadcast(g * a, np.shape(b))
+    def backward(self, attrs, g, out, a, b, into=(None, None)):
+        da = _product_grad(g, b, a.shape, into[0])
+        db = _product_grad(g, a, b.shape, into[1])
+        return da, db
+
+
+def _product_grad(g, factor, shape, buffer):
+    """g·factor summed down to `shape`; straight into `buffer` when nothing is summed
+    (g has the shape of the broadcast product, so then g·factor has `shape` too)."""
+    if buffer is False:
+        return None
+    if g.shape == shape:
+        return np.multiply(g, factor, out=buffer)
+    return _unbroadcast(g * factor, shape, buffer)
 
 
 class Div(Add):
-    """y = a / b"""
+    """y = a / b; da = g / b, db = −g·y / b"""
 
     name, symbol = "Div", "÷"
 
-    def forward(self, attrs, a, b):
-        return a / b
+    def forward(self, attrs, a, b, out=None):
+        return np.divide(a, b, out=out)
 
-    def backward(self, attrs, g, out, a, b):
-        return _unbroadcast(g / b, np.shape(a)), _unbroadcast(-g * out / b, np.shape(b))
+    def backward(self, attrs, g, out, a, b, into=(None, None)):
+        da = _unbroadcast(g / b, a.shape, into[0]) if into[0] is not False else None
+        db = _unbroadcast(-g * out / b, b.shape, into[1]) if into[1] is not False else None
+        return da, db
 
 
 class Pow(Add):
@@ -315,14 +377,18 @@ class Pow(Add):
 
     name, symbol = "Pow", "**"
 
-    def forward(self, attrs, a, b):
-        return np.power(a, b)
+    def forward(self, attrs, a, b, out=None):
+        return np.power(a, b, out=out)
 
-    def backward(self, attrs, g, out, a, b):
-        da = g * b * np.power(a, b - 1.0)
-        safe = np.where(a > 0, a, 1.0)
-        db = g * out * np.where(a > 0, np.log(safe), 0.0)
-        return _unbroadcast(da, np.shape(a)), _unbroadcast(db, np.shape(b))
+    def backward(self, attrs, g, out, a, b, into=(None, None)):
+        da = db = None
+        if into[0] is not False:
+            da = _unbroadcast(g * b * np.power(a, b - 1.0), a.shape, into[0])
+        if into[1] is not False:  # skipped for `x ** 2`, whose exponent is a constant
+            safe = np.where(a > 0, a, 1.0)
+            log_a = np.where(a > 0, np.log(safe), 0.0)
+            db = _unbroadcast(g * out * log_a, b.shape, into[1])
+        return da, db
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -336,14 +402,29 @@ class MatMul(Op):
     def shape(self, s, node, a, b):
         return s.matmul(node, a, b)
 
-    def forward(self, attrs, a, b):
-        return a @ b
+    def forward(self, attrs, a, b, out=None):
+        if a.ndim == 2 and b.ndim == 2:
+            return np.dot(a, b, out=out)
+        return np.matmul(a, b, out=out)
 
-    def backward(self, attrs, g, out, a, b):
-        a2 = a.reshape(1, -1) if a.ndim == 1 else a
-        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    def backward(self, attrs, g, out, a, b, into=(None, None)):
+        if a.ndim == 2 and b.ndim == 2:
+            return _matmul_grads(g, a, b, into)
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a  # a vector is a row on the left,
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b  # a column on the right
         g2 = np.reshape(g, (a2.shape[0], b2.shape[1]))
-        return (g2 @ b2.T).reshape(a.shape), (a2.T @ g2).reshape(b.shape)
+        da, db = _matmul_grads(g2, a2, b2, tuple(False if i is False else None for i in into))
+        return (None if da is None else da.reshape(a.shape),
+                None if db is None else db.reshape(b.shape))
+
+
+def _matmul_grads(g, a, b, into):
+    """g·bᵀ and aᵀ·g for 2-D operands. np.dot, not matmul: for small matrices its
+    call costs half as much; it needs C-contiguous buffers of the operands' dtype,
+    which the runtime's are."""
+    da = np.dot(g, b.T, out=into[0]) if into[0] is not False else None
+    db = np.dot(a.T, g, out=into[1]) if into[1] is not False else None
+    return da, db
 
 
 class Linear(Op):
@@ -354,11 +435,14 @@ class Linear(Op):
     def shape(self, s, node, x, w, b):
         return s.linear(node, x, w, b)
 
-    def forward(self, attrs, x, w, b):
-        return x @ w + b
+    def forward(self, attrs, x, w, b, out=None):
+        out = np.dot(x, w, out=out)  # see _matmul_grads for why not matmul
+        return np.add(out, b, out=out)
 
-    def backward(self, attrs, g, out, x, w, b):
-        return g @ w.T, x.T @ g, g.sum(axis=0)
+    def backward(self, attrs, g, out, x, w, b, into=(None, None, None)):
+        dx, dw = _matmul_grads(g, x, w, into)  # dX is skipped for the data: costly, unused
+        db = g.sum(axis=0, out=into[2]) if into[2] is not False else None
+        return dx, dw, db
 
 
 # ---------------------------------------------------------------- losses
@@ -366,48 +450,55 @@ class Linear(Op):
 
 class MSE(Op):
     """value = mean over the batch of (y − a)², both taken as columns;
-    dy = (2/m)·(y − a), da = −(2/m)·(y − a)"""
+    dy = (2/m)·(y − a)·g, da = −(2/m)·(y − a)·g"""
 
     name, operands, kind = "MSE", ("y", "a"), "loss"
 
     def shape(self, s, node, y, a):
         return s.columns(node, y, a)
 
-    def shape_of_unknown(self, node):
-        return ()
+    def forward(self, attrs, y, a, out=None):
+        diff = np.subtract(_column(y), _column(a))
+        return np.vdot(diff, diff) / diff.size  # a scalar: the value needs no buffer
 
-    def forward(self, attrs, y, a):
-        diff = _column(y) - _column(a)
-        return np.mean(diff * diff)
-
-    def backward(self, attrs, g, out, y, a):
-        diff = (2.0 / _column(y).shape[0]) * g * (_column(y) - _column(a))
-        return diff.reshape(np.shape(y)), (-diff).reshape(np.shape(a))
+    def backward(self, attrs, g, out, y, a, into=(None, None)):
+        da = None if into[1] is False else _column_out(into[1])
+        da = np.subtract(_column(a), _column(y), out=da)  # a − y: d/da, up to the scale
+        np.multiply(da, float(g) * 2.0 / da.size, out=da)  # g is one element
+        dy = None
+        if into[0] is not False:
+            dy = np.negative(da, out=_column_out(into[0])).reshape(y.shape)
+        return dy, (da.reshape(a.shape) if into[1] is not False else None)
 
 
 class CrossEntropy(Op):
     """value = mean over the batch of −log softmax(logits)[label];
-    dlogits = (softmax(logits) − onehot(labels)) / m; labels get no gradient"""
+    dlogits = (softmax(logits) − onehot(labels))·g / m; labels get no gradient"""
 
     name, operands, kind = "CrossEntropy", ("labels", "logits"), "loss"
 
     def shape(self, s, node, labels, logits):
         return s.labels(node, labels, logits)
 
-    def shape_of_unknown(self, node):
-        return ()
-
-    def forward(self, attrs, labels, logits):
-        shifted = logits - logits.max(axis=1, keepdims=True)
+    def forward(self, attrs, labels, logits, out=None):
+        shifted = logits - logits.max(axis=1, keepdims=True)  # e^x cannot overflow
         log_norm = np.log(np.exp(shifted).sum(axis=1))
-        picked = shifted[np.arange(len(shifted)), labels.astype(np.intp).ravel()]
-        return np.mean(log_norm - picked)
+        picked = shifted[np.arange(len(shifted)), _label_indices(labels)]
+        return (log_norm - picked).sum() / len(shifted)
 
-    def backward(self, attrs, g, out, labels, logits):
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs = e / e.sum(axis=1, keepdims=True)
-        probs[np.arange(len(probs)), labels.astype(np.intp).ravel()] -= 1.0
-        return None, probs * (g / len(probs))
+    def backward(self, attrs, g, out, labels, logits, into=(None, None)):
+        if into[1] is False:
+            return None, None
+        probs = np.subtract(logits, logits.max(axis=1, keepdims=True), out=into[1])
+        np.exp(probs, out=probs)
+        np.divide(probs, probs.sum(axis=1, keepdims=True), out=probs)
+        probs[np.arange(len(probs)), _label_indices(labels)] -= 1.0
+        return None, np.multiply(probs, float(g) / len(probs), out=probs)
+
+
+def _label_indices(labels):
+    """Labels as indices (a view when they are integers already)."""
+    return np.asarray(labels).astype(np.intp, copy=False).reshape(-1)
 
 
 def _registry() -> dict[str, Op]:

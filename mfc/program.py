@@ -50,3 +50,45 @@ class Program:
         """Total trainable elements, or None while a size waits for the data."""
         counts = [self.param_count(n) for n in self.param_names]
         return None if None in counts else sum(counts)
+
+    # -- the runtime: lowered on first use
+
+    @property
+    def params(self):
+        """name → ndarray for every Param, writable: `prog.params["W1"][...] = 0`, or
+        assign a new array of the same shape. Initialised on first use, per each
+        Param's `init`, from the spec's `seed`."""
+        return self.network().params
+
+    def forward(self, feed: dict | None = None) -> dict:
+        """Every node's value by name (copies), computed from `feed`: Input name →
+        array. Raises ValueError for a missing, unknown or ill-shaped feed."""
+        return self.network().forward(feed or {})
+
+    def gradients(self, feed: dict | None = None) -> dict:
+        """d(loss)/d(param) for every Param by name (copies), at the current params,
+        for the Inputs in `feed`."""
+        return self.network().gradients(feed or {})
+
+    def train(self, **settings) -> list[float]:
+        """Train the params in place with the train block's settings, some replaced by
+        `settings` (epochs=5, learning_rate=0.1, data="iris", ...); return the mean
+        loss of each epoch. Raises SpecError for an Input nothing feeds, DataError for
+        unusable data, ValueError for a bad setting, `mfc.train.Diverged` when the loss
+        stops being finite."""
+        from mfc import train
+
+        return train.train(self, **settings)
+
+    def network(self, dtype: str | None = None, seed: int | None = None):
+        """The lowered `mfc.runtime.Network`, built on first use (with `seed`, if
+        given, for the params); with another `dtype`, rebuilt with the params kept."""
+        from mfc import runtime
+
+        old = self._runtime
+        if old is not None and (dtype is None or old.dtype == dtype):
+            return old
+        self._runtime = runtime.lower(self, dtype=dtype, seed=seed)
+        if old is not None:
+            self._runtime.theta[...] = old.theta
+        return self._runtime
