@@ -1,0 +1,669 @@
+"""Stage 7: training a lowered spec, and `mfc run`.
+
+Minibatch gradient descent as the lesson does it: per epoch, examples // batch_size
+steps; each step takes a batch (`shuffle`: a fresh permutation each epoch; `resample`:
+rows drawn with replacement), runs forward and backward, and updates the params. After
+each epoch: `Epoch: N, Loss: L`, L the mean batch loss of the epoch. Without data, an
+epoch is one step and L the loss before its update.
+
+Nothing is lost: a loss that stops being finite ends the run (nothing is saved from
+that state); Ctrl-C finishes the current step, so `--save` keeps params that a whole
+step produced; params are written atomically and read without pickles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import tempfile
+import threading
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mfc import data as datasets
+from mfc.diagnostics import DataError, Diagnostic, SpecError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite; the params are left as they were before the
+    step that found it, and nothing should be saved from them."""
+
+    def __init__(self, loss: float, epoch: int, step: int, steps: int, learning_rate: float):
+        where = f"epoch {epoch}" + (f", step {step} of {steps}" if steps > 1 else "")
+        super().__init__(f"the loss became {loss} in {where}; try a smaller learning "
+                         f"rate than {learning_rate:g}")
+        self.loss, self.epoch, self.step = loss, epoch, step
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, once the current step had finished: the params are those of a whole
+    step (`step` of `steps` in `epoch`)."""
+
+    def __init__(self, epoch: int, step: int, steps: int, losses: list[float]):
+        super().__init__()
+        self.epoch, self.step, self.steps, self.losses = epoch, step, steps, losses
+
+    def where(self) -> str:
+        if self.step == self.steps:
+            return f"after epoch {self.epoch}"
+        return f"in epoch {self.epoch} after step {self.step} of {self.steps}"
+
+
+class ParamsError(Exception):
+    """A params file that cannot be read or does not fit the spec: one line."""
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """What one epoch did: its mean batch loss, and on validation data (when the
+    `validation` setting holds some out) the loss and, for CrossEntropy, accuracy."""
+
+    number: int
+    loss: float
+    validation_loss: float | None = None
+    accuracy: float | None = None
+
+    def line(self) -> str:
+        """`Epoch: N, Loss: L`, the lesson's format, then any validation fields."""
+        text = f"Epoch: {self.number}, Loss: {self.loss:.3f}"
+        if self.validation_loss is not None:
+            text += f", Validation loss: {self.validation_loss:.3f}"
+        if self.accuracy is not None:
+            text += f", Validation accuracy: {self.accuracy:.3f}"
+        return text
+
+
+# ---------------------------------------------------------------- the Python API
+
+
+def train(program, *, on_epoch=None, note=None, **overrides) -> list[float]:
+    """Train `program`'s params in place; return the mean batch loss of each epoch.
+
+    Parameters
+    ----------
+    program : a compiled `Program`.
+    on_epoch : called with an `Epoch` after each epoch.
+    note : called with a one-line remark for the user (class labels remapped, say).
+    overrides : train settings replacing the block's (epochs=5, data="iris", ...).
+
+    Raises
+    ------
+    SpecError (E407) when the loss needs an Input that nothing feeds; DataError for
+    unusable data; ValueError for a bad setting; Diverged; Interrupted on Ctrl-C.
+    """
+    settings = program.settings.with_overrides(**overrides)
+    unfed = unfed_inputs(program, settings)
+    if unfed:
+        raise SpecError(unfed, program.source, program.filename)
+    network = program.network(settings.dtype, settings.seed)
+    prepared = prepare_data(program, network, settings, note or (lambda text: None))
+    trainer = Trainer(network, settings, prepared)
+    with _ctrl_c_finishes_the_step() as stop:
+        return trainer.run(settings.epochs, on_epoch or (lambda epoch: None), stop)
+
+
+def unfed_inputs(program, settings) -> list[Diagnostic]:
+    """E407 for each Input the loss needs that neither the features nor the targets
+    of the data fill."""
+    graph = program.graph
+    fed = {settings.features, settings.targets} if settings.data else set()
+    needed = [n for n in program.input_names if n not in fed and
+              graph.nodes[n]["op"] == "Input" and _needed_by_loss(program, n)]
+    return [_unfed(program, settings, name) for name in needed]
+
+
+def _needed_by_loss(program, name: str) -> bool:
+    import networkx as nx
+
+    return name == program.loss or name in nx.ancestors(program.graph, program.loss)
+
+
+def _unfed(program, settings, name: str) -> Diagnostic:
+    decl = program.graph.nodes[name]["decl"]
+    if not settings.data:
+        return Diagnostic("E407", f"the loss needs Input '{name}', but no data feeds it",
+                          decl, help="name the data in the train block (data = \"iris\"), "
+                          "or pass --data")
+    return Diagnostic("E407", f"the loss needs Input '{name}', but the data feeds only "
+                      f"'{settings.features}' (features) and '{settings.targets}' (targets)",
+                      decl, help=f"feed it the features with `features = {name}` or the "
+                      f"targets with `targets = {name}` in the train block")
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Training arrays, ready to feed: node → array, for training and validation."""
+
+    train: dict
+    validation: dict | None
+    rows: int
+
+
+def prepare_data(program, network, settings, note) -> Prepared | None:
+    """Load the data, hold out the validation rows, standardise the features (with
+    the training rows' statistics), turn CrossEntropy targets into class indices, and
+    cast to the network's dtype. None when the spec trains without data."""
+    if not settings.data:
+        return None
+    loaded = datasets.load(settings.data, program.base_dir, settings.target_column)
+    X, y = loaded.X, loaded.y
+    targets = network.nodes.get(settings.targets)
+    if targets is not None and targets in network.label_inputs:
+        y = _class_indices(program, network, targets, y, note)
+    parts = [X, y, None, None]
+    if settings.validation:
+        rng = np.random.default_rng((settings.seed, 1))
+        parts = list(datasets.split(X, y, settings.validation, rng))
+    if settings.standardize:
+        parts[0], mean, std = datasets.standardize(parts[0])
+        if parts[2] is not None:
+            parts[2] = datasets.standardize(parts[2], mean, std)[0]
+    feeds = [_feeds(program, network, settings, parts[i], parts[i + 1]) for i in (0, 2)
+             if parts[i] is not None]
+    rows = len(parts[0])
+    if rows < settings.batch_size:
+        raise DataError(f"batch_size {settings.batch_size} is larger than the {rows} "
+                        "training rows; use a smaller batch")
+    return Prepared(feeds[0], feeds[1] if len(feeds) > 1 else None, rows)
+
+
+def _feeds(program, network, settings, X, y) -> dict:
+    """node → array for the Inputs the loss reads, checked against their shapes."""
+    loss_inputs = {i for n in network.loss_plan for i in n.inbound_nodes}
+    arrays = {}
+    for name, array in ((settings.features, X), (settings.targets, y)):
+        node = network.nodes.get(name)
+        if node is None or node not in loss_inputs:
+            continue
+        declared = program.shapes.get(name)
+        if name == settings.targets and declared is not None and len(declared) == 2:
+            array = array.reshape(-1, 1)
+        arrays[node] = array
+    try:
+        checked = network.checked_feed({n.name: a for n, a in arrays.items()},
+                                       network.loss_plan)
+    except ValueError as err:
+        raise DataError(f"{settings.data}: {err}") from None
+    return {network.nodes[name]: array for name, array in checked.items()}
+
+
+def _class_indices(program, network, targets, y, note) -> np.ndarray:
+    """Targets as class indices 0..C−1 (C the logits' width): kept when they are
+    already in range, else their sorted distinct values mapped to 0, 1, ..."""
+    width = _logits_width(program, network, targets)
+    labels, values = datasets.class_labels(y)
+    in_range = values[0] >= 0 and (width is None or values[-1] < width)
+    if in_range:
+        return y.astype(np.intp)
+    if width is not None and len(values) > width:
+        raise DataError(f"the targets hold {len(values)} classes, but the logits give "
+                        f"{width} scores per row; widen the last layer to {len(values)}")
+    shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
+    note(f"the targets' values {shown} are taken as the classes 0..{len(values) - 1}, "
+         "in that order")
+    return labels.astype(np.intp)
+
+
+def _logits_width(program, network, targets) -> int | None:
+    for node in targets.outbound_nodes:
+        if node.op.name == "CrossEntropy" and node.inbound_nodes[0] is targets:
+            shape = program.shapes.get(node.inbound_nodes[1].name)
+            if shape and isinstance(shape[-1], int):
+                return shape[-1]
+    return None
+
+
+# ---------------------------------------------------------------- batches
+
+
+class _Shuffle:
+    """A fresh permutation each epoch, then consecutive batches of it. The data is
+    permuted once per epoch into its own buffer, so a step's batch is a view: no
+    per-step copy."""
+
+    def __init__(self, arrays: dict, batch_size: int, rng):
+        self.nodes = list(arrays)
+        self.sources = list(arrays.values())
+        self.permuted = [np.empty_like(a) for a in self.sources]
+        self.rows, self.batch_size, self.rng = len(self.sources[0]), batch_size, rng
+        self.steps = self.rows // batch_size
+        self.position = self.steps  # the first call shuffles
+
+    def prime(self) -> None:
+        """Give the Inputs values of the batch's shape, drawing nothing."""
+        for node, source in zip(self.nodes, self.sources):
+            node.value = source[:self.batch_size]
+
+    def __call__(self) -> None:
+        if self.position == self.steps:
+            order = self.rng.permutation(self.rows)
+            for source, permuted in zip(self.sources, self.permuted):
+                source.take(order, 0, permuted)
+            self.position = 0
+        start = self.position * self.batch_size
+        stop = start + self.batch_size
+        for node, permuted in zip(self.nodes, self.permuted):
+            node.value = permuted[start:stop]
+        self.position += 1
+
+
+class _Resample:
+    """Rows drawn uniformly with replacement every step, as the lesson draws them,
+    gathered into fixed batch buffers (which stay the Inputs' values).
+
+    Generator.integers costs more than a whole small step (4 µs here) and has no
+    `out=`, so the rows are floor(u·rows) for u uniform in [0, 1), drawn into a buffer:
+    uniform up to a bias of order rows / 2⁵³.
+    """
+
+    def __init__(self, arrays: dict, batch_size: int, rng):
+        self.pairs = [(a, a[:batch_size].copy()) for a in arrays.values()]
+        for node, (_, batch) in zip(arrays, self.pairs):
+            node.value = batch
+        self.rows = len(next(iter(arrays.values())))
+        self.steps = self.rows // batch_size
+        self.uniform, self.indices = np.empty(batch_size), np.empty(batch_size, np.intp)
+        self.random = rng.random
+
+    def prime(self) -> None:
+        pass  # the Inputs' values are the batch buffers already
+
+    def __call__(self) -> None:
+        self.random(out=self.uniform)
+        np.multiply(self.uniform, self.rows, out=self.indices, casting="unsafe")
+        for source, batch in self.pairs:
+            source.take(self.indices, 0, batch, "clip")  # the method: np.take costs 1 µs more
+
+
+SAMPLERS = {"shuffle": _Shuffle, "resample": _Resample}
+
+
+# ---------------------------------------------------------------- optimizers
+# Each works on the flat vectors of params (theta) and gradients (grad), in place.
+
+
+class SGD:
+    """value −= learning_rate · grad"""
+
+    def __init__(self, theta, grad, settings):
+        self.theta, self.grad, self.rate = theta, grad, settings.learning_rate
+        self.step = np.empty_like(theta)
+
+    def update(self) -> None:
+        np.multiply(self.grad, self.rate, out=self.step)
+        np.subtract(self.theta, self.step, out=self.theta)
+
+
+class Momentum(SGD):
+    """velocity = momentum · velocity − learning_rate · grad; value += velocity"""
+
+    def __init__(self, theta, grad, settings):
+        super().__init__(theta, grad, settings)
+        self.momentum, self.velocity = settings.momentum, np.zeros_like(theta)
+
+    def update(self) -> None:
+        np.multiply(self.velocity, self.momentum, out=self.velocity)
+        np.multiply(self.grad, self.rate, out=self.step)
+        np.subtract(self.velocity, self.step, out=self.velocity)
+        np.add(self.theta, self.velocity, out=self.theta)
+
+
+class Adam(SGD):
+    """m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; value −= rate · m̂ / (√v̂ + ε), with
+    m̂ = m / (1−β₁ᵗ), v̂ = v / (1−β₂ᵗ); β₁ is the `momentum` setting (0.9), β₂ = 0.999."""
+
+    beta2, epsilon = 0.999, 1e-8
+
+    def __init__(self, theta, grad, settings):
+        super().__init__(theta, grad, settings)
+        self.beta1, self.t = settings.momentum, 0
+        self.m, self.v = np.zeros_like(theta), np.zeros_like(theta)
+
+    def update(self) -> None:
+        self.t += 1
+        m, v, s, g = self.m, self.v, self.step, self.grad
+        np.multiply(m, self.beta1, out=m)
+        np.multiply(g, 1.0 - self.beta1, out=s)
+        np.add(m, s, out=m)
+        np.multiply(v, self.beta2, out=v)
+        np.multiply(g, g, out=s)
+        np.multiply(s, 1.0 - self.beta2, out=s)
+        np.add(v, s, out=v)
+        np.sqrt(v, out=s)  # s = √v̂ + ε, then the step
+        np.multiply(s, 1.0 / math.sqrt(1.0 - self.beta2 ** self.t), out=s)
+        np.add(s, self.epsilon, out=s)
+        np.divide(m, s, out=s)
+        np.multiply(s, self.rate / (1.0 - self.beta1 ** self.t), out=s)
+        np.subtract(self.theta, s, out=self.theta)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class Trainer:
+    """One network, its batches and its optimizer. `step()` is one whole training
+    step (batch, forward, backward, update) and returns the batch loss."""
+
+    def __init__(self, network, settings, prepared: Prepared | None):
+        self.network, self.settings, self.prepared = network, settings, prepared
+        self.optimizer = OPTIMIZERS[settings.optimizer](network.theta, network.grad, settings)
+        self.sample = None
+        self.steps = 1
+        if prepared is not None:
+            rng = np.random.default_rng((settings.seed, 2))
+            self.sample = SAMPLERS[settings.sampling](prepared.train, settings.batch_size, rng)
+            self.steps = prepared.rows // settings.batch_size
+            self.sample.prime()  # the batch's shapes pick the buffers
+        network.activate(network.loss_plan)
+        self._passes = ([n.forward for n in network.loss_plan],
+                        [n.backward for n in network.backward_plan])
+        self._scores = _scores_node(network)
+
+    def step(self) -> float:
+        """One training step; raises FloatingPointError (before the update) when the
+        loss is not finite."""
+        if self.sample is not None:
+            self.sample()
+        forward, backward = self._passes
+        for run in forward:
+            run()
+        loss = self.network.loss.value.item()
+        if not math.isfinite(loss):
+            raise FloatingPointError(loss)
+        for run in backward:
+            run()
+        self.optimizer.update()
+        return loss
+
+    def run(self, epochs: int, on_epoch, stop) -> list[float]:
+        """Train for `epochs`; return the mean batch loss of each."""
+        losses: list[float] = []
+        for epoch in range(1, epochs + 1):
+            total = 0.0
+            for step in range(1, self.steps + 1):
+                total += self._checked_step(epoch, step)
+                if stop.requested:
+                    raise Interrupted(epoch, step, self.steps, losses)
+            losses.append(total / self.steps)
+            on_epoch(Epoch(epoch, losses[-1], *self.validate()))
+            if stop.requested:
+                raise Interrupted(epoch, self.steps, self.steps, losses)
+        return losses
+
+    def _checked_step(self, epoch: int, step: int) -> float:
+        try:
+            return self.step()
+        except FloatingPointError as err:
+            raise Diverged(err.args[0], epoch, step, self.steps,
+                           self.settings.learning_rate) from None
+
+    def validate(self) -> tuple[float | None, float | None]:
+        """Loss and (for CrossEntropy) accuracy on the validation rows, if any."""
+        held_out = self.prepared.validation if self.prepared else None
+        if not held_out:
+            return None, None
+        network = self.network
+        batch = {node: node.value for node in held_out}
+        for node, array in held_out.items():
+            node.value = array
+        network.activate(network.loss_plan)
+        network.run_forward(network.loss_plan)
+        loss, accuracy = network.loss_value(), None
+        if self._scores is not None:
+            scores, labels = self._scores
+            accuracy = float(np.mean(scores.value.argmax(axis=1) == labels.value))
+        for node, array in batch.items():
+            node.value = array
+        network.activate(network.loss_plan)
+        return loss, accuracy
+
+
+def _scores_node(network):
+    """(logits, labels) of the CrossEntropy that reads fed labels, for accuracy."""
+    for node in network.loss_plan:
+        if node.op.name == "CrossEntropy" and node.inbound_nodes[0] in network.label_inputs:
+            return node.inbound_nodes[1], node.inbound_nodes[0]
+    return None
+
+
+class _Stop:
+    requested = False
+
+
+@contextmanager
+def _ctrl_c_finishes_the_step():
+    """While training, the first Ctrl-C asks the loop to stop after the current step
+    (so the params are never half-updated); a second one stops at once."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach only the main thread
+        return
+
+    def request(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, request)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+# ---------------------------------------------------------------- saved params
+
+
+def save_params(path, params) -> None:
+    """Write `params` (name → array) to an .npz file at `path`, atomically: a
+    temporary file in the same folder, then os.replace, so an interrupted save never
+    leaves a corrupt file. Raises OSError."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            _write_npz(file, params)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, _mode_for(path))
+        os.replace(temporary, path)
+    except BaseException:
+        with _suppressed(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _write_npz(file, params) -> None:
+    # Written as np.savez would, without its keyword arguments: a param may be named
+    # `file` or `allow_pickle`.
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in params.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def _mode_for(path: Path) -> int:
+    """The existing file's permissions, or rw-r--r-- (mkstemp's are owner-only)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return 0o644
+
+
+@contextmanager
+def _suppressed(*errors):
+    try:
+        yield
+    except errors:
+        pass
+
+
+def load_params(path, params) -> None:
+    """Copy the params saved at `path` into `params` (the network's). Raises
+    ParamsError when the file cannot be read or its names or shapes do not match."""
+    arrays = _read_npz(str(path))
+    missing = [n for n in params if n not in arrays]
+    extra = [n for n in arrays if n not in params]
+    if missing or extra:
+        raise ParamsError(f"{path} does not match the spec: " + "; ".join(
+            ([f"it lacks {', '.join(missing)}"] if missing else []) +
+            ([f"the spec has no {', '.join(extra)}"] if extra else [])))
+    for name, array in arrays.items():
+        target = params[name]
+        if array.shape != target.shape:
+            raise ParamsError(f"{path}: {name} has shape {array.shape} there, but "
+                              f"{target.shape} in the spec ({params.where(name)})")
+        if array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)):
+            raise ParamsError(f"{path}: {name} does not hold finite real numbers")
+    for name, array in arrays.items():
+        params[name] = array
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ParamsError(f"{path} holds one array, not an .npz file of params")
+            return {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ParamsError(f"{path} is not a readable .npz file of params ({err})") from None
+    except AttributeError:  # np.load of a plain .npy returns an array: no `with`
+        raise ParamsError(f"{path} holds one array, not an .npz file of params") from None
+
+
+# ---------------------------------------------------------------- mfc run
+
+
+def command(args) -> int:
+    """`mfc run FILE`: compile with the flags as overrides, train, save."""
+    from mfc.cli import CliError, compile_spec
+
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size,
+                 "learning_rate": args.learning_rate, "seed": args.seed,
+                 "data": _data_flag(args.data), "optimizer": args.optimizer}
+    _check_save_path(args.save)
+    program = compile_spec(args.file, **overrides)
+    progress = _Progress(program.settings.epochs) if sys.stderr.isatty() else None
+    try:
+        if args.load:
+            load_params(args.load, program.network().params)
+        train(program, on_epoch=lambda epoch: _report(epoch, progress), note=_note)
+    except SpecError as err:
+        print(str(err), file=sys.stderr)
+        raise CliError(f"{len(err.errors)} error{'s' if len(err.errors) > 1 else ''}; "
+                       "nothing was trained", EXIT_FAILED) from None
+    except (DataError, ParamsError, ValueError) as err:
+        raise CliError(str(err)) from None
+    except Diverged as err:
+        _end(progress)
+        saved = "; nothing was saved" if args.save else ""
+        raise CliError(f"{err}{saved}", EXIT_FAILED) from None
+    except Interrupted as stop:
+        _end(progress)
+        return _interrupted(stop, program, args.save)
+    _end(progress)
+    if args.save:
+        _save(args.save, program)
+    return EXIT_OK
+
+
+def _data_flag(data: str | None) -> str | None:
+    """A --data path is relative to the current folder (a block's, to the spec's)."""
+    from mfc.cli import CliError
+
+    if data is None or datasets.is_bundled(data):
+        return data
+    try:
+        found = datasets.describe(data, Path.cwd())
+    except DataError as err:  # an unknown name, or a file that cannot be read
+        raise CliError(str(err)) from None
+    if found is None:
+        raise CliError(f"data file '{data}' not found")
+    return os.path.abspath(data)
+
+
+def _check_save_path(path: str | None) -> None:
+    """Fail before training, not after, when the params could not be saved."""
+    from mfc.cli import CliError
+
+    if path is None:
+        return
+    folder = Path(path).parent
+    if Path(path).is_dir():
+        raise CliError(f"--save {path}: is a folder; give a file name such as model.npz")
+    if not folder.is_dir():
+        raise CliError(f"--save {path}: no folder '{folder}'")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"--save {path}: cannot write in '{folder}'")
+
+
+def _save(path: str, program) -> None:
+    from mfc.cli import CliError
+
+    try:
+        save_params(path, program.params)
+    except OSError as err:
+        raise CliError(f"cannot save the params to {path}: {err.strerror or err}") from None
+    print(f"mfc: saved {len(program.params)} params to {path}", file=sys.stderr)
+
+
+def _interrupted(stop: Interrupted, program, path: str | None) -> int:
+    if path is None:
+        print(f"mfc: interrupted {stop.where()}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _save(path, program)
+    print(f"mfc: interrupted {stop.where()}; the params saved are those of that "
+          "last completed step", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _note(text: str) -> None:
+    print(f"mfc: note: {text}", file=sys.stderr)
+
+
+def _report(epoch: Epoch, progress) -> None:
+    if progress is not None:
+        progress.clear()
+    print(epoch.line(), flush=True)
+    if progress is not None:
+        progress.show(epoch.number)
+
+
+def _end(progress) -> None:
+    if progress is not None:
+        progress.clear()
+
+
+class _Progress:
+    """A one-line bar on stderr, redrawn after each epoch (only on a terminal)."""
+
+    width = 30
+
+    def __init__(self, epochs: int):
+        self.epochs = epochs
+
+    def show(self, done: int) -> None:
+        filled = self.width * done // self.epochs
+        bar = "#" * filled + "." * (self.width - filled)
+        sys.stderr.write(f"\r[{bar}] epoch {done}/{self.epochs}")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()

@@ -1,0 +1,342 @@
+"""Tests for mfc.train: training, saved params, and `mfc run` end to end."""
+
+import os
+import re
+import signal
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mfc import train as training
+from mfc.cli import main
+from mfc.compiler import compile_file, compile_text
+from mfc.diagnostics import DataError, SpecError
+from mfc.train import Diverged, Epoch, ParamsError, load_params, save_params
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+EPOCH_LINE = re.compile(r"^Epoch: (\d+), Loss: (-?\d+\.\d{3})(, .*)?$")
+
+WARMUP = "x = Param(1, init=10)\ncost = x ** 2 + 5\ntrain { learning_rate = 0.1; epochs = 60 }\n"
+
+CLASSIFIER = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 16, init=xavier), Param(16)
+W2, b2 = Param(16, {classes}, init=xavier), Param({classes})
+cost = CrossEntropy(y, Linear(Tanh(Linear(X, W1, b1)), W2, b2))
+train {{ data = "{data}"; epochs = {epochs}; batch_size = 16; learning_rate = 0.05
+        optimizer = momentum }}
+"""
+
+REGRESSOR = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 10), Param(10)
+W2, b2 = Param(10, 1), Param(1)
+cost = MSE(y, Linear(Sigmoid(Linear(X, W1, b1)), W2, b2))
+train { data = "diabetes"; epochs = 20; batch_size = 11; learning_rate = 0.01 }
+"""
+
+
+def program_of(text, base_dir="."):
+    return compile_text(text, "<test>", base_dir=base_dir)
+
+
+def run(capsys, *argv):
+    """`mfc` in-process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_spec(tmp_path, text, name="net.mf"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_warmup_converges_to_five():
+    program = program_of(WARMUP)
+    losses = program.train()
+    assert losses[0] == pytest.approx(105.0)  # the loss before the first update
+    assert losses[1] == pytest.approx(5 + 8.0 ** 2)  # x = 10 − 0.1·2·10 = 8
+    assert losses[-1] == pytest.approx(5.0, abs=1e-6)
+    assert program.params["x"][0] == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("data,classes,epochs", [
+    ("iris", 3, 15), ("wine", 3, 15), ("breast_cancer", 2, 8), ("digits", 10, 3)])
+def test_classifiers_learn_each_bundled_dataset(data, classes, epochs):
+    program = program_of(CLASSIFIER.format(data=data, classes=classes, epochs=epochs))
+    losses = program.train()
+    assert losses[-1] < 0.3 * losses[0], losses
+
+
+def test_regressor_learns_diabetes():
+    losses = program_of(REGRESSOR).train()
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("sampling", ["shuffle", "resample"])
+def test_optimizers_and_samplings_lower_the_loss(optimizer, sampling):
+    program = program_of(CLASSIFIER.format(data="iris", classes=3, epochs=6))
+    losses = program.train(optimizer=optimizer, sampling=sampling, learning_rate=0.02)
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_same_seed_same_losses():
+    runs = [program_of(REGRESSOR).train(epochs=3, seed=s) for s in (7, 7, 8)]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
+
+
+def test_float32_trains():
+    losses = program_of(REGRESSOR).train(epochs=5, dtype="float32")
+    assert losses[-1] < losses[0]
+
+
+def test_training_starts_from_params_set_by_hand():
+    program = program_of(WARMUP)
+    program.params["x"] = [2.0]
+    assert program.train(epochs=1) == [pytest.approx(9.0)]
+
+
+def test_validation_reports_loss_and_accuracy():
+    program = program_of(CLASSIFIER.format(data="iris", classes=3, epochs=3))
+    epochs = []
+    training.train(program, validation=0.2, on_epoch=epochs.append)
+    assert len(epochs) == 3 and all(e.validation_loss is not None for e in epochs)
+    assert 0.0 <= epochs[-1].accuracy <= 1.0
+    assert ", Validation loss: " in epochs[-1].line()
+    assert EPOCH_LINE.match(epochs[-1].line())
+
+
+def test_diverging_loss_stops_with_epoch_and_step():
+    program = program_of(REGRESSOR)
+    with pytest.raises(Diverged, match=r"epoch \d+, step \d+ of 40; try a smaller "
+                                        r"learning rate than 1e\+06"):
+        program.train(learning_rate=1e6)
+
+
+def test_an_input_nothing_feeds_is_E407():
+    program = program_of("X = Input(_, 2)\nW = Param(2, 1)\ncost = Sum(X @ W)\n")
+    with pytest.raises(SpecError) as caught:
+        program.train()
+    (diagnostic,) = caught.value.diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("E407", 1, 1)
+
+
+def test_an_input_beside_the_data_is_E407():
+    text = REGRESSOR.replace("X, y = Input(), Input()", "X, y = Input(), Input()\nZ = Input(_, 1)")
+    text = text.replace("cost = MSE(y,", "cost = Sum(Z) + MSE(y,")
+    with pytest.raises(SpecError) as caught:
+        program_of(text).train()
+    assert [(d.code, d.line) for d in caught.value.diagnostics] == [("E407", 3)]
+
+
+def test_other_class_labels_are_mapped_with_a_note(tmp_path):
+    rows = ["a,b,label"] + [f"{i % 3},{i % 5},{-1 if i % 2 else 1}" for i in range(40)]
+    (tmp_path / "pm.csv").write_text("\n".join(rows) + "\n")
+    program = program_of(CLASSIFIER.format(data="pm.csv", classes=2, epochs=2), tmp_path)
+    notes = []
+    training.train(program, note=notes.append)
+    assert notes == ["the targets' values -1, 1 are taken as the classes 0..1, in that order"]
+
+
+def test_too_many_classes_for_the_logits_is_a_data_error():
+    program = program_of(CLASSIFIER.format(data="digits", classes=3, epochs=1))
+    with pytest.raises(DataError, match="10 classes, but the logits give 3"):
+        program.train()
+
+
+def test_a_batch_larger_than_the_data_is_a_data_error():
+    with pytest.raises(DataError, match="larger than the 150 training rows"):
+        program_of(CLASSIFIER.format(data="iris", classes=3, epochs=1)).train(batch_size=500)
+
+
+def test_epoch_line_is_the_lessons_format():
+    assert Epoch(3, 137.12345).line() == "Epoch: 3, Loss: 137.123"
+
+
+# ---------------------------------------------------------------- saved params
+
+
+def test_save_and_load_round_trip(tmp_path):
+    program = program_of(REGRESSOR)
+    program.train(epochs=2)
+    save_params(tmp_path / "p.npz", program.params)
+    fresh = program_of(REGRESSOR.replace('data = "diabetes";', 'data = "diabetes"; seed = 9;'))
+    load_params(tmp_path / "p.npz", fresh.params)
+    for name in program.params:
+        np.testing.assert_array_equal(fresh.params[name], program.params[name])
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as archive:
+        assert archive.files == list(program.params)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "p.npz"
+    path.write_bytes(b"the previous file")
+
+    def fail_halfway(file, params):
+        file.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_write_npz", fail_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        save_params(path, {"a": np.ones(2)})
+    assert path.read_bytes() == b"the previous file"
+    assert os.listdir(tmp_path) == ["p.npz"]  # no temporary file left behind
+
+
+def test_params_named_like_savez_keywords_survive(tmp_path):
+    save_params(tmp_path / "p.npz", {"file": np.ones(2), "allow_pickle": np.zeros(1)})
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as archive:
+        assert sorted(archive.files) == ["allow_pickle", "file"]
+
+
+@pytest.mark.parametrize("arrays,message", [
+    ({"W1": np.zeros((10, 10))}, "it lacks b1, W2, b2"),
+    ({"W1": np.zeros((10, 10)), "b1": np.zeros(10), "W2": np.zeros((10, 1)),
+      "b2": np.zeros(1), "W3": np.zeros(1)}, "the spec has no W3"),
+    ({"W1": np.zeros((4, 10)), "b1": np.zeros(10), "W2": np.zeros((10, 1)),
+      "b2": np.zeros(1)}, r"W1 has shape \(4, 10\) there, but \(10, 10\) in the spec "
+                          r"\(declared at line 3\)"),
+    ({"W1": np.full((10, 10), np.nan), "b1": np.zeros(10), "W2": np.zeros((10, 1)),
+      "b2": np.zeros(1)}, "finite"),
+])
+def test_mismatched_params_file_is_a_clear_error(tmp_path, arrays, message):
+    np.savez(tmp_path / "p.npz", **arrays)
+    with pytest.raises(ParamsError, match=message):
+        load_params(tmp_path / "p.npz", program_of(REGRESSOR).params)
+
+
+@pytest.mark.parametrize("content", [b"not a zip", None])
+def test_unreadable_params_file_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "p.npz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ParamsError):
+        load_params(path, program_of(REGRESSOR).params)
+
+
+def test_pickled_params_are_refused(tmp_path):
+    np.savez(tmp_path / "p.npz", W1=np.array([object()], dtype=object))
+    with pytest.raises(ParamsError, match="not a readable"):
+        load_params(tmp_path / "p.npz", program_of(REGRESSOR).params)
+
+
+# ---------------------------------------------------------------- mfc run
+
+
+def test_run_prints_one_line_per_epoch(capsys):
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 4)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines == ["Epoch: 1, Loss: 105.000", "Epoch: 2, Loss: 69.000",
+                     "Epoch: 3, Loss: 45.960", "Epoch: 4, Loss: 31.214"]
+    assert "\r" not in err  # no progress bar: stderr is not a terminal
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.mf")))
+def test_every_spec_runs_to_a_lower_loss(capsys, spec):
+    code, out, err = run(capsys, "run", SPECS / spec, "--epochs", 3)
+    assert code == 0, err
+    losses = [float(EPOCH_LINE.match(line).group(2)) for line in out.splitlines()]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+def test_flags_override_the_block(capsys, tmp_path):
+    code, out, _ = run(capsys, "run", SPECS / "regressor.mf", "--epochs", 2, "--batch-size",
+                       50, "--learning-rate", 0.001, "--seed", 5, "--optimizer", "adam",
+                       "--data", "iris")  # iris is 4 wide: the shapes are inferred again
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_data_flag_is_relative_to_the_current_folder(capsys, tmp_path, monkeypatch):
+    rows = ["a,b,t"] + [f"{i},{i % 7},{i % 3}" for i in range(30)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "run", SPECS / "regressor.mf", "--data", "d.csv",
+                         "--epochs", 1, "--batch-size", 5)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--epochs", "-1"], "epochs"),
+    (["--batch-size", "0"], "batch_size"),
+    (["--learning-rate", "0"], "learning_rate"),
+    (["--optimizer", "rmsprop"], "optimizer"),
+    (["--data", "missing.csv"], "data file 'missing.csv' not found"),
+    (["--data", "bostn"], "unknown"),
+    (["--batch-size", "1000"], "larger than the 442 training rows"),
+    (["--load", "missing.npz"], "no such file"),
+    (["--save", "no/such/folder/p.npz"], "no folder"),
+])
+def test_bad_flags_exit_2_with_one_line(capsys, flags, message):
+    code, out, err = run(capsys, "run", SPECS / "regressor.mf", *flags)
+    assert code == 2
+    assert err.startswith("mfc: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_spec_errors_exit_1_with_diagnostics(capsys, tmp_path):
+    spec = write_spec(tmp_path, "X = Input(_, 2)\ncost = Sum(Foo(X))\n")
+    code, _, err = run(capsys, "run", spec)
+    assert code == 1 and "error[E102]" in err
+
+
+def test_unfed_input_exits_1_with_a_diagnostic(capsys, tmp_path):
+    spec = write_spec(tmp_path, "x = Param(2)\nX = Input(_, 2)\ncost = Sum(X * x)\n")
+    code, _, err = run(capsys, "run", spec)
+    assert code == 1
+    assert err.startswith(f"{spec}:2:1: error[E407]: the loss needs Input 'X'")
+    assert "^" in err and "Traceback" not in err
+
+
+def test_nan_stops_the_run_and_saves_nothing(capsys, tmp_path):
+    path = tmp_path / "p.npz"
+    code, out, err = run(capsys, "run", SPECS / "regressor.mf", "--learning-rate", "1e6",
+                         "--save", path)
+    assert code == 1
+    assert re.search(r"the loss became (nan|inf) in epoch \d+, step \d+ of 40; try a "
+                     r"smaller learning rate", err)
+    assert not path.exists()
+
+
+def test_save_then_load_resumes(capsys, tmp_path):
+    path = tmp_path / "p.npz"
+    code, first, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 3, "--save", path)
+    assert code == 0 and "saved 1 params" in err
+    code, resumed, _ = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 1, "--load", path)
+    assert code == 0
+    # three updates took x from 10 to 10·0.8³ = 5.12, so the next loss is 5.12² + 5
+    assert resumed.splitlines() == ["Epoch: 1, Loss: 31.214"]
+
+
+def test_mismatched_load_exits_2(capsys, tmp_path):
+    np.savez(tmp_path / "p.npz", x=np.ones(3))
+    code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--load", tmp_path / "p.npz")
+    assert code == 2 and "x has shape (3,) there, but (1,) in the spec" in err
+
+
+def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "p.npz"
+    report = training._report
+
+    def interrupt_after_epoch_2(epoch, progress):
+        report(epoch, progress)
+        if epoch.number == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(training, "_report", interrupt_after_epoch_2)
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--save", path)
+    assert code == 130
+    assert len(out.splitlines()) == 2 and "interrupted after epoch 2" in err
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
