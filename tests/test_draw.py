@@ -1,0 +1,498 @@
+"""mfc.draw and `mfc draw`: the DOT a spec becomes, collapsing, escaping, the command.
+
+Most tests read the DOT source and need no Graphviz; those that render skip when no
+renderer is installed.
+"""
+
+import re
+import textwrap
+import xml.etree.ElementTree as ET
+
+import graphviz
+import pytest
+
+import mfc
+from conftest import LESSON
+from mfc import draw
+from mfc import render as render_mod
+from mfc.cli import main
+from mfc.render import find_renderer, render
+
+SVG = "{http://www.w3.org/2000/svg}"
+XLINK_TITLE = "{http://www.w3.org/1999/xlink}title"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+INFIX = """\
+X, y   = Input(_, 10), Input(_, 1)
+W1, b1 = Param(10, 10), Param(10)
+W2     = Param(10, 1)
+l1 = X @ W1 + b1; cost = Mean((y - Sigmoid(l1) @ W2) ** 2)
+"""
+
+HOSTILE = ['say "hi"', "back\\slash", "\\n \\N \\G \\l \\r", "<b>bold</b>", "a > b < c",
+           "{brace} [bracket] |pipe|", "line1\nline2\r\tend", "amp & &amp; &#92;", '\\"',
+           "ends with \\", "<", ">", "<>", '"', "", "σ(x) → ∑ é", "\x00\x07\x7f"]
+
+
+def compile_spec(text: str, filename: str = "net.mf"):
+    return mfc.compile(textwrap.dedent(text), filename)
+
+
+def dot_of(text: str, **kwargs) -> str:
+    program = compile_spec(text)
+    view = draw.collapsed_view(program) if kwargs.pop("collapse", False) else None
+    return draw.build(program, view, **kwargs).source
+
+
+def node_line(source: str, name: str) -> str:
+    """The DOT statement that declares node `name`."""
+    pattern = re.compile(rf'^\t"?{re.escape(name)}"? \[', re.MULTILINE)
+    match = pattern.search(source)
+    assert match, f"no node {name!r} in:\n{source}"
+    return source[match.start():source.index("\n", match.start())]
+
+
+def svg_or_skip(source: str) -> ET.Element:
+    if find_renderer("svg") is None:
+        pytest.skip("no svg renderer on this machine")
+    return ET.fromstring(render(source, "svg"))
+
+
+def svg_texts(root: ET.Element) -> list[str]:
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+def chain_spec(layers: int) -> str:
+    """Layers of Linear → ReLU with private params, then a loss: 4 nodes a layer."""
+    lines = ["X, y = Input(_, 8), Input(_)"]
+    previous = "X"
+    for i in range(1, layers + 1):
+        lines += [f"W{i}, b{i} = Param(8, 8), Param(8)",
+                  f"h{i} = ReLU(Linear({previous}, W{i}, b{i}))"]
+        previous = f"h{i}"
+    lines += ["Wo, bo = Param(8, 1), Param(1)", f"cost = MSE(y, Linear({previous}, Wo, bo))"]
+    return "\n".join(lines) + "\n"
+
+
+def shared_chain_spec(length: int) -> str:
+    """One W and b shared by every Linear of a long Linear, Sigmoid, Tanh chain."""
+    lines = ["X, y = Input(_, 4), Input(_)", "W, b = Param(4, 4), Param(4)"]
+    ops = ["Linear({}, W, b)", "Sigmoid({})", "Tanh({})"]
+    previous = "X"
+    for i in range(1, length + 1):
+        lines.append(f"h{i} = " + ops[(i - 1) % 3].format(previous))
+        previous = f"h{i}"
+    lines.append(f"cost = MSE(y, Linear({previous}, Param(4, 1), Param(1)))")
+    return "\n".join(lines) + "\n"
+
+
+def layered_spec(depth: int, width: int) -> str:
+    """Layers of `width` Adds, lane i reading lanes i and i+1 of the layer above."""
+    lines = ["X, y = Input(_, 4), Input(_)"]
+    lines += [f"a0_{i} = Tanh(X)" for i in range(width)]
+    for k in range(1, depth + 1):
+        lines += [f"a{k}_{i} = a{k - 1}_{i} + a{k - 1}_{(i + 1) % width}" for i in range(width)]
+    total = " + ".join(f"a{depth}_{i}" for i in range(width))
+    lines.append(f"cost = MSE(y, Linear({total}, Param(4, 1), Param(1)))")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- what a diagram shows
+
+
+def test_nodes_show_name_op_and_shape_with_batch_as_n():
+    source = dot_of(LESSON)
+    # X is declared Input(); its width comes from the data (diabetes has 10 features).
+    assert "<b>X</b>  Input" in node_line(source, "X")
+    assert "(N, 10)" in node_line(source, "X")
+    assert "<b>s1</b>  Sigmoid" in node_line(source, "s1")
+    assert "(N, 10)" in node_line(source, "s1")
+
+
+def test_params_show_their_element_counts():
+    source = dot_of(LESSON)
+    assert "100 params" in node_line(source, "W1")
+    assert "1 param<" in node_line(source, "b2")
+
+
+def test_caption_gives_the_trainable_total_and_the_data():
+    source = dot_of(LESSON)
+    caption = re.search(r"^\tlabel=(.*)$", source, re.MULTILINE).group(1)
+    assert "121 trainable parameters" in caption and "data: diabetes" in caption
+
+
+def test_caption_when_sizes_wait_for_the_data():
+    source = dot_of('X = Input(_, _)\nW = Param(_, 1)\ncost = Mean(X @ W)\n'
+                    'train { data = "missing.csv" }\n')
+    assert "known once the data is read" in source
+
+
+def test_edges_carry_the_shape_that_flows_along_them():
+    source = dot_of(LESSON)
+    assert 'X -> l1 [label="(N, 10)"]' in source
+    assert 'W2 -> l2 [label="(10, 1)"]' in source
+    assert 'l2 -> cost [label="(N, 1)"]' in source
+
+
+@pytest.mark.parametrize("name, kind", [("X", "data"), ("W1", "param"), ("l1", "op"),
+                                        ("cost", "loss")])
+def test_each_kind_has_its_own_style(name, kind):
+    line = node_line(dot_of(LESSON), name)
+    assert f'fillcolor="{draw.KIND_STYLES[kind]["fillcolor"]}"' in line
+
+
+def test_styles_are_distinct_per_kind():
+    fills = [style.get("fillcolor") for kind, style in draw.KIND_STYLES.items() if kind != "const"]
+    assert len(set(fills)) == len(fills)
+
+
+def test_the_chosen_loss_draws_as_loss_whatever_its_op():
+    line = node_line(dot_of(INFIX), "cost")  # a Mean, not an MSE
+    assert draw.KIND_STYLES["loss"]["fillcolor"] in line
+
+
+def test_anonymous_infix_nodes_are_small_circles_with_the_symbol():
+    source = dot_of(INFIX)
+    matmul = node_line(source, "l1.matmul1")
+    assert "shape=circle" in matmul and 'label="@"' in matmul
+    assert 'label="**"' in node_line(source, "cost.pow1")
+    assert "label=2 " in node_line(source, "cost.const1")  # the number itself, plainly
+
+
+def test_named_infix_node_keeps_its_name():
+    assert "<b>l1</b>  Add" in node_line(dot_of(INFIX), "l1")
+
+
+def test_operands_are_drawn_in_argument_order():
+    source = dot_of(INFIX)
+    assert "ordering=in" in source
+    into_sub = re.findall(r"^\t(\S+) -> \"cost.sub1\"", source, re.MULTILINE)
+    assert into_sub == ["y", '"cost.matmul1"']
+
+
+def test_an_argument_read_twice_draws_two_edges():
+    source = dot_of("x = Input(_, 3)\ncost = Sum(x * x)\n")
+    assert source.count('x -> "cost.mul1"') == 2
+
+
+def test_tooltips_quote_the_spec():
+    assert 'tooltip="line 4: l1 = Linear(X, W1, b1)"' in node_line(dot_of(LESSON), "l1")
+
+
+def test_rankdir_is_passed_to_graphviz():
+    assert "rankdir=LR" in dot_of(LESSON, rankdir="LR")
+
+
+def test_dot_keywords_as_node_names_are_quoted():
+    source = dot_of("node = Input(_, 2)\ngraph = Param(2, 1)\nedge = node @ graph\n"
+                    "strict = Mean(edge)\n")
+    assert '"node" -> "edge"' in source and '"graph" -> "edge"' in source
+
+
+# ---------------------------------------------------------------- escaping
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_escape_html_leaves_no_markup_or_escape_sequence(text):
+    escaped = draw.escape_html(text)
+    assert not set(escaped) & set('<>"\\\n\r\t\x00\x07\x7f')
+    assert re.fullmatch(r"([^&]|&(amp|lt|gt|quot|#92);)*", escaped)
+
+
+def _unquote(dot_string: str) -> str:
+    """A quoted DOT string as the text it shows: escaped backslashes and quotes undone,
+    \\n as a line break; escape_string leaves no other escape sequence."""
+    assert dot_string.startswith('"') and dot_string.endswith('"'), dot_string
+    escapes = {"\\": "\\", '"': '"', "n": "\n"}
+    text = re.sub(r"\\(.)", lambda m: escapes[m.group(1)], dot_string[1:-1], flags=re.DOTALL)
+    return text.replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_escape_string_quotes_to_the_visible_text(text):
+    quoted = graphviz.quoting.quote(draw.escape_string(text))
+    if not quoted.startswith('"'):  # a plain DOT identifier needs no quotes
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", quoted)
+        return
+    assert "\n" not in quoted and "\r" not in quoted
+    assert _unquote(quoted) == draw._visible(text)
+
+
+def test_hostile_labels_render_to_valid_svg_with_the_text():
+    diagram = graphviz.Digraph()
+    for i, text in enumerate(HOSTILE):
+        # graphviz-pure rejects an empty <b></b>; the brackets keep each one non-empty.
+        diagram.node(f"n{i}", label=f"<<b>[{draw.escape_html(text)}]</b>>",
+                     tooltip=draw.escape_string(text))
+        diagram.edge(f"n{i}", f"n{i + 1}", label=draw.escape_string(text))
+    root = svg_or_skip(diagram.source)
+    texts = {t.strip() for t in svg_texts(root)}
+    titles = {a.get(XLINK_TITLE) for a in root.iter(f"{SVG}a")}
+    for text in HOSTILE:
+        shown = draw._visible(text)
+        # graphviz-pure expands \N and \G in tooltips even when escaped: skip those.
+        assert not shown or shown in titles or "\\N" in shown, text
+        assert not shown.strip() or shown.strip() in texts, text
+        # graphviz-pure reads backslash escapes inside HTML labels (\\ as \, \N as the
+        # node's name), which Graphviz does not; mfc's HTML labels hold only names, ops,
+        # shapes and numbers, so no backslash reaches one in practice.
+        if "\\" not in text:
+            assert f"[{shown}]" in texts, text
+
+
+def test_hostile_file_name_and_data_path_draw_valid_svg():
+    data = 'we\\"ird <b>{x}</b> \\\\n \\\\\\\\ & \\n|.csv'  # a missing file: only a warning
+    text = f'X, y = Input(_, 2), Input(_)\ncost = MSE(y, Linear(X, Param(2, 1), Param(1)))\n' \
+           f'train {{ data = "{data}" }}\n'
+    program = mfc.compile(text, 'a"b<c>\\d{e}|f\ng.mf')
+    source = draw.build(program).source
+    caption = re.search(r"^\tlabel=(\".*\")$", source, re.MULTILINE).group(1)
+    shown = _unquote(caption).split("\n")
+    assert shown[0] == draw._visible('a"b<c>\\d{e}|f\ng.mf')
+    assert shown[-1] == "data: " + draw._visible(program.settings.data)
+    texts = svg_texts(svg_or_skip(source))
+    assert "data: " + draw._visible(program.settings.data) in texts
+
+
+def test_caption_that_looks_like_html_stays_a_string():
+    program = compile_spec("x = Input(_, 1)\ncost = Sum(x)\n")
+    program.filename = "<b"
+    program.settings = program.settings.with_overrides(data="b>")
+    assert re.search(r'^\tlabel="<b\\n', draw.build(program).source, re.MULTILINE)
+
+
+def test_the_lesson_renders_to_svg_with_every_node():
+    root = svg_or_skip(dot_of(LESSON))
+    titles = {t.text for t in root.iter(f"{SVG}title")}
+    assert {"X", "y", "W1", "b1", "W2", "b2", "l1", "s1", "l2", "cost"} <= titles
+    assert "121 trainable parameters" in svg_texts(root)
+
+
+# ---------------------------------------------------------------- collapsing
+
+
+@pytest.mark.parametrize("sigs, runs", [
+    ("aaa", [(0, 1, 3)]),
+    ("aa", []),
+    ("ababab", [(0, 2, 3)]),
+    ("xabcabcabcy", [(1, 3, 3)]),
+    ("aaaabababab", [(0, 1, 4), (5, 2, 3)]),  # pushed right: the b at 4 stays alone
+    ("xabababa", [(2, 2, 3)]),
+    ("abcd", []),
+])
+def test_periodic_runs(sigs, runs):
+    assert draw.periodic_runs(list(sigs)) == runs
+
+
+def boxes_of(view) -> dict:
+    return {box: data for box, data in view.nodes(data=True)}
+
+
+def assert_partition(program, view):
+    members = [m for data in boxes_of(view).values() for m in data["members"]]
+    assert sorted(members) == sorted(program.graph)
+    assert nx_is_dag(view)
+
+
+def nx_is_dag(view) -> bool:
+    import networkx as nx
+
+    return nx.is_directed_acyclic_graph(view)
+
+
+def test_repeated_layers_collapse_into_one_box_holding_their_params():
+    program = compile_spec(chain_spec(20))
+    view = draw.collapsed_view(program)
+    assert_partition(program, view)
+    groups = [d for d in boxes_of(view).values() if d["kind"] == "group"]
+    assert len(groups) == 1 and len(view) < 15
+    # The first layer reads X, not a previous layer, so the run starts at layer 2.
+    assert draw.describe(groups[0]["sig"]) == "19×(Linear → ReLU)"
+    assert groups[0]["members"][:2] == ("h2.linear1", "h2")
+    label = draw._group_label(program, groups[0])
+    assert f"{19 * 72:,} params" in label
+
+
+def test_shared_params_stay_outside_a_collapsed_chain():
+    program = compile_spec(shared_chain_spec(60))
+    view = draw.collapsed_view(program)
+    assert_partition(program, view)
+    assert "W" in view and "b" in view
+    assert any(d["kind"] == "group" for d in boxes_of(view).values())
+    assert len(view) < 15
+
+
+def test_wide_layers_collapse_and_then_their_chain():
+    program = compile_spec(layered_spec(depth=12, width=8))
+    view = draw.collapsed_view(program)
+    assert_partition(program, view)
+    described = {draw.describe(d["sig"]) for d in boxes_of(view).values() if d["kind"] == "group"}
+    assert described == {"8×Tanh", "12×(8×Add)", "6×Add"}  # 6 of the 7 Adds of the sum
+
+
+def test_a_small_net_has_nothing_to_collapse():
+    program = compile_spec(LESSON)
+    assert len(draw.collapsed_view(program)) == len(program.graph)
+
+
+def test_collapsed_caption_says_how_much_was_merged():
+    source = dot_of(chain_spec(20), collapse=True)
+    assert re.search(r"\d+ nodes drawn as \d+ boxes", source)
+
+
+def test_far_readers_of_a_shared_param_get_a_copy_of_it():
+    program = compile_spec(shared_chain_spec(30))
+    source = draw.build(program).source
+    copies = re.findall(r'^\t"W#h\d+" \[', source, re.MULTILINE)
+    assert len(copies) == 9  # ten Linears read W; the first reads the original
+    assert "dashed" in node_line(source, "W#h4")
+    assert source.count("\tW -> ") == 1
+
+
+def test_two_thousand_nodes_draw_quickly_when_collapsed():
+    program = compile_spec(shared_chain_spec(1990))
+    assert len(program.graph) > 1990
+    view = draw.collapsed_view(program)
+    assert len(view) < 20
+    svg_or_skip(draw.build(program, view).source)
+
+
+# ---------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def lesson(tmp_path):
+    path = tmp_path / "lesson.mf"
+    path.write_text(LESSON)
+    return path
+
+
+@pytest.fixture
+def no_renderer(monkeypatch):
+    monkeypatch.setattr(render_mod, "_system_dot", lambda: None)
+    monkeypatch.setattr(render_mod, "_graphviz_pure", lambda: None)
+
+
+def needs(fmt):
+    if find_renderer(fmt) is None:
+        pytest.skip(f"no {fmt} renderer on this machine")
+
+
+def test_default_output_is_svg_beside_the_spec(lesson):
+    needs("svg")
+    assert main(["draw", str(lesson)]) == 0
+    ET.parse(lesson.with_suffix(".svg"))
+
+
+def test_format_dot_without_output_goes_beside_the_spec(lesson, no_renderer):
+    assert main(["draw", str(lesson), "--format", "dot"]) == 0
+    assert lesson.with_suffix(".dot").read_text().startswith("digraph mfc {")
+
+
+@pytest.mark.parametrize("name, check", [
+    ("out.dot", lambda data: data.startswith(b"digraph")),
+    ("out.SVG", lambda data: b"<svg" in data),
+    ("out.png", lambda data: data.startswith(PNG_MAGIC)),
+])
+def test_output_extension_chooses_the_format(lesson, tmp_path, name, check):
+    if not name.endswith(".dot"):
+        needs(name.rsplit(".", 1)[1].lower())
+    assert main(["draw", str(lesson), "-o", str(tmp_path / name)]) == 0
+    assert check((tmp_path / name).read_bytes())
+
+
+def test_dash_writes_to_stdout(lesson, tmp_path, capsys):
+    assert main(["draw", str(lesson), "-o", "-", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.startswith("digraph mfc {")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
+
+
+def test_dash_writes_svg_by_default(lesson, capsys):
+    needs("svg")
+    assert main(["draw", str(lesson), "-o", "-"]) == 0
+    ET.fromstring(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out"])
+def test_unknown_output_extension_is_one_line_exit_2(lesson, tmp_path, capsys, name):
+    assert main(["draw", str(lesson), "-o", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--format" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
+
+
+def test_explicit_format_wins_over_the_extension(lesson, tmp_path):
+    assert main(["draw", str(lesson), "-o", str(tmp_path / "out.txt"), "--format", "dot"]) == 0
+    assert (tmp_path / "out.txt").read_text().startswith("digraph")
+
+
+def test_invalid_spec_exits_1_with_diagnostics_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "bad.mf"
+    spec.write_text("x = Input(_, 3)\ncost = Sum(x, axs=0)\n")
+    assert main(["draw", str(spec), "--format", "dot"]) == 1
+    assert "error[E106]" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mf"]
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
+def test_no_renderer_exits_2_with_one_line_saying_what_to_install(lesson, tmp_path, capsys,
+                                                                   no_renderer, fmt):
+    assert main(["draw", str(lesson), "--format", fmt]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "install" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
+
+
+def test_a_failed_render_leaves_the_old_file_alone(lesson, tmp_path, no_renderer):
+    old = tmp_path / "out.svg"
+    old.write_text("old")
+    assert main(["draw", str(lesson), "-o", str(old)]) == 2
+    assert old.read_text() == "old"
+
+
+def test_writing_replaces_the_file_and_leaves_no_temporary(lesson, tmp_path):
+    out = tmp_path / "out.dot"
+    out.write_text("old")
+    assert main(["draw", str(lesson), "-o", str(out)]) == 0
+    assert out.read_text().startswith("digraph")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf", "out.dot"]
+
+
+def test_unwritable_output_is_one_line_exit_2(lesson, tmp_path, capsys):
+    assert main(["draw", str(lesson), "-o", str(tmp_path / "no" / "out.dot")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write" in err
+
+
+def test_never_draws_over_the_spec(lesson, capsys):
+    assert main(["draw", str(lesson), "-o", str(lesson), "--format", "dot"]) == 2
+    assert lesson.read_text() == LESSON
+
+
+def test_large_spec_collapses_by_itself_with_a_note(tmp_path, capsys):
+    spec = tmp_path / "deep.mf"
+    spec.write_text(chain_spec(60))
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot"]) == 0
+    out, err = capsys.readouterr()
+    assert "note:" in err and "--max-nodes" in err
+    assert "nodes drawn as" in out
+
+
+def test_max_nodes_raises_the_limit(tmp_path, capsys):
+    spec = tmp_path / "deep.mf"
+    spec.write_text(chain_spec(60))
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--max-nodes", "1000"]) == 0
+    out, err = capsys.readouterr()
+    assert "note:" not in err and "nodes drawn as" not in out
+
+
+def test_collapse_flag_collapses_a_small_spec(tmp_path, capsys):
+    spec = tmp_path / "deep.mf"
+    spec.write_text(chain_spec(5))
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--collapse"]) == 0
+    out, err = capsys.readouterr()
+    assert "4×(Linear → ReLU)" in out and "note:" not in err
+
+
+def test_negative_max_nodes_is_a_usage_error(lesson, capsys):
+    assert main(["draw", str(lesson), "--format", "dot", "--max-nodes", "-1"]) == 2
