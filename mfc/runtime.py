@@ -392,7 +392,7 @@ class Network:
     def _checked(self, node: Node, value, batch: dict) -> np.ndarray:
         array = np.asarray(value)
         if node in self.label_inputs:
-            array = array.astype(np.intp)
+            array = self._labels(node, array)
         elif array.dtype != self.dtype:
             array = array.astype(self.dtype)
         declared = self.program.shapes.get(node.name)
@@ -404,6 +404,25 @@ class Network:
                              f"has shape {_show(declared)}, but the feed's value has "
                              f"shape {array.shape}: {problem}")
         return array
+
+    def _labels(self, node: Node, array: np.ndarray) -> np.ndarray:
+        """CrossEntropy labels as indices, checked to be classes of the logits."""
+        what = f"Input '{node.name}' feeds CrossEntropy labels, which must be"
+        if array.size and (array.dtype.kind not in "biuf" or np.any(array != np.round(array))):
+            raise ValueError(f"{what} whole numbers")
+        labels = array.astype(np.intp)
+        classes = self._classes(node)
+        low, high = (labels.min(), labels.max()) if labels.size else (0, 0)
+        if low < 0 or classes is not None and high >= classes:
+            wanted = f"in 0..{classes - 1}" if classes is not None else "0 or more"
+            raise ValueError(f"{what} {wanted} (the logits' classes), not {low}..{high}")
+        return labels
+
+    def _classes(self, node: Node) -> int | None:
+        """How many classes the CrossEntropy reading labels from `node` scores."""
+        widths = [self.program.shapes.get(n.inbound_nodes[1].name) for n in node.outbound_nodes
+                  if n.op.name == "CrossEntropy" and n.inbound_nodes[0] is node]
+        return min((w[-1] for w in widths if w and isinstance(w[-1], int)), default=None)
 
     def forward(self, feed: dict) -> dict[str, np.ndarray]:
         """Every node's value (copies), by name, for the Inputs in `feed`."""

@@ -65,7 +65,9 @@ CASES = {
     "MatMul": [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,))],
     "Linear": [((5, 3), (3, 4), (4,))],
     "MSE": [((5,), (5, 1)), ((5, 1), (5, 1)), ((5,), (5,))],
-    "CrossEntropy": [(labels(6, 4), (6, 4))],
+    "CrossEntropy": [(labels(6, 4), (6, 4)),
+                     (labels(4, 3), lambda rng: rng.standard_normal((4, 3)) * 300),
+                     (labels(3, 3), lambda rng: rng.standard_normal((3, 3)) + [[0], [-900], [900]])],
 }
 
 
@@ -312,3 +314,31 @@ def test_unary_nodes_unpack_their_operand():
     network = program_of(REGRESSOR).network()
     sigmoid = next(n for n in network.nodes.values() if n.op.name == "Sigmoid")
     assert isinstance(sigmoid, Unary)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cross_entropy_stays_finite_for_extreme_logits(dtype):
+    """Logits beyond exp's range, and rows far below the others, take the shifted path."""
+    op = OPS["CrossEntropy"]
+    logits = np.array([[1000.0, 0.0, -1000.0], [-2000.0, -2100.0, -2050.0],
+                       [1.0, 2.0, 3.0]], dtype)
+    labels = np.array([0, 2, 1])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow is fine
+        value = op.forward({}, labels, logits)
+        _, grad = op.backward({}, np.ones((), dtype), value, labels, logits)
+    assert value == pytest.approx(-log_probs[[0, 1, 2], labels].mean(), rel=1e-5)
+    expected = (np.exp(log_probs) - np.eye(3)[labels]) / 3
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_labels_outside_the_classes_are_refused():
+    program = program_of("X, y = Input(_, 2), Input(_)\nW = Param(2, 3)\n"
+                         "cost = CrossEntropy(y, X @ W)\n")
+    X = np.ones((2, 2))
+    with pytest.raises(ValueError, match=r"in 0..2 \(the logits' classes\), not 0..3"):
+        program.forward({"X": X, "y": np.array([0, 3])})
+    with pytest.raises(ValueError, match="whole numbers"):
+        program.forward({"X": X, "y": np.array([0.5, 1])})
+    assert program.forward({"X": X, "y": np.array([0.0, 2.0])})["cost"] > 0
