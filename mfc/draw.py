@@ -513,9 +513,9 @@ def _caption(program, view: nx.DiGraph) -> str:
     import graphviz
 
     total = program.trainable_count
-    lines = [Path(program.filename).name,
-             f"{total:,} trainable parameters" if total is not None
-             else "trainable parameters: known once the data is read"]
+    lines = [] if program.filename == "<string>" else [Path(program.filename).name]
+    lines.append(_plural(total, "trainable parameter") if total is not None
+                 else "trainable parameters: known once the data is read")
     if program.settings.data is not None:
         lines.append(f"data: {program.settings.data}")
     boxes = sum(1 for _, data in view.nodes(data=True) if "copy_of" not in data)

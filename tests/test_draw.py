@@ -496,3 +496,9 @@ def test_collapse_flag_collapses_a_small_spec(tmp_path, capsys):
 
 def test_negative_max_nodes_is_a_usage_error(lesson, capsys):
     assert main(["draw", str(lesson), "--format", "dot", "--max-nodes", "-1"]) == 2
+
+
+def test_caption_counts_one_parameter_in_the_singular():
+    source = draw.build(mfc.compile("x = Param(1, init=10)\ncost = x ** 2 + 5\n")).source
+    # Compiled from a string, the spec has no file name to show.
+    assert '\tlabel="1 trainable parameter"' in source
