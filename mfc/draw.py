@@ -3,9 +3,10 @@
 A *view* is a networkx DiGraph of the boxes to draw. The plain view has one box per
 graph node; the collapsed view merges runs of similar nodes (a long chain of repeated
 layers, a wide layer of parallel copies) into single "k×" boxes, so that a 2,000-node
-spec gives a picture one can read, and Graphviz does not spend minutes on it. `build`
-turns a view into a `graphviz.Digraph` (DOT source only); `mfc.render` turns DOT into
-svg, png or pdf. Nothing here runs a network.
+spec gives a picture one can read. `build` turns a view into a `graphviz.Digraph` (DOT
+source only), drawing a leaf again beside readers far below it (`detach_far_readers`):
+edges across hundreds of ranks are what makes Graphviz take minutes. `mfc.render` turns
+DOT into svg, png or pdf. Nothing here runs a network.
 
 Escaping: node labels are HTML-like (bold names) and hold only text passed through
 `escape_html`; everything else (edge labels, tooltips, the caption) is a quoted DOT
