@@ -269,6 +269,9 @@ class Sum(Op):
     def shape(self, s, node, x):
         return s.reduce(node, x, node.attrs.get("axis"))
 
+    def shape_of_unknown(self, node):
+        return () if node.attrs.get("axis") is None else None
+
     def forward(self, attrs, x, out=None):
         return x.sum(axis=attrs.get("axis"), out=out)
 
@@ -457,6 +460,9 @@ class MSE(Op):
     def shape(self, s, node, y, a):
         return s.columns(node, y, a)
 
+    def shape_of_unknown(self, node):
+        return ()
+
     def forward(self, attrs, y, a, out=None):
         diff = np.subtract(_column(y), _column(a))
         return np.vdot(diff, diff) / diff.size  # a scalar: the value needs no buffer
@@ -479,6 +485,9 @@ class CrossEntropy(Op):
 
     def shape(self, s, node, labels, logits):
         return s.labels(node, labels, logits)
+
+    def shape_of_unknown(self, node):
+        return ()
 
     def forward(self, attrs, labels, logits, out=None):
         e, sums, shifts = _exp_shifted(logits)

@@ -65,3 +65,10 @@ def test_batch_dim_cannot_be_a_fixed_size():
 def test_param_tied_to_the_batch_is_unresolved():
     errors = spec_errors("X = Input(_, 3)\np = Param(_)\ncost = Sum(X @ Param(3) + p)")
     assert [d.code for d in errors] == ["E202"]
+
+
+@pytest.mark.parametrize("loss", ["MSE(y, X @ W)", "Mean((y - X @ W) ** 2)",
+                                  "CrossEntropy(y, X @ W)", "Sum(y - X @ W)"])
+def test_a_loss_of_undeclared_inputs_is_still_one_element(loss):
+    s = shapes(f"X, y = Input(_, 3), Input()\nW = Param(3, 1)\ncost = {loss}")
+    assert s["y"] is None and s["cost"] == ()
