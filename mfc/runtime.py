@@ -462,8 +462,9 @@ def _reach(program, nodes: dict[str, Node]) -> tuple[set, set]:
 def _param_shape(program, name: str) -> tuple[int, ...]:
     shape = program.shapes.get(name)
     if shape is None or not all(isinstance(d, int) for d in shape):
+        data = f"the data '{program.settings.data}'" if program.settings.data else "data"
         raise ValueError(f"the shape of {name} ({_declared_at(program, name)}) depends on "
-                         "data that could not be read when the spec was compiled")
+                         f"{data}, which could not be read when the spec was compiled")
     return tuple(shape)
 
 

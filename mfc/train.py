@@ -43,6 +43,10 @@ class Diverged(Exception):
         self.loss, self.epoch, self.step = loss, epoch, step
 
 
+class NotFinite(ArithmeticError):
+    """A step's loss was NaN or infinite (the step stopped before its update)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, once the current step had finished: the params are those of a whole
     step (`step` of `steps` in `epoch`)."""
@@ -156,38 +160,52 @@ def prepare_data(program, network, settings, note) -> Prepared | None:
     cast to the network's dtype. None when the spec trains without data."""
     if not settings.data:
         return None
+    if not _fed_nodes(network, settings):
+        note(f"the loss reads neither '{settings.features}' nor '{settings.targets}', so "
+             f"the data '{settings.data}' goes unused: each epoch is one step")
+        return None
     loaded = datasets.load(settings.data, program.base_dir, settings.target_column)
-    X, y = loaded.X, loaded.y
+    y = loaded.y
     targets = network.nodes.get(settings.targets)
     if targets is not None and targets in network.label_inputs:
         y = _class_indices(program, network, targets, y, note)
-    parts = [X, y, None, None]
+    X, y, X_val, y_val = _held_out(loaded.X, y, settings)
+    if len(X) < settings.batch_size:
+        raise DataError(f"batch_size {settings.batch_size} is larger than the {len(X)} "
+                        "training rows; use a smaller batch")
+    validation = None if X_val is None else _feeds(program, network, settings, X_val, y_val)
+    return Prepared(_feeds(program, network, settings, X, y), validation, len(X))
+
+
+def _held_out(X, y, settings) -> tuple:
+    """(X, y, X_val, y_val): the validation rows held out (None without `validation`),
+    and the features standardised with the training rows' statistics."""
+    X_val = y_val = None
     if settings.validation:
         rng = np.random.default_rng((settings.seed, 1))
-        parts = list(datasets.split(X, y, settings.validation, rng))
+        X, y, X_val, y_val = datasets.split(X, y, settings.validation, rng)
     if settings.standardize:
-        parts[0], mean, std = datasets.standardize(parts[0])
-        if parts[2] is not None:
-            parts[2] = datasets.standardize(parts[2], mean, std)[0]
-    feeds = [_feeds(program, network, settings, parts[i], parts[i + 1]) for i in (0, 2)
-             if parts[i] is not None]
-    rows = len(parts[0])
-    if rows < settings.batch_size:
-        raise DataError(f"batch_size {settings.batch_size} is larger than the {rows} "
-                        "training rows; use a smaller batch")
-    return Prepared(feeds[0], feeds[1] if len(feeds) > 1 else None, rows)
+        X, mean, std = datasets.standardize(X)
+        if X_val is not None:
+            X_val = datasets.standardize(X_val, mean, std)[0]
+    return X, y, X_val, y_val
+
+
+def _fed_nodes(network, settings) -> dict:
+    """role → Input node, for the data's features and targets that the loss reads."""
+    read = {i for n in network.loss_plan for i in n.inbound_nodes}
+    roles = {"features": settings.features, "targets": settings.targets}
+    return {role: network.nodes[name] for role, name in roles.items()
+            if name in network.nodes and network.nodes[name] in read}
 
 
 def _feeds(program, network, settings, X, y) -> dict:
     """node → array for the Inputs the loss reads, checked against their shapes."""
-    loss_inputs = {i for n in network.loss_plan for i in n.inbound_nodes}
     arrays = {}
-    for name, array in ((settings.features, X), (settings.targets, y)):
-        node = network.nodes.get(name)
-        if node is None or node not in loss_inputs:
-            continue
-        declared = program.shapes.get(name)
-        if name == settings.targets and declared is not None and len(declared) == 2:
+    for role, node in _fed_nodes(network, settings).items():
+        array = X if role == "features" else y
+        declared = program.shapes.get(node.name)
+        if role == "targets" and declared is not None and len(declared) == 2:
             array = array.reshape(-1, 1)
         arrays[node] = array
     try:
@@ -374,8 +392,8 @@ class Trainer:
         self._scores = _scores_node(network)
 
     def step(self) -> float:
-        """One training step; raises FloatingPointError (before the update) when the
-        loss is not finite."""
+        """One training step; raises NotFinite (before the update) when the loss is
+        NaN or infinite."""
         if self.sample is not None:
             self.sample()
         forward, backward = self._passes
@@ -383,7 +401,7 @@ class Trainer:
             run()
         loss = self.network.loss.value.item()
         if not math.isfinite(loss):
-            raise FloatingPointError(loss)
+            raise NotFinite(loss)
         for run in backward:
             run()
         self.optimizer.update()
@@ -407,7 +425,7 @@ class Trainer:
     def _checked_step(self, epoch: int, step: int) -> float:
         try:
             return self.step()
-        except FloatingPointError as err:
+        except NotFinite as err:
             raise Diverged(err.args[0], epoch, step, self.steps,
                            self.settings.learning_rate) from None
 
@@ -613,23 +631,22 @@ def _check_save_path(path: str | None) -> None:
         raise CliError(f"--save {path}: cannot write in '{folder}'")
 
 
-def _save(path: str, program) -> None:
+def _save(path: str, program, when: str = "") -> None:
     from mfc.cli import CliError
 
     try:
         save_params(path, program.params)
     except OSError as err:
         raise CliError(f"cannot save the params to {path}: {err.strerror or err}") from None
-    print(f"mfc: saved {len(program.params)} params to {path}", file=sys.stderr)
+    print(f"mfc: saved {len(program.params)} params to {path}" + (f", {when}" if when else ""),
+          file=sys.stderr)
 
 
 def _interrupted(stop: Interrupted, program, path: str | None) -> int:
-    if path is None:
-        print(f"mfc: interrupted {stop.where()}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    _save(path, program)
-    print(f"mfc: interrupted {stop.where()}; the params saved are those of that "
-          "last completed step", file=sys.stderr)
+    """Ctrl-C came once a step had finished: say where, and save that step's params."""
+    print(f"mfc: interrupted {stop.where()}", file=sys.stderr)
+    if path is not None:
+        _save(path, program, "as of that last completed step")
     return EXIT_INTERRUPTED
 
 

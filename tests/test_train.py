@@ -340,3 +340,11 @@ def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
     with np.load(path, allow_pickle=False) as archive:
         assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_data_the_loss_does_not_read_is_noted_and_unused():
+    program = program_of("X = Input()\n" + WARMUP.replace("train {", 'train { data = "iris";'))
+    notes = []
+    losses = training.train(program, epochs=2, note=notes.append)
+    assert losses == [pytest.approx(105.0), pytest.approx(69.0)]
+    assert "goes unused: each epoch is one step" in notes[0]
