@@ -258,7 +258,7 @@ class Network:
         self.loss = nodes[program.loss]
         self.inputs = [n for n in nodes.values() if n.op.kind == "data"]
         reaches_loss, from_param = _reach(program, nodes)
-        self.needs_grad = set(reaches_loss) & set(from_param)
+        self.needs_grad = reaches_loss & from_param
         ops = [n for n in nodes.values() if not isinstance(n, Leaf)]
         self.all_plan = ops
         self.loss_plan = [n for n in ops if n in reaches_loss]
