@@ -31,12 +31,12 @@ def compile_text(text: str, filename: str = "<string>", base_dir=None, **overrid
     `overrides` replace train settings (as command-line flags do); a bad override value
     raises ValueError.
     """
-    with _collector_paused():
+    with collector_paused():
         return _compile(text, filename, base_dir, overrides)
 
 
 @contextlib.contextmanager
-def _collector_paused():
+def collector_paused():
     """A compile makes millions of small acyclic objects; the cycle collector would scan
     the growing heap again and again (a quarter of the time at 100k nodes) for nothing."""
     was_enabled = gc.isenabled()

@@ -53,6 +53,7 @@ class _Builder:
         self.graph = nx.DiGraph()
         self.diagnostics: list[Diagnostic] = []
         self.anon_counts: dict[tuple[str, str], int] = {}
+        self.refs: list[ast.Name] = []  # every name used as an operand, to resolve at the end
 
     def report(self, code, message, span, help=None, notes=()):
         self.diagnostics.append(Diagnostic(code, message, span, help, tuple(notes)))
@@ -139,8 +140,8 @@ class _Builder:
             name, op=call.op if usable else None, inputs=tuple(inputs), attrs=attrs,
             span=call.span, decl=target.span if target else call.span,
             label=name if target else self.source_text(call.span),
-            anonymous=target is None, index=len(self.graph),
-            refs=tuple((r.id, r.span) for r in refs))
+            anonymous=target is None, index=len(self.graph))
+        self.refs.extend(refs)
         return name
 
     def anonymous_name(self, owner: str, op: str) -> str:
@@ -203,18 +204,14 @@ class _Builder:
     # -- names, once every definition is known (a name may be used before its line)
 
     def resolve_names(self) -> None:
-        defined = list(self.graph.nodes)
-        for name, data in list(self.graph.nodes(data=True)):
-            for ref, span in data["refs"]:
-                if ref == HOLE or ref in self.graph:
-                    continue
-                self.report("E101", f"undefined name '{ref}'", span,
-                            help=did_you_mean(ref, defined))
-            for source in data["inputs"]:
-                if source in self.graph:
-                    self.graph.add_edge(source, name)
-        for name in self.graph:
-            del self.graph.nodes[name]["refs"]
+        defined = self.graph.nodes
+        for ref in self.refs:
+            if ref.id != HOLE and ref.id not in defined:
+                self.report("E101", f"undefined name '{ref.id}'", ref.span,
+                            help=did_you_mean(ref.id, list(defined)))
+        edges = [(source, name) for name, inputs in defined(data="inputs")
+                 for source in inputs if source in defined]
+        self.graph.add_edges_from(edges)
 
 
 def _literal_number(expr) -> int | float | None:
