@@ -125,26 +125,23 @@ class ShapeRules:
         self.diagnostics: list[Diagnostic] = []
         self.param_syms: dict[str, list] = {}
         self.failed: set[str] = set()  # nodes with an error of their own or upstream
+        self.operands: dict[str, Operand] = {}  # each visited node, as its readers see it
 
     def visit(self, name: str) -> None:
         node = graph_node(self.graph, name)
-        operands = [self.operand(i) for i in node.inputs]
+        operands = [self.operands.get(i) for i in node.inputs]
         if node.op is None or None in operands or self.failed.intersection(node.inputs):
-            self.shapes[name] = None
+            shape = None
             self.failed.add(name)
         elif any(o.shape is None for o in operands):
-            self.shapes[name] = OPS[node.op].shape_of_unknown(node)
+            shape = OPS[node.op].shape_of_unknown(node)
         else:
             reported = len(self.diagnostics)
-            self.shapes[name] = OPS[node.op].shape(self, node, *operands)
+            shape = OPS[node.op].shape(self, node, *operands)
             if len(self.diagnostics) > reported:
                 self.failed.add(name)
-
-    def operand(self, name: str) -> Operand | None:
-        if name not in self.shapes:
-            return None
-        data = self.graph.nodes[name]
-        return Operand(name, data["label"], self.shapes[name], data["decl"], data["anonymous"])
+        self.shapes[name] = shape
+        self.operands[name] = Operand(name, node.label, shape, node.decl, node.anonymous)
 
     # -- reporting
 
@@ -258,6 +255,8 @@ class ShapeRules:
 
     def broadcast(self, node, a: Operand, b: Operand) -> tuple | None:
         """numpy broadcasting: align the trailing dims; 1 stretches, others must agree."""
+        if a.shape == b.shape:  # the common case, and a big graph has many of them
+            return a.shape
         result = []
         for i in range(1, max(len(a.shape), len(b.shape)) + 1):
             da = a.shape[-i] if i <= len(a.shape) else 1
