@@ -19,11 +19,14 @@ returned. Called with no buffers, every op is a plain function of its operands.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+LEAF_KINDS = frozenset({"data", "param", "const"})  # kinds of node that compute nothing
 INIT_NAMES = ("zeros", "ones", "normal", "uniform", "xavier", "he")
 
 
@@ -54,7 +57,7 @@ def _init_value(value, kind):
 class Op:
     name = ""
     operands: tuple[str, ...] | None = ("x",)  # None: positional args are dims
-    keywords: dict = {}
+    keywords: Mapping[str, KeywordSpec] = MappingProxyType({})  # shared, so read-only
     kind = "op"  # data | param | const | op | loss: how the node draws
     symbol: str | None = None  # infix ops draw compactly as their symbol
 

@@ -21,6 +21,7 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from mfc.ops import OPS
+from mfc.text import format_shape
 
 # Signatures whose buffers are kept: training batch, validation set, and a few API feeds.
 _KEPT_SIGNATURES = 4
@@ -401,7 +402,7 @@ class Network:
         problem = _shape_problem(declared, array.shape, batch)
         if problem:
             raise ValueError(f"Input '{node.name}' ({_declared_at(self.program, node.name)}) "
-                             f"has shape {_show(declared)}, but the feed's value has "
+                             f"has shape {format_shape(declared)}, but the feed's value has "
                              f"shape {array.shape}: {problem}")
         return array
 
@@ -481,8 +482,3 @@ def _shape_problem(declared: tuple, shape: tuple, batch: dict) -> str | None:
         elif isinstance(want, int) and want != got:
             return f"dim {axis} must be {want}, not {got}"
     return None
-
-
-def _show(shape: tuple) -> str:
-    inner = ", ".join(str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"

@@ -19,6 +19,7 @@ import networkx as nx
 from mfc.diagnostics import Diagnostic, Note
 from mfc.graph import node as graph_node
 from mfc.ops import OPS
+from mfc.text import format_shape
 
 MAX_PARAM_ELEMENTS = 2**28  # 2 GiB of float64: past this, allocation is the user's typo
 BATCH, DATA, FREE, PARAM = "batch", "data", "free", "param"
@@ -81,10 +82,8 @@ class Dims:
         return "N" if BATCH in self.kinds[value.id] else "?"
 
     def show_shape(self, shape) -> str:
-        if shape is None:
-            return "(unknown)"
-        inner = ", ".join(self.show(d) for d in shape)
-        return f"({inner},)" if len(shape) == 1 else f"({inner})"
+        return format_shape(None if shape is None else [self.show(d) for d in shape],
+                            unknown="(unknown)")
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ import math
 import networkx as nx
 
 from mfc.diagnostics import Diagnostic, Note, did_you_mean
-from mfc.ops import OPS
+from mfc.ops import LEAF_KINDS, OPS
 from mfc.settings import TrainSettings, setting_span
-
-_LEAF_KINDS = ("data", "param", "const")
+from mfc.text import format_shape
 
 
 def choose_loss(graph: nx.DiGraph, shapes: dict, settings: TrainSettings, quiet: bool):
@@ -20,7 +19,7 @@ def choose_loss(graph: nx.DiGraph, shapes: dict, settings: TrainSettings, quiet:
     loss, so say nothing unless the loss is plainly wrong."""
     if settings.loss is not None:
         return _named_loss(graph, shapes, settings)
-    sinks = [n for n in graph if graph.out_degree(n) == 0 and _kind(graph, n) not in _LEAF_KINDS]
+    sinks = [n for n in graph if graph.out_degree(n) == 0 and _kind(graph, n) not in LEAF_KINDS]
     candidates = [n for n in sinks if _elements(shapes.get(n)) == 1]
     if len(candidates) == 1:
         return candidates[0], []
@@ -56,7 +55,7 @@ def _named_loss(graph, shapes, settings):
                                  span, help=_did_you_mean_node(graph, name))]
     elements = _elements(shapes.get(name))
     if elements not in (None, 1):
-        shape = _show(shapes[name])
+        shape = format_shape(shapes[name])
         return None, [Diagnostic("E302", f"the loss '{name}' has shape {shape}, not one "
                                  "element", span, help="reduce it, e.g. Mean(...) or Sum(...)")]
     return name, []
@@ -65,7 +64,8 @@ def _named_loss(graph, shapes, settings):
 def _no_loss(graph, shapes, sinks) -> Diagnostic:
     last = max(graph, key=lambda n: graph.nodes[n]["index"], default=None)
     span = graph.nodes[last]["decl"] if last is not None else None
-    ends = ", ".join(f"{graph.nodes[n]['label']} {_show(shapes.get(n))}" for n in sinks)
+    ends = ", ".join(graph.nodes[n]["label"] + " " + format_shape(shapes.get(n), "(unknown)")
+                     for n in sinks)
     return Diagnostic("E300", "no loss: no node that nothing consumes has exactly one "
                       "element", span, help=(f"the graph ends in {ends}; " if ends else "")
                       + "end it in a loss such as MSE(y, a) or Mean(...), or set "
@@ -91,13 +91,6 @@ def _elements(shape) -> int | None:
     if shape is None or any(not isinstance(d, int) for d in shape):
         return None
     return math.prod(shape)
-
-
-def _show(shape) -> str:
-    if shape is None:
-        return "(unknown)"
-    inner = ", ".join(str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def _did_you_mean_node(graph, name) -> str | None:
