@@ -10,7 +10,7 @@ import contextlib
 import gc
 from pathlib import Path
 
-from mfc import data, graph as graphs, order as orders, settings as train_settings
+from mfc import data, graph as graphs, order as orders, settings as train_block
 from mfc import shapes as shape_inference, syntax, validate
 from mfc.diagnostics import DataError, Diagnostic, SpecError, did_you_mean
 from mfc.program import Program
@@ -56,7 +56,7 @@ def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
     except SpecError as err:
         raise SpecError(err.diagnostics, text, filename) from None
     graph, diagnostics = graphs.build(module, text)
-    block, found = train_settings.read(module)
+    block, found = train_block.read(module)
     diagnostics += found
     settings = (block or TrainSettings()).with_overrides(**overrides)
     order, found = orders.topological_order(graph)
@@ -76,7 +76,7 @@ def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
     if any(d.severity == "error" for d in diagnostics) or loss is None:
         raise SpecError(diagnostics, text, filename)
     return Program(graph=graph, order=order, loss=loss, shapes=shapes, settings=settings,
-                   has_train_block=block is not None, diagnostics=diagnostics,
+                   diagnostics=diagnostics,
                    source=text, filename=filename, base_dir=base_dir)
 
 
@@ -95,9 +95,9 @@ def _feeds(graph, settings: TrainSettings, base_dir: Path, dims) -> tuple[dict, 
         return {}, []
     span = setting_span(settings, "data")
     try:
-        info = _describe(settings, base_dir)
+        info = data.describe(settings.data, base_dir, settings.target_column)
     except DataError as err:
-        return {}, [Diagnostic("E404", str(err), span, help=_dataset_help(settings.data))]
+        return {}, [Diagnostic("E404", str(err), span)]
     diagnostics = []
     if info is None:
         diagnostics.append(Diagnostic(
@@ -112,18 +112,6 @@ def _feeds(graph, settings: TrainSettings, base_dir: Path, dims) -> tuple[dict, 
         elif name in graph:
             feeds[name] = shape_inference.Feed(role, width, span)
     return feeds, diagnostics
-
-
-def _describe(settings: TrainSettings, base_dir: Path):
-    source = settings.data
-    if not data.is_bundled(source) and Path(source).suffix.lower() not in (".csv", ".npz"):
-        raise DataError(f"unknown dataset '{source}'")
-    return data.describe(source, base_dir, settings.target_column)
-
-
-def _dataset_help(source: str) -> str:
-    return did_you_mean(source, data.BUNDLED_NAMES) or (
-        f"bundled datasets: {', '.join(data.BUNDLED_NAMES)}; or a path to a .csv or .npz file")
 
 
 def _feed_problem(graph, settings, role: str, name: str) -> Diagnostic | None:

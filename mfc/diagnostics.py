@@ -105,7 +105,8 @@ def did_you_mean(word: str, candidates) -> str | None:
 def render(diag: Diagnostic, source: str, filename: str) -> str:
     """`file:line:col: error[CODE]: message`, the source line, a caret, help and notes."""
     lines = source.splitlines()
-    out = [f"{filename}:{diag.line}:{diag.column}: {diag.severity}[{diag.code}]: {diag.message}"]
+    where = f"{filename}:{diag.span}" if diag.span else filename  # from a flag, say
+    out = [f"{where}: {diag.severity}[{diag.code}]: {diag.message}"]
     out += _excerpt(diag.span, lines)
     for note in diag.notes:
         where = f"{filename}:{note.span}: " if note.span else ""

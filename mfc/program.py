@@ -23,7 +23,6 @@ class Program:
     loss: str
     shapes: dict[str, tuple | None]  # ints, 'N' for the batch, '?' for unknown sizes
     settings: TrainSettings
-    has_train_block: bool
     diagnostics: list[Diagnostic]  # the warnings; a Program has no errors
     source: str
     filename: str

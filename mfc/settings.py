@@ -43,15 +43,20 @@ class TrainSettings:
                     for p in [_check_override(key, value)] if p]
         if problems:
             raise ValueError("; ".join(problems))
-        return replace(self, **given)
+        spans = {k: v for k, v in self.spans.items() if k not in given}  # not in the file now
+        return replace(self, **given, spans=spans)
 
 
 def _positive_int(value):
-    return value if isinstance(value, int) and value > 0 else None
+    return value if _is_int(value) and value > 0 else None
 
 
 def _count(value):
-    return value if isinstance(value, int) and value >= 0 else None
+    return value if _is_int(value) and value >= 0 else None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _positive_number(value):
@@ -155,14 +160,17 @@ def _value(setting: ast.Setting):
 
 
 def _check_override(key: str, value) -> str | None:
+    """What is wrong with a value given from Python or a flag (the block's own values are
+    checked as literals, with their spans, by `_setting_problem`)."""
     if key not in SCHEMA:
-        return "unknown setting"
+        return "unknown setting" + (f"; {hint}" if (hint := did_you_mean(key, SCHEMA)) else "")
     kind, check, wording = SCHEMA[key]
-    if kind == "number" and check(value) is None:
-        return f"must be {wording}, not {value!r}"
-    if kind == "choice" and value not in check:
-        return f"must be {wording}, not {value!r}"
-    return None
+    valid = {"number": lambda: check(value) is not None,
+             "choice": lambda: value in check,
+             "bool": lambda: isinstance(value, bool),
+             "path": lambda: isinstance(value, str) and value != "",
+             "node": lambda: isinstance(value, str) and value.isidentifier()}[kind]()
+    return None if valid else f"must be {wording}, not {value!r}"
 
 
 def setting_span(settings: TrainSettings | None, key: str) -> Span | None:

@@ -202,9 +202,9 @@ def _token_position(token: Token | None, text: str) -> tuple[int, int]:
 
 
 def _describe_token(token: Token | None) -> str:
-    if token is None or token.type in _WORDS and token.type in ("_NL", "$END"):
-        return _WORDS["_NL" if token is not None and token.type == "_NL" else "$END"]
-    return repr(str(token)) if str(token) else _WORDS.get(token.type, token.type)
+    if token is None or token.type in ("_NL", "$END"):
+        return _WORDS[token.type if token is not None else "$END"]
+    return repr(str(token))
 
 
 def _expected_words(err: UnexpectedInput) -> str:
@@ -252,12 +252,12 @@ def _unclosed_bracket(text: str, upto: tuple[int, int]) -> tuple[int, int, str] 
     """The innermost bracket still open at position `upto`, skipping comments and strings."""
     stack = []
     for line_no, line in enumerate(text.split("\n"), start=1):
-        in_string = False
+        in_string = escaped = False
         for col, char in enumerate(line, start=1):
             if (line_no, col) >= upto:
                 return stack[-1] if stack else None
-            if in_string:
-                in_string = char != '"'
+            if in_string:  # as the STRING terminal reads it: \" does not end a string
+                in_string, escaped = escaped or char != '"', not escaped and char == "\\"
             elif char == '"':
                 in_string = True
             elif char == "#":

@@ -7,7 +7,7 @@ import math
 
 import networkx as nx
 
-from mfc.diagnostics import Diagnostic, Note, did_you_mean
+from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
 from mfc.ops import LEAF_KINDS, OPS
 from mfc.settings import TrainSettings, setting_span
 from mfc.text import format_shape
@@ -63,7 +63,7 @@ def _named_loss(graph, shapes, settings):
 
 def _no_loss(graph, shapes, sinks) -> Diagnostic:
     last = max(graph, key=lambda n: graph.nodes[n]["index"], default=None)
-    span = graph.nodes[last]["decl"] if last is not None else None
+    span = graph.nodes[last]["decl"] if last is not None else Span.point(1, 1)  # empty
     ends = ", ".join(graph.nodes[n]["label"] + " " + format_shape(shapes.get(n), "(unknown)")
                      for n in sinks)
     return Diagnostic("E300", "no loss: no node that nothing consumes has exactly one "

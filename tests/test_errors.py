@@ -109,12 +109,22 @@ def test_did_you_mean_for_names_ops_and_settings():
 
 def test_duplicate_definition_points_at_both():
     (d,) = spec_errors("a = Param(1)\na = Param(2)\ncost = Sum(a)")
-    assert (d.line, d.note_lines if hasattr(d, "note_lines") else d.notes[0].span.line) == (2, 1)
+    assert (d.line, d.notes[0].span.line) == (2, 1)
 
 
-def test_cycle_names_every_node_with_positions():
+def test_cycle_points_at_every_node_on_it():
     (d,) = spec_errors("a = Sigmoid(c)\nb = Tanh(a)\nc = ReLU(b)\ncost = Sum(c)")
-    assert all(f"{n} ({line}:1)" in d.message for n, line in [("a", 1), ("b", 2), ("c", 3)])
+    assert [d.line] + [n.span.line for n in d.notes] == [1, 2, 3]
+
+
+def test_an_escaped_quote_does_not_hide_a_bracket():
+    (d,) = spec_errors('train { data = "\\"(" }\nx = 3 3')
+    assert (d.code, d.line, d.column) == ("E001", 2, 7)
+
+
+def test_an_empty_spec_has_no_loss_at_its_start():
+    (d,) = spec_errors("# nothing yet\n")
+    assert (d.code, d.line, d.column) == ("E300", 1, 1)
 
 
 def test_shape_mismatch_names_operands_shapes_and_declarations():

@@ -1,0 +1,38 @@
+"""The train block's settings, and overrides from flags and the API."""
+
+import pytest
+
+import mfc
+from mfc.diagnostics import Diagnostic, render
+from mfc.settings import TrainSettings
+
+SPEC = "X = Input()\nx = Param(1)\ncost = Sum(x) + Sum(X)\ntrain { epochs = 3; optimizer = adam; data = diabetes }"
+
+
+def test_block_values_and_defaults():
+    s = mfc.compile("x = Param(1)\ncost = Sum(x)\ntrain { epochs = 3; optimizer = \"adam\"\n"
+                    "standardize = false; validation = 0.25 }").settings
+    assert (s.epochs, s.optimizer, s.standardize, s.validation) == (3, "adam", False, 0.25)
+    assert (s.batch_size, s.learning_rate, s.sampling, s.seed) == (32, 0.01, "shuffle", 0)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("epochs", 0), ("epochs", True), ("epochs", 2.5), ("batch_size", -1),
+    ("learning_rate", 0), ("optimizer", "adamw"), ("standardize", "no"), ("seed", -3),
+    ("features", 5), ("loss", "not a name"), ("validation", 1.0), ("data", ""), ("epochz", 3),
+])
+def test_bad_overrides_are_refused(key, value):
+    with pytest.raises(ValueError):
+        TrainSettings().with_overrides(**{key: value})
+
+
+def test_overrides_replace_values_and_forget_their_spans():
+    block = mfc.compile(SPEC).settings
+    changed = block.with_overrides(epochs=7, optimizer=None)
+    assert (changed.epochs, changed.optimizer) == (7, "adam")
+    assert "epochs" not in changed.spans and "optimizer" in changed.spans
+
+
+def test_a_diagnostic_without_a_place_names_only_the_file():
+    text = render(Diagnostic("E405", "from a flag", None), "x = 1\n", "net.mf")
+    assert text.splitlines() == ["net.mf: error[E405]: from a flag"]
