@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from mfc import __version__
+from mfc.settings import OPTIMIZERS
+from mfc.text import format_shape, plural
 
-EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DRAW_MAX_NODES = 200  # past this many graph nodes, `mfc draw` collapses by itself
 
 
 class CliError(Exception):
@@ -52,13 +56,21 @@ def _build_parser() -> argparse.ArgumentParser:
                      "specs written in the .mf language.")
     parser.add_argument("--version", action="version", version=f"mfc {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_check(commands)
+    _add_run(commands)
+    _add_draw(commands)
+    return parser
 
+
+def _add_check(commands) -> None:
     check = commands.add_parser("check", help="check specs and summarise their graphs")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="text (default), or JSON diagnostics for editors")
     check.set_defaults(handler=cmd_check)
 
+
+def _add_run(commands) -> None:
     run = commands.add_parser("run", help="train a spec with its train block")
     run.add_argument("file", metavar="FILE")
     run.add_argument("--epochs", type=int)
@@ -66,23 +78,25 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--learning-rate", type=float)
     run.add_argument("--seed", type=int)
     run.add_argument("--data", help="a bundled dataset name, or a .csv or .npz file")
-    run.add_argument("--optimizer", help="sgd, momentum or adam")
+    # Checked with the train block's settings, so that a bad value reads the same.
+    run.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
     run.add_argument("--save", metavar="PATH.npz", help="write the trained params here")
     run.add_argument("--load", metavar="PATH.npz", help="start from these saved params")
     run.set_defaults(handler=cmd_run)
 
+
+def _add_draw(commands) -> None:
     draw = commands.add_parser("draw", help="draw a spec's graph")
     draw.add_argument("file", metavar="FILE")
     draw.add_argument("-o", "--output", metavar="OUT",
                       help="output file (default: FILE with the format's extension; - for stdout)")
     draw.add_argument("--format", choices=("svg", "png", "pdf", "dot"))
     draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
-    draw.add_argument("--max-nodes", type=int, metavar="N",
-                      help="collapse runs of similar nodes past N nodes (default 200)")
+    draw.add_argument("--max-nodes", type=int, metavar="N", help="collapse runs of "
+                      f"similar nodes past N nodes (default {DRAW_MAX_NODES})")
     draw.add_argument("--collapse", action="store_true",
                       help="collapse runs of similar nodes whatever the size")
     draw.set_defaults(handler=cmd_draw)
-    return parser
 
 
 # ---------------------------------------------------------------- shared
@@ -115,7 +129,8 @@ def compile_spec(path: str, **overrides):
         program = compile_text(text, path, base_dir=Path(path).parent, **overrides)
     except SpecError as err:
         print(str(err), file=sys.stderr)
-        raise CliError(_error_count(err.errors), EXIT_SPEC) from None
+        raise CliError(f"{plural(len(err.errors), 'error')}; nothing was done",
+                       EXIT_FAILED) from None
     except ValueError as err:  # a bad override value
         raise CliError(str(err)) from None
     _print_diagnostics(program.diagnostics, text, path)
@@ -129,8 +144,8 @@ def _print_diagnostics(diagnostics, text, path) -> None:
         print(render(diagnostic, text, path) + "\n", file=sys.stderr)
 
 
-def _error_count(errors) -> str:
-    return f"{len(errors)} error{'s' if len(errors) != 1 else ''}; nothing was done"
+def _note(text: str) -> None:
+    print(f"mfc: note: {text}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- check
@@ -160,7 +175,7 @@ def _check_files(args) -> int:
             continue
         except SpecError as err:
             _report(args, path, err.diagnostics, text, results, ok=False)
-            worst = max(worst, EXIT_SPEC)
+            worst = max(worst, EXIT_FAILED)
             continue
         _report(args, path, program.diagnostics, text, results, ok=True)
         if args.format == "text":
@@ -178,7 +193,7 @@ def _report(args, path, diagnostics, text, results, ok: bool) -> None:
     _print_diagnostics(diagnostics, text, path)
     errors = [d for d in diagnostics if d.severity == "error"]
     if errors:
-        print(f"{path}: {_error_count(errors).split(';')[0]}", file=sys.stderr)
+        print(f"{path}: {plural(len(errors), 'error')}", file=sys.stderr)
 
 
 def summary(program) -> str:
@@ -187,7 +202,7 @@ def summary(program) -> str:
     for name in program.order:
         data = program.graph.nodes[name]
         count = program.param_count(name) if data["op"] == "Param" else None
-        rows.append((name, data["op"], _shape_text(program.shapes.get(name)),
+        rows.append((name, data["op"], format_shape(program.shapes.get(name)),
                      f"{count:,}" if count is not None else ""))
     widths = [max(len(r[i]) for r in rows + [("node", "op", "shape", "params")])
               for i in range(4)]
@@ -200,26 +215,210 @@ def summary(program) -> str:
     return "\n".join(lines)
 
 
-def _shape_text(shape) -> str:
-    if shape is None:
-        return "?"
-    inner = ", ".join(str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
-# ---------------------------------------------------------------- run and draw
+# ---------------------------------------------------------------- run
 
 
 def cmd_run(args) -> int:
-    from mfc import train
+    """`mfc run FILE`: compile with the flags as overrides, train, save."""
+    from mfc.train import Diverged, Interrupted
 
-    return train.command(args)
+    overrides = _run_overrides(args)
+    _check_save_path(args.save)
+    program = compile_spec(args.file, **overrides)
+    try:
+        _train(program, args.load)
+    except Diverged as err:
+        saved = "; nothing was saved" if args.save else ""
+        raise CliError(f"{err}{saved}", EXIT_FAILED) from None
+    except Interrupted as stop:
+        return _interrupted(stop, program, args.save)
+    if args.save:
+        _save(args.save, program)
+    return EXIT_OK
+
+
+def _run_overrides(args) -> dict:
+    return {"epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "seed": args.seed,
+            "data": _data_flag(args.data), "optimizer": args.optimizer}
+
+
+def _data_flag(data: str | None) -> str | None:
+    """A --data path is relative to the current folder (a block's, to the spec's)."""
+    from mfc import data as datasets
+    from mfc.diagnostics import DataError
+
+    if data is None or datasets.is_bundled(data):
+        return data
+    try:
+        found = datasets.describe(data, Path.cwd())
+    except DataError as err:  # an unknown name, or a file that cannot be read
+        raise CliError(str(err)) from None
+    if found is None:
+        raise CliError(f"data file '{data}' not found")
+    return os.path.abspath(data)
+
+
+def _check_save_path(path: str | None) -> None:
+    """Fail before training, not after, when the params could not be saved."""
+    if path is None:
+        return
+    folder = Path(path).parent
+    if Path(path).is_dir():
+        raise CliError(f"--save {path}: is a folder; give a file name such as model.npz")
+    if not folder.is_dir():
+        raise CliError(f"--save {path}: no folder '{folder}'")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"--save {path}: cannot write in '{folder}'")
+
+
+def _train(program, load: str | None) -> None:
+    """Load the params (if asked), then train, an epoch a line; Diverged and Interrupted
+    pass through, the other failures become CliErrors."""
+    from mfc import train
+    from mfc.diagnostics import DataError, SpecError
+
+    try:
+        if load:
+            train.load_params(load, program.network().params)
+        with _Progress(program.settings.epochs, sys.stderr.isatty()) as progress:
+            train.train(program, on_epoch=progress.report, note=_note)
+    except SpecError as err:
+        print(str(err), file=sys.stderr)
+        raise CliError(f"{plural(len(err.errors), 'error')}; nothing was trained",
+                       EXIT_FAILED) from None
+    except (DataError, train.ParamsError, ValueError) as err:
+        raise CliError(str(err)) from None
+
+
+def _interrupted(stop, program, path: str | None) -> int:
+    """Ctrl-C came once a step had finished: say where, and save that step's params."""
+    print(f"mfc: interrupted {stop.where()}", file=sys.stderr)
+    if path is not None:
+        _save(path, program, "as of that last completed step")
+    return EXIT_INTERRUPTED
+
+
+def _save(path: str, program, when: str = "") -> None:
+    from mfc.train import save_params
+
+    try:
+        save_params(path, program.params)
+    except OSError as err:
+        raise CliError(f"cannot save the params to {path}: {err.strerror or err}") from None
+    print(f"mfc: saved {plural(len(program.params), 'param')} to {path}" +
+          (f", {when}" if when else ""), file=sys.stderr)
+
+
+class _Progress:
+    """Each epoch's line on stdout and, on a terminal, a one-line bar on stderr below
+    them, redrawn after each epoch and cleared when training ends."""
+
+    width = 30
+
+    def __init__(self, epochs: int, shown: bool):
+        self.epochs, self.shown = epochs, shown
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._clear()
+
+    def report(self, epoch) -> None:
+        self._clear()
+        print(epoch.line(), flush=True)
+        self._show(epoch.number)
+
+    def _show(self, done: int) -> None:
+        if self.shown:
+            filled = self.width * done // self.epochs
+            bar = "#" * filled + "." * (self.width - filled)
+            sys.stderr.write(f"\r[{bar}] epoch {done}/{self.epochs}")
+            sys.stderr.flush()
+
+    def _clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- draw
 
 
 def cmd_draw(args) -> int:
+    """`mfc draw FILE`: compile, draw, write the image; see `mfc draw --help`."""
     from mfc import draw
+    from mfc.render import RenderError
 
-    return draw.command(args)
+    fmt, output = _destination(args)
+    if args.max_nodes is not None and args.max_nodes < 0:
+        raise CliError(f"--max-nodes must be 0 or more, not {args.max_nodes}")
+    program = compile_spec(args.file)
+    collapse = _should_collapse(program, args)
+    try:
+        image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=collapse)
+    except RenderError as err:
+        raise CliError(str(err)) from None
+    _write_image(output, image)
+    return EXIT_OK
+
+
+def _destination(args) -> tuple[str, Path | None]:
+    """The format, and the file to write (None: stdout)."""
+    if args.output == "-":
+        return args.format or "svg", None
+    if args.output is None:
+        fmt = args.format or "svg"
+        output = _beside_the_spec(args.file, fmt)
+    else:
+        output = Path(args.output)
+        fmt = args.format or _format_of(args.output)
+    if output.resolve() == Path(args.file).resolve():
+        raise CliError(f"will not write the drawing over the spec '{args.file}'; use -o")
+    return fmt, output
+
+
+def _beside_the_spec(spec: str, fmt: str) -> Path:
+    try:
+        return Path(spec).with_suffix("." + fmt)
+    except ValueError:  # a name with no stem, such as "/"
+        raise CliError(f"{spec}: no such spec file") from None
+
+
+def _format_of(output: str) -> str:
+    from mfc.render import FORMATS
+
+    fmt = Path(output).suffix.lower().removeprefix(".")
+    if fmt not in FORMATS:
+        raise CliError(f"cannot tell the format from the name '{output}'; give "
+                       f"--format {'|'.join(FORMATS)} or end it in .svg, .png, .pdf or .dot")
+    return fmt
+
+
+def _should_collapse(program, args) -> bool:
+    limit = DRAW_MAX_NODES if args.max_nodes is None else args.max_nodes
+    size = len(program.graph)
+    if args.collapse or size <= limit:
+        return args.collapse
+    _note(f"{size:,} nodes is more than {limit:,}, so runs of similar nodes are drawn "
+          "collapsed (--max-nodes N changes the limit)")
+    return True
+
+
+def _write_image(output: Path | None, image: bytes) -> None:
+    """To stdout (None), or atomically to the file: a failure leaves any old file."""
+    from mfc.files import atomic_write
+
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(image)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        atomic_write(output, lambda file: file.write(image))
+    except OSError as err:
+        raise CliError(f"cannot write {output}: {err.strerror or err}") from None
 
 
 if __name__ == "__main__":

@@ -15,17 +15,14 @@ string passed through `escape_string`.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import sys
 from pathlib import Path
 
 import networkx as nx
 
 from mfc.ops import OPS
+from mfc.text import format_shape, plural
 
-DEFAULT_MAX_NODES = 200  # past this many graph nodes, `mfc draw` collapses by itself
 MIN_PARALLEL = 4  # copies side by side that merge into one box
 MIN_REPEATS = 3  # repeats of a block along a chain that merge into one box
 MAX_PERIOD = 8  # longest block (in boxes) looked for along a chain
@@ -118,14 +115,6 @@ def escape_string(text) -> str:
     return graphviz.escape(_visible(str(text)).replace("&", "&amp;"))
 
 
-def shape_text(shape) -> str:
-    """A shape as the user writes it: `(N, 10)`, `(10,)`, `()`; `?` when unknown."""
-    if shape is None:
-        return "?"
-    inner = ", ".join(str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
 # ---------------------------------------------------------------- views
 
 
@@ -143,7 +132,7 @@ def plain_view(program) -> nx.DiGraph:
                       sig=_node_signature(program, name), shape=program.shapes.get(name))
     for name in program.order:
         for source in program.graph.nodes[name]["inputs"]:
-            _add_edge(view, source, name, 1, {shape_text(program.shapes.get(source))})
+            _add_edge(view, source, name, 1, {format_shape(program.shapes.get(source))})
     return view
 
 
@@ -460,10 +449,10 @@ def _node_label(program, name: str, data: dict) -> str:
     node = program.graph.nodes[name]
     title = "" if node["anonymous"] else f"<b>{escape_html(name)}</b>  "
     op = f"{node['attrs']['value']:g}" if node["op"] == "Const" else node["op"]
-    lines = [f"{title}{escape_html(op)}", escape_html(shape_text(data["shape"]))]
+    lines = [f"{title}{escape_html(op)}", escape_html(format_shape(data["shape"]))]
     count = program.param_count(name) if node["op"] == "Param" else None
     if count is not None:
-        lines.append(escape_html(_plural(count, "param")))
+        lines.append(escape_html(plural(count, "param")))
     return _html_lines(lines, data["kind"])
 
 
@@ -471,10 +460,10 @@ def _group_label(program, data: dict) -> str:
     members = data["members"]
     params = [program.param_count(m) for m in members if program.graph.nodes[m]["op"] == "Param"]
     lines = [f"<b>{escape_html(describe(data['sig']))}</b>",
-             escape_html(f"{_plural(len(members), 'node')}  {shape_text(data['shape'])}")]
+             escape_html(f"{plural(len(members), 'node')}  {format_shape(data['shape'])}")]
     if params:
-        total = "?" if None in params else f"{sum(params):,}"
-        lines.append(escape_html(f"{total} params"))
+        total = "? params" if None in params else plural(sum(params), "param")
+        lines.append(escape_html(total))
     return _html_lines(lines, "group")
 
 
@@ -515,7 +504,7 @@ def _caption(program, view: nx.DiGraph) -> str:
 
     total = program.trainable_count
     lines = [] if program.filename == "<string>" else [Path(program.filename).name]
-    lines.append(_plural(total, "trainable parameter") if total is not None
+    lines.append(plural(total, "trainable parameter") if total is not None
                  else "trainable parameters: known once the data is read")
     if program.settings.data is not None:
         lines.append(f"data: {program.settings.data}")
@@ -526,11 +515,7 @@ def _caption(program, view: nx.DiGraph) -> str:
     return graphviz.nohtml("\\n".join(escape_string(line) for line in lines))
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
-# ---------------------------------------------------------------- drawing and the command
+# ---------------------------------------------------------------- drawing
 
 
 def draw(program, fmt: str = "svg", *, rankdir: str = "TB", collapse: bool = False) -> bytes:
@@ -560,80 +545,3 @@ def draw(program, fmt: str = "svg", *, rankdir: str = "TB", collapse: bool = Fal
     if fmt == "png":
         diagram.attr(dpi=PNG_DPI)
     return render(diagram.source, fmt)
-
-
-def command(args) -> int:
-    """`mfc draw`: compile FILE, draw it, write the image; see `mfc draw --help`."""
-    from mfc.cli import CliError, EXIT_OK, compile_spec
-    from mfc.render import RenderError
-
-    fmt, output = _destination(args)
-    if args.max_nodes is not None and args.max_nodes < 0:
-        raise CliError(f"--max-nodes must be 0 or more, not {args.max_nodes}")
-    program = compile_spec(args.file)
-    collapse = _should_collapse(program, args)
-    try:
-        image = draw(program, fmt, rankdir=args.rankdir, collapse=collapse)
-    except RenderError as err:
-        raise CliError(str(err)) from None
-    if output is None:
-        _write_stdout(image)
-    else:
-        _write_file(output, image)
-    return EXIT_OK
-
-
-def _destination(args) -> tuple[str, Path | None]:
-    """The format, and the file to write (None: stdout)."""
-    from mfc.cli import CliError
-    from mfc.render import FORMATS
-
-    if args.output == "-":
-        return args.format or "svg", None
-    if args.output is None:
-        fmt = args.format or "svg"
-        try:
-            output = Path(args.file).with_suffix("." + fmt)
-        except ValueError:  # a name with no stem, such as "/"
-            raise CliError(f"{args.file}: no such spec file") from None
-    else:
-        output = Path(args.output)
-        fmt = args.format or output.suffix.lower().removeprefix(".")
-        if fmt not in FORMATS:
-            raise CliError(f"cannot tell the format from the name '{args.output}'; give "
-                           f"--format {'|'.join(FORMATS)} or end it in .svg, .png, .pdf or .dot")
-    if output.resolve() == Path(args.file).resolve():
-        raise CliError(f"will not write the drawing over the spec '{args.file}'; use -o")
-    return fmt, output
-
-
-def _should_collapse(program, args) -> bool:
-    limit = DEFAULT_MAX_NODES if args.max_nodes is None else args.max_nodes
-    size = len(program.graph)
-    if args.collapse or size <= limit:
-        return args.collapse
-    print(f"mfc: note: {size:,} nodes is more than {limit:,}, so runs of similar nodes are "
-          "drawn collapsed (--max-nodes N changes the limit)", file=sys.stderr)
-    return True
-
-
-def _write_stdout(image: bytes) -> None:
-    sys.stdout.flush()
-    sys.stdout.buffer.write(image)
-    sys.stdout.buffer.flush()
-
-
-def _write_file(path: Path, image: bytes) -> None:
-    """Write through a temporary file in the same folder, so that a reader never sees
-    half an image and a failure leaves any old file as it was."""
-    from mfc.cli import CliError
-
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(image)
-        os.replace(temporary, path)
-    except OSError as err:
-        temporary.unlink(missing_ok=True)
-        raise CliError(f"cannot write {path}: {err.strerror or err}") from None

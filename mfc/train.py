@@ -1,4 +1,4 @@
-"""Stage 7: training a lowered spec, and `mfc run`.
+"""Stage 7: training a lowered spec, and its saved params.
 
 Minibatch gradient descent as the lesson does it: per epoch, examples // batch_size
 steps; each step takes a batch (`shuffle`: a fresh permutation each epoch; `resample`:
@@ -6,30 +6,29 @@ rows drawn with replacement), runs forward and backward, and updates the params.
 each epoch: `Epoch: N, Loss: L`, L the mean batch loss of the epoch. Without data, an
 epoch is one step and L the loss before its update.
 
-Nothing is lost: a loss that stops being finite ends the run (nothing is saved from
-that state); Ctrl-C finishes the current step, so `--save` keeps params that a whole
+Nothing is lost: a loss that stops being finite ends the run (nothing should be saved
+from that state); Ctrl-C finishes the current step, so the params are those a whole
 step produced; params are written atomically and read without pickles.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import signal
-import sys
-import tempfile
 import threading
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from mfc import data as datasets
 from mfc.diagnostics import DataError, Diagnostic, SpecError
+from mfc.files import atomic_write
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Chosen when the spec is compiled: they pick the loss node, and the Inputs whose
+# shapes the data's width fixes. `train(data=...)` may change the data, not its width.
+COMPILE_TIME_SETTINGS = ("loss", "features", "targets")
 
 
 class Diverged(Exception):
@@ -96,14 +95,19 @@ def train(program, *, on_epoch=None, note=None, **overrides) -> list[float]:
     program : a compiled `Program`.
     on_epoch : called with an `Epoch` after each epoch.
     note : called with a one-line remark for the user (class labels remapped, say).
-    overrides : train settings replacing the block's (epochs=5, data="iris", ...).
+    overrides : train settings replacing the block's (epochs=5, seed=3, ...). `loss`,
+        `features` and `targets` are fixed when the spec is compiled and cannot be
+        overridden here. `data` and `target_column` can, as long as the new data has the
+        width the spec was compiled for (else DataError); for other data, compile again
+        with it in the train block.
 
     Raises
     ------
     SpecError (E407) when the loss needs an Input that nothing feeds; DataError for
-    unusable data; ValueError for a bad setting; Diverged; Interrupted on Ctrl-C.
+    unusable data; ValueError for a bad setting or a compile-time one; Diverged;
+    Interrupted on Ctrl-C.
     """
-    settings = program.settings.with_overrides(**overrides)
+    settings = _train_settings(program, overrides)
     unfed = unfed_inputs(program, settings)
     if unfed:
         raise SpecError(unfed, program.source, program.filename)
@@ -114,20 +118,23 @@ def train(program, *, on_epoch=None, note=None, **overrides) -> list[float]:
         return trainer.run(settings.epochs, on_epoch or (lambda epoch: None), stop)
 
 
+def _train_settings(program, overrides: dict):
+    fixed = [key for key in COMPILE_TIME_SETTINGS if overrides.get(key) is not None]
+    if fixed:
+        raise ValueError("; ".join(f"{key}: fixed when the spec is compiled (set it in "
+                                   "the train block and compile again)" for key in fixed))
+    return program.settings.with_overrides(**overrides)
+
+
 def unfed_inputs(program, settings) -> list[Diagnostic]:
     """E407 for each Input the loss needs that neither the features nor the targets
     of the data fill."""
-    graph = program.graph
-    fed = {settings.features, settings.targets} if settings.data else set()
-    needed = [n for n in program.input_names if n not in fed and
-              graph.nodes[n]["op"] == "Input" and _needed_by_loss(program, n)]
-    return [_unfed(program, settings, name) for name in needed]
-
-
-def _needed_by_loss(program, name: str) -> bool:
     import networkx as nx
 
-    return name == program.loss or name in nx.ancestors(program.graph, program.loss)
+    fed = {settings.features, settings.targets} if settings.data else set()
+    needed = nx.ancestors(program.graph, program.loss) | {program.loss}
+    return [_unfed(program, settings, name) for name in program.input_names
+            if name in needed and name not in fed]
 
 
 def _unfed(program, settings, name: str) -> Diagnostic:
@@ -380,12 +387,11 @@ class Trainer:
         self.network, self.settings, self.prepared = network, settings, prepared
         self.optimizer = OPTIMIZERS[settings.optimizer](network.theta, network.grad, settings)
         self.sample = None
-        self.steps = 1
         if prepared is not None:
             rng = np.random.default_rng((settings.seed, 2))
             self.sample = SAMPLERS[settings.sampling](prepared.train, settings.batch_size, rng)
-            self.steps = prepared.rows // settings.batch_size
             self.sample.prime()  # the batch's shapes pick the buffers
+        self.steps = self.sample.steps if self.sample is not None else 1
         network.activate(network.loss_plan)
         self._passes = ([n.forward for n in network.loss_plan],
                         [n.backward for n in network.backward_plan])
@@ -411,16 +417,24 @@ class Trainer:
         """Train for `epochs`; return the mean batch loss of each."""
         losses: list[float] = []
         for epoch in range(1, epochs + 1):
-            total = 0.0
-            for step in range(1, self.steps + 1):
-                total += self._checked_step(epoch, step)
-                if stop.requested:
-                    raise Interrupted(epoch, step, self.steps, losses)
-            losses.append(total / self.steps)
-            on_epoch(Epoch(epoch, losses[-1], *self.validate()))
+            # A diverging run overflows on its way to the NaN or infinite loss that stops
+            # it with a clear message; numpy's warnings about that would only be noise.
+            with np.errstate(all="ignore"):
+                losses.append(self._epoch(epoch, stop, losses))
+                validation = self.validate()
+            on_epoch(Epoch(epoch, losses[-1], *validation))
             if stop.requested:
                 raise Interrupted(epoch, self.steps, self.steps, losses)
         return losses
+
+    def _epoch(self, epoch: int, stop, losses: list[float]) -> float:
+        """The steps of one epoch; their mean loss."""
+        total = 0.0
+        for step in range(1, self.steps + 1):
+            total += self._checked_step(epoch, step)
+            if stop.requested:
+                raise Interrupted(epoch, step, self.steps, losses)
+        return total / self.steps
 
     def _checked_step(self, epoch: int, step: int) -> float:
         try:
@@ -487,22 +501,10 @@ def _ctrl_c_finishes_the_step():
 
 
 def save_params(path, params) -> None:
-    """Write `params` (name → array) to an .npz file at `path`, atomically: a
-    temporary file in the same folder, then os.replace, so an interrupted save never
-    leaves a corrupt file. Raises OSError."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            _write_npz(file, params)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        with _suppressed(OSError):
-            os.unlink(temporary)
-        raise
+    """Write `params` (name → array) to an .npz file at `path`, atomically (see
+    `mfc.files.atomic_write`): an interrupted save never leaves a corrupt file.
+    Raises OSError."""
+    atomic_write(path, lambda file: _write_npz(file, params))
 
 
 def _write_npz(file, params) -> None:
@@ -512,22 +514,6 @@ def _write_npz(file, params) -> None:
         for name, array in params.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-
-
-def _mode_for(path: Path) -> int:
-    """The existing file's permissions, or rw-r--r-- (mkstemp's are owner-only)."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        return 0o644
-
-
-@contextmanager
-def _suppressed(*errors):
-    try:
-        yield
-    except errors:
-        pass
 
 
 def load_params(path, params) -> None:
@@ -553,134 +539,13 @@ def load_params(path, params) -> None:
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ParamsError(f"{path} holds one array, not an .npz file of params")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy: one array
+            raise ParamsError(f"{path} holds one array, not an .npz file of params")
+        with archive:
             return {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise ParamsError(f"{path}: no such file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        # ValueError: a pickle (or an array of objects), which allow_pickle=False refuses
         raise ParamsError(f"{path} is not a readable .npz file of params ({err})") from None
-    except AttributeError:  # np.load of a plain .npy returns an array: no `with`
-        raise ParamsError(f"{path} holds one array, not an .npz file of params") from None
-
-
-# ---------------------------------------------------------------- mfc run
-
-
-def command(args) -> int:
-    """`mfc run FILE`: compile with the flags as overrides, train, save."""
-    from mfc.cli import CliError, compile_spec
-
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size,
-                 "learning_rate": args.learning_rate, "seed": args.seed,
-                 "data": _data_flag(args.data), "optimizer": args.optimizer}
-    _check_save_path(args.save)
-    program = compile_spec(args.file, **overrides)
-    progress = _Progress(program.settings.epochs) if sys.stderr.isatty() else None
-    try:
-        if args.load:
-            load_params(args.load, program.network().params)
-        train(program, on_epoch=lambda epoch: _report(epoch, progress), note=_note)
-    except SpecError as err:
-        print(str(err), file=sys.stderr)
-        raise CliError(f"{len(err.errors)} error{'s' if len(err.errors) > 1 else ''}; "
-                       "nothing was trained", EXIT_FAILED) from None
-    except (DataError, ParamsError, ValueError) as err:
-        raise CliError(str(err)) from None
-    except Diverged as err:
-        _end(progress)
-        saved = "; nothing was saved" if args.save else ""
-        raise CliError(f"{err}{saved}", EXIT_FAILED) from None
-    except Interrupted as stop:
-        _end(progress)
-        return _interrupted(stop, program, args.save)
-    _end(progress)
-    if args.save:
-        _save(args.save, program)
-    return EXIT_OK
-
-
-def _data_flag(data: str | None) -> str | None:
-    """A --data path is relative to the current folder (a block's, to the spec's)."""
-    from mfc.cli import CliError
-
-    if data is None or datasets.is_bundled(data):
-        return data
-    try:
-        found = datasets.describe(data, Path.cwd())
-    except DataError as err:  # an unknown name, or a file that cannot be read
-        raise CliError(str(err)) from None
-    if found is None:
-        raise CliError(f"data file '{data}' not found")
-    return os.path.abspath(data)
-
-
-def _check_save_path(path: str | None) -> None:
-    """Fail before training, not after, when the params could not be saved."""
-    from mfc.cli import CliError
-
-    if path is None:
-        return
-    folder = Path(path).parent
-    if Path(path).is_dir():
-        raise CliError(f"--save {path}: is a folder; give a file name such as model.npz")
-    if not folder.is_dir():
-        raise CliError(f"--save {path}: no folder '{folder}'")
-    if not os.access(folder, os.W_OK):
-        raise CliError(f"--save {path}: cannot write in '{folder}'")
-
-
-def _save(path: str, program, when: str = "") -> None:
-    from mfc.cli import CliError
-
-    try:
-        save_params(path, program.params)
-    except OSError as err:
-        raise CliError(f"cannot save the params to {path}: {err.strerror or err}") from None
-    print(f"mfc: saved {len(program.params)} params to {path}" + (f", {when}" if when else ""),
-          file=sys.stderr)
-
-
-def _interrupted(stop: Interrupted, program, path: str | None) -> int:
-    """Ctrl-C came once a step had finished: say where, and save that step's params."""
-    print(f"mfc: interrupted {stop.where()}", file=sys.stderr)
-    if path is not None:
-        _save(path, program, "as of that last completed step")
-    return EXIT_INTERRUPTED
-
-
-def _note(text: str) -> None:
-    print(f"mfc: note: {text}", file=sys.stderr)
-
-
-def _report(epoch: Epoch, progress) -> None:
-    if progress is not None:
-        progress.clear()
-    print(epoch.line(), flush=True)
-    if progress is not None:
-        progress.show(epoch.number)
-
-
-def _end(progress) -> None:
-    if progress is not None:
-        progress.clear()
-
-
-class _Progress:
-    """A one-line bar on stderr, redrawn after each epoch (only on a terminal)."""
-
-    width = 30
-
-    def __init__(self, epochs: int):
-        self.epochs = epochs
-
-    def show(self, done: int) -> None:
-        filled = self.width * done // self.epochs
-        bar = "#" * filled + "." * (self.width - filled)
-        sys.stderr.write(f"\r[{bar}] epoch {done}/{self.epochs}")
-        sys.stderr.flush()
-
-    def clear(self) -> None:
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()

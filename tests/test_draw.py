@@ -1,4 +1,4 @@
-"""mfc.draw and `mfc draw`: the DOT a spec becomes, collapsing, escaping, the command.
+"""mfc.draw: the DOT a spec becomes, collapsing, escaping (`mfc draw` is in test_cli.py).
 
 Most tests read the DOT source and need no Graphviz; those that render skip when no
 renderer is installed.
@@ -14,13 +14,10 @@ import pytest
 import mfc
 from conftest import LESSON
 from mfc import draw
-from mfc import render as render_mod
-from mfc.cli import main
 from mfc.render import find_renderer, render
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK_TITLE = "{http://www.w3.org/1999/xlink}title"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 INFIX = """\
 X, y   = Input(_, 10), Input(_, 1)
@@ -355,147 +352,6 @@ def test_two_thousand_nodes_draw_quickly_when_collapsed():
     view = draw.collapsed_view(program)
     assert len(view) < 20
     svg_or_skip(draw.build(program, view).source)
-
-
-# ---------------------------------------------------------------- the command
-
-
-@pytest.fixture
-def lesson(tmp_path):
-    path = tmp_path / "lesson.mf"
-    path.write_text(LESSON)
-    return path
-
-
-@pytest.fixture
-def no_renderer(monkeypatch):
-    monkeypatch.setattr(render_mod, "_system_dot", lambda: None)
-    monkeypatch.setattr(render_mod, "_graphviz_pure", lambda: None)
-
-
-def needs(fmt):
-    if find_renderer(fmt) is None:
-        pytest.skip(f"no {fmt} renderer on this machine")
-
-
-def test_default_output_is_svg_beside_the_spec(lesson):
-    needs("svg")
-    assert main(["draw", str(lesson)]) == 0
-    ET.parse(lesson.with_suffix(".svg"))
-
-
-def test_format_dot_without_output_goes_beside_the_spec(lesson, no_renderer):
-    assert main(["draw", str(lesson), "--format", "dot"]) == 0
-    assert lesson.with_suffix(".dot").read_text().startswith("digraph mfc {")
-
-
-@pytest.mark.parametrize("name, check", [
-    ("out.dot", lambda data: data.startswith(b"digraph")),
-    ("out.SVG", lambda data: b"<svg" in data),
-    ("out.png", lambda data: data.startswith(PNG_MAGIC)),
-])
-def test_output_extension_chooses_the_format(lesson, tmp_path, name, check):
-    if not name.endswith(".dot"):
-        needs(name.rsplit(".", 1)[1].lower())
-    assert main(["draw", str(lesson), "-o", str(tmp_path / name)]) == 0
-    assert check((tmp_path / name).read_bytes())
-
-
-def test_dash_writes_to_stdout(lesson, tmp_path, capsys):
-    assert main(["draw", str(lesson), "-o", "-", "--format", "dot"]) == 0
-    assert capsys.readouterr().out.startswith("digraph mfc {")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
-
-
-def test_dash_writes_svg_by_default(lesson, capsys):
-    needs("svg")
-    assert main(["draw", str(lesson), "-o", "-"]) == 0
-    ET.fromstring(capsys.readouterr().out)
-
-
-@pytest.mark.parametrize("name", ["out.jpg", "out"])
-def test_unknown_output_extension_is_one_line_exit_2(lesson, tmp_path, capsys, name):
-    assert main(["draw", str(lesson), "-o", str(tmp_path / name)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--format" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
-
-
-def test_explicit_format_wins_over_the_extension(lesson, tmp_path):
-    assert main(["draw", str(lesson), "-o", str(tmp_path / "out.txt"), "--format", "dot"]) == 0
-    assert (tmp_path / "out.txt").read_text().startswith("digraph")
-
-
-def test_invalid_spec_exits_1_with_diagnostics_and_writes_nothing(tmp_path, capsys):
-    spec = tmp_path / "bad.mf"
-    spec.write_text("x = Input(_, 3)\ncost = Sum(x, axs=0)\n")
-    assert main(["draw", str(spec), "--format", "dot"]) == 1
-    assert "error[E106]" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mf"]
-
-
-@pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
-def test_no_renderer_exits_2_with_one_line_saying_what_to_install(lesson, tmp_path, capsys,
-                                                                   no_renderer, fmt):
-    assert main(["draw", str(lesson), "--format", fmt]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "install" in err and "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
-
-
-def test_a_failed_render_leaves_the_old_file_alone(lesson, tmp_path, no_renderer):
-    old = tmp_path / "out.svg"
-    old.write_text("old")
-    assert main(["draw", str(lesson), "-o", str(old)]) == 2
-    assert old.read_text() == "old"
-
-
-def test_writing_replaces_the_file_and_leaves_no_temporary(lesson, tmp_path):
-    out = tmp_path / "out.dot"
-    out.write_text("old")
-    assert main(["draw", str(lesson), "-o", str(out)]) == 0
-    assert out.read_text().startswith("digraph")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf", "out.dot"]
-
-
-def test_unwritable_output_is_one_line_exit_2(lesson, tmp_path, capsys):
-    assert main(["draw", str(lesson), "-o", str(tmp_path / "no" / "out.dot")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot write" in err
-
-
-def test_never_draws_over_the_spec(lesson, capsys):
-    assert main(["draw", str(lesson), "-o", str(lesson), "--format", "dot"]) == 2
-    assert lesson.read_text() == LESSON
-
-
-def test_large_spec_collapses_by_itself_with_a_note(tmp_path, capsys):
-    spec = tmp_path / "deep.mf"
-    spec.write_text(chain_spec(60))
-    assert main(["draw", str(spec), "-o", "-", "--format", "dot"]) == 0
-    out, err = capsys.readouterr()
-    assert "note:" in err and "--max-nodes" in err
-    assert "nodes drawn as" in out
-
-
-def test_max_nodes_raises_the_limit(tmp_path, capsys):
-    spec = tmp_path / "deep.mf"
-    spec.write_text(chain_spec(60))
-    assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--max-nodes", "1000"]) == 0
-    out, err = capsys.readouterr()
-    assert "note:" not in err and "nodes drawn as" not in out
-
-
-def test_collapse_flag_collapses_a_small_spec(tmp_path, capsys):
-    spec = tmp_path / "deep.mf"
-    spec.write_text(chain_spec(5))
-    assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--collapse"]) == 0
-    out, err = capsys.readouterr()
-    assert "4×(Linear → ReLU)" in out and "note:" not in err
-
-
-def test_negative_max_nodes_is_a_usage_error(lesson, capsys):
-    assert main(["draw", str(lesson), "--format", "dot", "--max-nodes", "-1"]) == 2
 
 
 def test_caption_counts_one_parameter_in_the_singular():

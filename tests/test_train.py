@@ -1,22 +1,19 @@
-"""Tests for mfc.train: training, saved params, and `mfc run` end to end."""
+"""Tests for mfc.train: training and saved params (`mfc run` is in test_cli.py)."""
 
 import os
+import pickle
 import re
-import signal
-import zipfile
-from pathlib import Path
+import warnings
 
 import numpy as np
 import pytest
 
+from mfc import settings as train_settings
 from mfc import train as training
-from mfc.cli import main
-from mfc.compiler import compile_file, compile_text
+from mfc.compiler import compile_text
 from mfc.diagnostics import DataError, SpecError
 from mfc.train import Diverged, Epoch, ParamsError, load_params, save_params
 
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "specs"
 EPOCH_LINE = re.compile(r"^Epoch: (\d+), Loss: (-?\d+\.\d{3})(, .*)?$")
 
 WARMUP = "x = Param(1, init=10)\ncost = x ** 2 + 5\ntrain { learning_rate = 0.1; epochs = 60 }\n"
@@ -41,19 +38,6 @@ train { data = "diabetes"; epochs = 20; batch_size = 11; learning_rate = 0.01 }
 
 def program_of(text, base_dir="."):
     return compile_text(text, "<test>", base_dir=base_dir)
-
-
-def run(capsys, *argv):
-    """`mfc` in-process: (exit code, stdout, stderr)."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def write_spec(tmp_path, text, name="net.mf"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 # ---------------------------------------------------------------- training
@@ -123,6 +107,50 @@ def test_diverging_loss_stops_with_epoch_and_step():
         program.train(learning_rate=1e6)
 
 
+def test_a_diverging_run_stops_without_numpy_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail the test
+        for rate in (1e6, float("inf")):
+            with pytest.raises(Diverged):
+                program_of(REGRESSOR).train(learning_rate=rate)
+
+
+def test_every_optimizer_and_sampling_of_the_settings_is_implemented():
+    assert set(training.OPTIMIZERS) == set(train_settings.OPTIMIZERS)
+    assert set(training.SAMPLERS) == set(train_settings.SAMPLINGS)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("loss", "b1"), ("loss", "nonexistent"), ("features", 5), ("features", "y"),
+    ("targets", "X")])
+def test_settings_fixed_at_compile_time_cannot_be_overridden(key, value):
+    program = program_of(REGRESSOR)
+    before = {name: array.copy() for name, array in program.params.items()}
+    with pytest.raises(ValueError, match=f"^{key}: fixed when the spec is compiled"):
+        program.train(**{key: value})
+    for name, array in program.params.items():
+        np.testing.assert_array_equal(array, before[name])  # nothing was trained
+
+
+@pytest.mark.parametrize("overrides", [
+    {"standardize": "no"}, {"epochs": True}, {"epochs": 0}, {"optimizer": "rmsprop"},
+    {"no_such_setting": 1}])
+def test_bad_overrides_are_value_errors(overrides):
+    with pytest.raises(ValueError):
+        program_of(REGRESSOR).train(**overrides)
+
+
+def test_data_as_wide_as_the_compiled_spec_may_replace_the_blocks(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 10)), y=rng.normal(size=40))
+    assert len(program_of(REGRESSOR).train(data=str(tmp_path / "d.npz"), epochs=2)) == 2
+
+
+def test_data_of_another_width_is_a_data_error():
+    with pytest.raises(DataError, match="dim 1 must be 10, not 4"):
+        program_of(REGRESSOR).train(data="iris")
+
+
 def test_an_input_nothing_feeds_is_E407():
     program = program_of("X = Input(_, 2)\nW = Param(2, 1)\ncost = Sum(X @ W)\n")
     with pytest.raises(SpecError) as caught:
@@ -161,6 +189,14 @@ def test_a_batch_larger_than_the_data_is_a_data_error():
 
 def test_epoch_line_is_the_lessons_format():
     assert Epoch(3, 137.12345).line() == "Epoch: 3, Loss: 137.123"
+
+
+def test_data_the_loss_does_not_read_is_noted_and_unused():
+    program = program_of("X = Input()\n" + WARMUP.replace("train {", 'train { data = "iris";'))
+    notes = []
+    losses = training.train(program, epochs=2, note=notes.append)
+    assert losses == [pytest.approx(105.0), pytest.approx(69.0)]
+    assert "goes unused: each epoch is one step" in notes[0]
 
 
 # ---------------------------------------------------------------- saved params
@@ -224,127 +260,38 @@ def test_unreadable_params_file_is_a_clear_error(tmp_path, content):
         load_params(path, program_of(REGRESSOR).params)
 
 
+def _one_array(path):
+    with open(path, "wb") as file:  # np.save would add .npy to the name
+        np.save(file, np.ones(3))
+
+
+def _truncated_npz(path):
+    save_params(path, {"x": np.ones(100)})
+    path.write_bytes(path.read_bytes()[:200])
+
+
+# (file name, how to write it, what the error says): none of them is an .npz of arrays
+BAD_PARAMS_FILES = [
+    ("p.npy", _one_array, "holds one array"),
+    ("p.npz", _one_array, "holds one array"),  # a .npy renamed .npz
+    ("p.npz", lambda path: path.write_text("x\n1.0\n"), "not a readable"),
+    ("p.npz", _truncated_npz, "not a readable"),
+    ("p.npz", lambda path: path.write_bytes(pickle.dumps({"x": [1.0]})), "not a readable"),
+]
+
+
+@pytest.mark.parametrize("name,write,message", BAD_PARAMS_FILES)
+def test_a_file_that_is_not_an_npz_of_arrays_is_a_params_error(tmp_path, name, write,
+                                                               message):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(ParamsError, match=message):
+        load_params(path, program_of(WARMUP).params)
+
+
 def test_pickled_params_are_refused(tmp_path):
     np.savez(tmp_path / "p.npz", W1=np.array([object()], dtype=object))
     with pytest.raises(ParamsError, match="not a readable"):
         load_params(tmp_path / "p.npz", program_of(REGRESSOR).params)
 
 
-# ---------------------------------------------------------------- mfc run
-
-
-def test_run_prints_one_line_per_epoch(capsys):
-    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 4)
-    assert code == 0
-    lines = out.splitlines()
-    assert lines == ["Epoch: 1, Loss: 105.000", "Epoch: 2, Loss: 69.000",
-                     "Epoch: 3, Loss: 45.960", "Epoch: 4, Loss: 31.214"]
-    assert "\r" not in err  # no progress bar: stderr is not a terminal
-
-
-@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.mf")))
-def test_every_spec_runs_to_a_lower_loss(capsys, spec):
-    code, out, err = run(capsys, "run", SPECS / spec, "--epochs", 3)
-    assert code == 0, err
-    losses = [float(EPOCH_LINE.match(line).group(2)) for line in out.splitlines()]
-    assert len(losses) == 3 and losses[-1] < losses[0]
-
-
-def test_flags_override_the_block(capsys, tmp_path):
-    code, out, _ = run(capsys, "run", SPECS / "regressor.mf", "--epochs", 2, "--batch-size",
-                       50, "--learning-rate", 0.001, "--seed", 5, "--optimizer", "adam",
-                       "--data", "iris")  # iris is 4 wide: the shapes are inferred again
-    assert code == 0 and len(out.splitlines()) == 2
-
-
-def test_data_flag_is_relative_to_the_current_folder(capsys, tmp_path, monkeypatch):
-    rows = ["a,b,t"] + [f"{i},{i % 7},{i % 3}" for i in range(30)]
-    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
-    monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, "run", SPECS / "regressor.mf", "--data", "d.csv",
-                         "--epochs", 1, "--batch-size", 5)
-    assert code == 0, err
-
-
-@pytest.mark.parametrize("flags,message", [
-    (["--epochs", "-1"], "epochs"),
-    (["--batch-size", "0"], "batch_size"),
-    (["--learning-rate", "0"], "learning_rate"),
-    (["--optimizer", "rmsprop"], "optimizer"),
-    (["--data", "missing.csv"], "data file 'missing.csv' not found"),
-    (["--data", "bostn"], "unknown"),
-    (["--batch-size", "1000"], "larger than the 442 training rows"),
-    (["--load", "missing.npz"], "no such file"),
-    (["--save", "no/such/folder/p.npz"], "no folder"),
-])
-def test_bad_flags_exit_2_with_one_line(capsys, flags, message):
-    code, out, err = run(capsys, "run", SPECS / "regressor.mf", *flags)
-    assert code == 2
-    assert err.startswith("mfc: error: ") and message in err
-    assert err.count("\n") == 1 and "Traceback" not in err
-
-
-def test_spec_errors_exit_1_with_diagnostics(capsys, tmp_path):
-    spec = write_spec(tmp_path, "X = Input(_, 2)\ncost = Sum(Foo(X))\n")
-    code, _, err = run(capsys, "run", spec)
-    assert code == 1 and "error[E102]" in err
-
-
-def test_unfed_input_exits_1_with_a_diagnostic(capsys, tmp_path):
-    spec = write_spec(tmp_path, "x = Param(2)\nX = Input(_, 2)\ncost = Sum(X * x)\n")
-    code, _, err = run(capsys, "run", spec)
-    assert code == 1
-    assert err.startswith(f"{spec}:2:1: error[E407]: the loss needs Input 'X'")
-    assert "^" in err and "Traceback" not in err
-
-
-def test_nan_stops_the_run_and_saves_nothing(capsys, tmp_path):
-    path = tmp_path / "p.npz"
-    code, out, err = run(capsys, "run", SPECS / "regressor.mf", "--learning-rate", "1e6",
-                         "--save", path)
-    assert code == 1
-    assert re.search(r"the loss became (nan|inf) in epoch \d+, step \d+ of 40; try a "
-                     r"smaller learning rate", err)
-    assert not path.exists()
-
-
-def test_save_then_load_resumes(capsys, tmp_path):
-    path = tmp_path / "p.npz"
-    code, first, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 3, "--save", path)
-    assert code == 0 and "saved 1 params" in err
-    code, resumed, _ = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 1, "--load", path)
-    assert code == 0
-    # three updates took x from 10 to 10·0.8³ = 5.12, so the next loss is 5.12² + 5
-    assert resumed.splitlines() == ["Epoch: 1, Loss: 31.214"]
-
-
-def test_mismatched_load_exits_2(capsys, tmp_path):
-    np.savez(tmp_path / "p.npz", x=np.ones(3))
-    code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--load", tmp_path / "p.npz")
-    assert code == 2 and "x has shape (3,) there, but (1,) in the spec" in err
-
-
-def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
-    path = tmp_path / "p.npz"
-    report = training._report
-
-    def interrupt_after_epoch_2(epoch, progress):
-        report(epoch, progress)
-        if epoch.number == 2:
-            signal.raise_signal(signal.SIGINT)
-
-    monkeypatch.setattr(training, "_report", interrupt_after_epoch_2)
-    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--save", path)
-    assert code == 130
-    assert len(out.splitlines()) == 2 and "interrupted after epoch 2" in err
-    with np.load(path, allow_pickle=False) as archive:
-        assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_data_the_loss_does_not_read_is_noted_and_unused():
-    program = program_of("X = Input()\n" + WARMUP.replace("train {", 'train { data = "iris";'))
-    notes = []
-    losses = training.train(program, epochs=2, note=notes.append)
-    assert losses == [pytest.approx(105.0), pytest.approx(69.0)]
-    assert "goes unused: each epoch is one step" in notes[0]

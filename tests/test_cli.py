@@ -1,0 +1,316 @@
+"""`mfc run` and `mfc draw` end to end: exit codes, output, files written (`mfc check`
+is in test_cli_check.py). The libraries they call are tested in test_train.py and
+test_draw.py."""
+
+import re
+import signal
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import LESSON
+from mfc import cli
+from mfc import render as render_mod
+from mfc.cli import main
+from mfc.render import find_renderer
+from test_draw import chain_spec
+from test_train import BAD_PARAMS_FILES
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+EPOCH_LINE = re.compile(r"^Epoch: (\d+), Loss: (-?\d+\.\d{3})(, .*)?$")
+
+
+def run(capsys, *argv):
+    """`mfc` in-process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_spec(tmp_path, text, name="net.mf"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------- mfc run
+
+
+def test_run_prints_one_line_per_epoch(capsys):
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 4)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines == ["Epoch: 1, Loss: 105.000", "Epoch: 2, Loss: 69.000",
+                     "Epoch: 3, Loss: 45.960", "Epoch: 4, Loss: 31.214"]
+    assert "\r" not in err  # no progress bar: stderr is not a terminal
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.mf")))
+def test_every_spec_runs_to_a_lower_loss(capsys, spec):
+    code, out, err = run(capsys, "run", SPECS / spec, "--epochs", 3)
+    assert code == 0, err
+    losses = [float(EPOCH_LINE.match(line).group(2)) for line in out.splitlines()]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+
+
+def test_flags_override_the_block(capsys, tmp_path):
+    code, out, _ = run(capsys, "run", SPECS / "regressor.mf", "--epochs", 2, "--batch-size",
+                       50, "--learning-rate", 0.001, "--seed", 5, "--optimizer", "adam",
+                       "--data", "iris")  # iris is 4 wide: the shapes are inferred again
+    assert code == 0 and len(out.splitlines()) == 2
+
+
+def test_data_flag_is_relative_to_the_current_folder(capsys, tmp_path, monkeypatch):
+    rows = ["a,b,t"] + [f"{i},{i % 7},{i % 3}" for i in range(30)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "run", SPECS / "regressor.mf", "--data", "d.csv",
+                         "--epochs", 1, "--batch-size", 5)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--epochs", "-1"], "epochs"),
+    (["--batch-size", "0"], "batch_size"),
+    (["--learning-rate", "0"], "learning_rate"),
+    (["--optimizer", "rmsprop"], "optimizer"),
+    (["--data", "missing.csv"], "data file 'missing.csv' not found"),
+    (["--data", "bostn"], "unknown"),
+    (["--batch-size", "1000"], "larger than the 442 training rows"),
+    (["--load", "missing.npz"], "no such file"),
+    (["--save", "no/such/folder/p.npz"], "no folder"),
+])
+def test_bad_flags_exit_2_with_one_line(capsys, flags, message):
+    code, out, err = run(capsys, "run", SPECS / "regressor.mf", *flags)
+    assert code == 2
+    assert err.startswith("mfc: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_spec_errors_exit_1_with_diagnostics(capsys, tmp_path):
+    spec = write_spec(tmp_path, "X = Input(_, 2)\ncost = Sum(Foo(X))\n")
+    code, _, err = run(capsys, "run", spec)
+    assert code == 1 and "error[E102]" in err
+
+
+def test_unfed_input_exits_1_with_a_diagnostic(capsys, tmp_path):
+    spec = write_spec(tmp_path, "x = Param(2)\nX = Input(_, 2)\ncost = Sum(X * x)\n")
+    code, _, err = run(capsys, "run", spec)
+    assert code == 1
+    assert err.startswith(f"{spec}:2:1: error[E407]: the loss needs Input 'X'")
+    assert "^" in err and "Traceback" not in err
+
+
+def test_nan_stops_the_run_and_saves_nothing(capsys, tmp_path):
+    path = tmp_path / "p.npz"
+    code, out, err = run(capsys, "run", SPECS / "regressor.mf", "--learning-rate", "1e6",
+                         "--save", path)
+    assert code == 1
+    assert re.search(r"the loss became (nan|inf) in epoch \d+, step \d+ of 40; try a "
+                     r"smaller learning rate", err)
+    assert not path.exists()
+
+
+def test_save_then_load_resumes(capsys, tmp_path):
+    path = tmp_path / "p.npz"
+    code, first, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 3, "--save", path)
+    assert code == 0 and f"saved 1 param to {path}" in err
+    code, resumed, _ = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 1, "--load", path)
+    assert code == 0
+    # three updates took x from 10 to 10·0.8³ = 5.12, so the next loss is 5.12² + 5
+    assert resumed.splitlines() == ["Epoch: 1, Loss: 31.214"]
+
+
+def test_mismatched_load_exits_2(capsys, tmp_path):
+    np.savez(tmp_path / "p.npz", x=np.ones(3))
+    code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--load", tmp_path / "p.npz")
+    assert code == 2 and "x has shape (3,) there, but (1,) in the spec" in err
+
+
+@pytest.mark.parametrize("name,write,message", BAD_PARAMS_FILES)
+def test_a_load_that_is_not_an_npz_of_arrays_exits_2_with_one_line(capsys, tmp_path, name,
+                                                                  write, message):
+    path = tmp_path / name
+    write(path)
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--load", path)
+    assert code == 2 and out == ""
+    assert err.startswith("mfc: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("rate", ["inf", "1e6"])
+def test_a_diverging_run_says_one_line_without_numpy_warnings(capsys, rate):
+    code, _, err = run(capsys, "run", SPECS / "regressor.mf", "--learning-rate", rate)
+    assert code == 1
+    assert err.startswith("mfc: error: the loss became") and err.count("\n") == 1
+
+
+def test_on_a_terminal_a_progress_bar_is_drawn_and_cleared(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 2)
+    assert code == 0 and len(out.splitlines()) == 2
+    assert "] epoch 2/2" in err and err.endswith("\r\x1b[K")
+
+
+def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "p.npz"
+    report = cli._Progress.report
+
+    def interrupt_after_epoch_2(progress, epoch):
+        report(progress, epoch)
+        if epoch.number == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(cli._Progress, "report", interrupt_after_epoch_2)
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--save", path)
+    assert code == 130
+    assert len(out.splitlines()) == 2 and "interrupted after epoch 2" in err
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ---------------------------------------------------------------- mfc draw
+
+
+@pytest.fixture
+def lesson(tmp_path):
+    path = tmp_path / "lesson.mf"
+    path.write_text(LESSON)
+    return path
+
+
+@pytest.fixture
+def no_renderer(monkeypatch):
+    monkeypatch.setattr(render_mod, "_system_dot", lambda: None)
+    monkeypatch.setattr(render_mod, "_graphviz_pure", lambda: None)
+
+
+def needs(fmt):
+    if find_renderer(fmt) is None:
+        pytest.skip(f"no {fmt} renderer on this machine")
+
+
+def test_default_output_is_svg_beside_the_spec(lesson):
+    needs("svg")
+    assert main(["draw", str(lesson)]) == 0
+    ET.parse(lesson.with_suffix(".svg"))
+
+
+def test_format_dot_without_output_goes_beside_the_spec(lesson, no_renderer):
+    assert main(["draw", str(lesson), "--format", "dot"]) == 0
+    assert lesson.with_suffix(".dot").read_text().startswith("digraph mfc {")
+
+
+@pytest.mark.parametrize("name, check", [
+    ("out.dot", lambda data: data.startswith(b"digraph")),
+    ("out.SVG", lambda data: b"<svg" in data),
+    ("out.png", lambda data: data.startswith(PNG_MAGIC)),
+])
+def test_output_extension_chooses_the_format(lesson, tmp_path, name, check):
+    if not name.endswith(".dot"):
+        needs(name.rsplit(".", 1)[1].lower())
+    assert main(["draw", str(lesson), "-o", str(tmp_path / name)]) == 0
+    assert check((tmp_path / name).read_bytes())
+
+
+def test_dash_writes_to_stdout(lesson, tmp_path, capsys):
+    assert main(["draw", str(lesson), "-o", "-", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.startswith("digraph mfc {")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
+
+
+def test_dash_writes_svg_by_default(lesson, capsys):
+    needs("svg")
+    assert main(["draw", str(lesson), "-o", "-"]) == 0
+    ET.fromstring(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out"])
+def test_unknown_output_extension_is_one_line_exit_2(lesson, tmp_path, capsys, name):
+    assert main(["draw", str(lesson), "-o", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--format" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
+
+
+def test_explicit_format_wins_over_the_extension(lesson, tmp_path):
+    assert main(["draw", str(lesson), "-o", str(tmp_path / "out.txt"), "--format", "dot"]) == 0
+    assert (tmp_path / "out.txt").read_text().startswith("digraph")
+
+
+def test_invalid_spec_exits_1_with_diagnostics_and_writes_nothing(tmp_path, capsys):
+    spec = tmp_path / "bad.mf"
+    spec.write_text("x = Input(_, 3)\ncost = Sum(x, axs=0)\n")
+    assert main(["draw", str(spec), "--format", "dot"]) == 1
+    assert "error[E106]" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mf"]
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
+def test_no_renderer_exits_2_with_one_line_saying_what_to_install(lesson, tmp_path, capsys,
+                                                                   no_renderer, fmt):
+    assert main(["draw", str(lesson), "--format", fmt]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "install" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf"]
+
+
+def test_a_failed_render_leaves_the_old_file_alone(lesson, tmp_path, no_renderer):
+    old = tmp_path / "out.svg"
+    old.write_text("old")
+    assert main(["draw", str(lesson), "-o", str(old)]) == 2
+    assert old.read_text() == "old"
+
+
+def test_writing_replaces_the_file_and_leaves_no_temporary(lesson, tmp_path):
+    out = tmp_path / "out.dot"
+    out.write_text("old")
+    assert main(["draw", str(lesson), "-o", str(out)]) == 0
+    assert out.read_text().startswith("digraph")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf", "out.dot"]
+
+
+def test_unwritable_output_is_one_line_exit_2(lesson, tmp_path, capsys):
+    assert main(["draw", str(lesson), "-o", str(tmp_path / "no" / "out.dot")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write" in err
+
+
+def test_never_draws_over_the_spec(lesson, capsys):
+    assert main(["draw", str(lesson), "-o", str(lesson), "--format", "dot"]) == 2
+    assert lesson.read_text() == LESSON
+
+
+def test_large_spec_collapses_by_itself_with_a_note(tmp_path, capsys):
+    spec = tmp_path / "deep.mf"
+    spec.write_text(chain_spec(60))
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot"]) == 0
+    out, err = capsys.readouterr()
+    assert "note:" in err and "--max-nodes" in err
+    assert "nodes drawn as" in out
+
+
+def test_max_nodes_raises_the_limit(tmp_path, capsys):
+    spec = tmp_path / "deep.mf"
+    spec.write_text(chain_spec(60))
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--max-nodes", "1000"]) == 0
+    out, err = capsys.readouterr()
+    assert "note:" not in err and "nodes drawn as" not in out
+
+
+def test_collapse_flag_collapses_a_small_spec(tmp_path, capsys):
+    spec = tmp_path / "deep.mf"
+    spec.write_text(chain_spec(5))
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--collapse"]) == 0
+    out, err = capsys.readouterr()
+    assert "4×(Linear → ReLU)" in out and "note:" not in err
+
+
+def test_negative_max_nodes_is_a_usage_error(lesson, capsys):
+    assert main(["draw", str(lesson), "--format", "dot", "--max-nodes", "-1"]) == 2
