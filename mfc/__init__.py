@@ -6,18 +6,22 @@ __version__ = "0.1.0"
 __all__ = ["compile", "load", "Program", "SpecError", "DataError", "Diagnostic", "Span"]
 
 
-def compile(text: str, filename: str = "<string>"):
-    """Compile spec text into a checked `Program`; raise `SpecError` on errors."""
+def compile(text: str, filename: str = "<string>", **settings):
+    """Compile spec text into a checked `Program`; raise `SpecError` on errors.
+
+    `settings` replace the train block's (`data="iris"`, `loss=...`, `epochs=5`), as the
+    command line's flags do; a bad value raises ValueError."""
     from mfc.compiler import compile_text
 
-    return compile_text(text, filename)
+    return compile_text(text, filename, **settings)
 
 
-def load(path):
-    """Read and compile the spec at `path`; raise `SpecError` on errors, OSError on I/O."""
+def load(path, **settings):
+    """Read and compile the spec at `path` (with `settings` as in `compile`); raise
+    `SpecError` on errors, OSError on I/O, UnicodeDecodeError for text that is not UTF-8."""
     from mfc.compiler import compile_file
 
-    return compile_file(path)
+    return compile_file(path, **settings)
 
 
 def __getattr__(name):

@@ -71,10 +71,12 @@ class Program:
 
     def train(self, **settings) -> list[float]:
         """Train the params in place with the train block's settings, some replaced by
-        `settings` (epochs=5, learning_rate=0.1, data="iris", ...); return the mean
-        loss of each epoch. Raises SpecError for an Input nothing feeds, DataError for
-        unusable data, ValueError for a bad setting, `mfc.train.Diverged` when the loss
-        stops being finite."""
+        `settings` (epochs=5, learning_rate=0.1, optimizer="adam", ...); return the mean
+        loss of each epoch. The settings that shape the graph (loss, features, targets)
+        are fixed at compile time: pass them to `mfc.compile` instead. Raises SpecError
+        for an Input nothing feeds, DataError for unusable data (or data of another
+        width), ValueError for a bad setting, `mfc.train.Diverged` when the loss stops
+        being finite."""
         from mfc import train
 
         return train.train(self, **settings)
