@@ -9,6 +9,7 @@ count, keywords), dims of Input and Param. Anonymous sub-expressions become node
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -16,6 +17,7 @@ import networkx as nx
 from mfc import ast
 from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
 from mfc.ops import OPS, USER_OPS
+from mfc.text import plural
 
 HOLE = "_"  # a dim to infer
 
@@ -63,7 +65,8 @@ class _Builder:
     def assign(self, assign: ast.Assign) -> None:
         targets, values = assign.targets, assign.values
         if len(targets) != len(values):
-            self.report("E104", f"{len(targets)} names but {len(values)} values",
+            self.report("E104", f"{plural(len(targets), 'name')} but "
+                        f"{plural(len(values), 'value')}",
                         assign.span, help="write one value for each name, as in "
                         "`X, y = Input(), Input()`")
         for target, value in zip(targets, values):
@@ -106,6 +109,8 @@ class _Builder:
             attrs = self.dims_attrs(item)
             return self.add(item, target, owner, (), attrs, usable=len(self.diagnostics) == before)
         if isinstance(item, ast.Number):
+            if not math.isfinite(item.value):
+                self.report("E111", "this number is too large to represent", item.span)
             call = ast.Call("Const", (), (), item.span, item.span)
             return self.add(call, target, owner, (), {"value": item.value})
         if item.id == HOLE:
@@ -229,10 +234,10 @@ def _takes_dims(call: ast.Call) -> bool:
 
 
 def _arity_message(op, given: int) -> str:
-    wanted = len(op.operands)
+    wanted_text = plural(len(op.operands), "argument")
     names = ", ".join(op.operands)
-    plural = "argument" if wanted == 1 else "arguments"
-    return f"{op.name} takes {wanted} {plural} ({names}) but {given} were given"
+    verb = "was" if given == 1 else "were"
+    return f"{op.name} takes {wanted_text} ({names}) but {given} {verb} given"
 
 
 def _keywords_help(op) -> str:

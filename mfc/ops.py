@@ -48,6 +48,8 @@ def _int_value(value, kind):
 
 def _init_value(value, kind):
     if kind == "number":
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
         return float(value)
     if value not in INIT_NAMES:
         raise ValueError(f"unknown init '{value}'")

@@ -6,6 +6,7 @@ Enumerated values may be bare words or strings; node names are bare words.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 
 from mfc import ast
@@ -72,7 +73,7 @@ def _momentum(value):
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # key -> (value kind: path | node | choice | number | bool, checker or choices, wording)
@@ -102,9 +103,10 @@ def read(module: ast.Module) -> tuple[TrainSettings | None, list[Diagnostic]]:
                    for block in module.trains[1:]]
     if not module.trains:
         return None, diagnostics
-    values, spans = {}, {}
+    values, spans, seen = {}, {}, {}
     for setting in module.trains[0].settings:
-        problem = _setting_problem(setting, spans)
+        problem = _setting_problem(setting, seen)
+        seen.setdefault(setting.key, setting.key_span)
         if problem:
             diagnostics.append(problem)
             continue
