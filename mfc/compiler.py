@@ -49,6 +49,9 @@ def collector_paused():
 
 
 def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
+    if not isinstance(text, str):
+        raise TypeError(f"a spec is text (str), not {type(text).__name__}; "
+                        "decode bytes first, or use mfc.load(path)")
     base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
     text = text.removeprefix("\ufeff")  # a byte-order mark is not part of line 1
     try:
@@ -94,24 +97,42 @@ def _feeds(graph, settings: TrainSettings, base_dir: Path, dims) -> tuple[dict, 
     if settings.data is None:
         return {}, []
     span = setting_span(settings, "data")
-    try:
-        info = data.describe(settings.data, base_dir, settings.target_column)
-    except DataError as err:
-        return {}, [Diagnostic("E404", str(err), span)]
-    diagnostics = []
-    if info is None:
-        diagnostics.append(Diagnostic(
-            "W004", f"data file '{settings.data}' not found, so shapes that depend on it "
-            "are not checked", span))
+    info, diagnostics = _describe(settings, base_dir)
     width = info.features if info else dims.new(shape_inference.DATA)
     feeds = {}
-    for role, name in (("features", settings.features), ("targets", settings.targets)):
+    roles = [("features", settings.features), ("targets", settings.targets)]
+    if settings.features == settings.targets:
+        diagnostics.append(Diagnostic(
+            "E405", f"features and targets both go to '{settings.features}'",
+            settings.spans.get("targets", settings.spans.get("features", span)),
+            help="the data's features and its targets need an Input each"))
+        roles.pop()
+    for role, name in roles:
         problem = _feed_problem(graph, settings, role, name)
         if problem:
             diagnostics.append(problem)
         elif name in graph:
             feeds[name] = shape_inference.Feed(role, width, span)
     return feeds, diagnostics
+
+
+def _describe(settings: TrainSettings, base_dir: Path):
+    """The data's DataInfo (None when unknown), with any problem: E404 at the setting
+    at fault, W004 for a file that is not there (yet)."""
+    span = setting_span(settings, "data")
+    try:
+        info = data.describe(settings.data, base_dir)
+    except DataError as err:
+        return None, [Diagnostic("E404", str(err), span)]
+    if info is None:
+        return None, [Diagnostic("W004", f"data file '{settings.data}' not found, so shapes "
+                                 "that depend on it are not checked", span)]
+    if settings.target_column is not None:
+        try:
+            data.describe(settings.data, base_dir, settings.target_column)
+        except DataError as err:
+            return info, [Diagnostic("E404", str(err), setting_span(settings, "target_column"))]
+    return info, []
 
 
 def _feed_problem(graph, settings, role: str, name: str) -> Diagnostic | None:

@@ -93,13 +93,24 @@ class DataError(Exception):
 
 
 def did_you_mean(word: str, candidates) -> str | None:
-    """The help line for a near miss, or None when nothing is close."""
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    """The help line for a near miss, or None when nothing is close: the closest by
+    difflib, else a different case, else every name one edit away (`W3`: W1 or W2)."""
+    candidates = sorted(set(candidates))
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    close = close or [c for c in candidates if c.lower() == word.lower()]
+    close = close or [c for c in candidates if _one_edit_apart(word, c)][:3]
     if not close:
-        lowered = {c.lower(): c for c in candidates}
-        if word.lower() in lowered:
-            close = [lowered[word.lower()]]
-    return f"did you mean '{close[0]}'?" if close else None
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One character replaced, inserted or deleted."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long = sorted((a, b), key=len)
+    return len(long) - len(short) == 1 and any(
+        long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def render(diag: Diagnostic, source: str, filename: str) -> str:
@@ -121,6 +132,9 @@ def render_all(diagnostics, source: str, filename: str) -> str:
     return "\n\n".join(render(d, source, filename) for d in diagnostics)
 
 
+_CONTEXT, _SHOWN = 40, 160  # columns shown before the caret, and in all
+
+
 def _excerpt(span: Span | None, lines: list[str]) -> list[str]:
     if span is None or not 1 <= span.line <= len(lines):
         return []
@@ -128,5 +142,9 @@ def _excerpt(span: Span | None, lines: list[str]) -> list[str]:
     gutter = f"{span.line:>4} | "
     end = span.end_column if span.end_line == span.line else len(text) + 1
     width = max(1, min(end, len(text) + 1) - span.column)
-    caret = " " * (len(gutter) - 2) + "| " + " " * (span.column - 1) + "^" * width
-    return [gutter + text, caret]
+    start = max(0, span.column - 1 - _CONTEXT)  # a long line is shown around the caret
+    shown = ("..." if start else "") + text[start:start + _SHOWN]
+    shown += "..." if start + _SHOWN < len(text) else ""
+    indent = span.column - 1 - start + (3 if start else 0)
+    caret = " " * (len(gutter) - 2) + "| " + " " * indent + "^" * min(width, _SHOWN)
+    return [gutter + shown, caret]

@@ -21,7 +21,7 @@ from mfc.graph import node as graph_node
 from mfc.ops import OPS
 from mfc.text import format_shape
 
-MAX_PARAM_ELEMENTS = 2**28  # 2 GiB of float64: past this, allocation is the user's typo
+MAX_ELEMENTS = 2**28  # 2 GiB of float64: past this, allocation is the user's typo
 BATCH, DATA, FREE, PARAM = "batch", "data", "free", "param"
 
 
@@ -137,6 +137,8 @@ class ShapeRules:
         else:
             reported = len(self.diagnostics)
             shape = OPS[node.op].shape(self, node, *operands)
+            if shape is not None and node.op != "Param":
+                self._check_size(node, [self.dims.get(d) for d in shape])
             if len(self.diagnostics) > reported:
                 self.failed.add(name)
         self.shapes[name] = shape
@@ -145,7 +147,8 @@ class ShapeRules:
     # -- reporting
 
     def mismatch(self, node, message: str, *operands: Operand, code="E200"):
-        named = [o for o in operands if not o.anonymous and o.name != node.name]
+        named = [o for o in operands
+                 if not o.anonymous and o.name != node.name and o.decl is not None]
         where = ", ".join(f"{o.label} declared at {o.decl}" for o in named)
         text = f"{node.label if node.anonymous else OPS[node.op].name}: {message}"
         notes = tuple(Note(f"{o.label} declared here", o.decl) for o in named)
@@ -242,13 +245,17 @@ class ShapeRules:
             return False
         return True
 
-    def _check_size(self, node, shape: list[int]) -> None:
+    def _check_size(self, node, shape: list) -> None:
+        """E204 for a value too large to allocate (sizes that follow the batch or the
+        data are not known here, and pass)."""
+        if not all(isinstance(d, int) for d in shape):
+            return
         elements = math.prod(shape)
-        if elements > MAX_PARAM_ELEMENTS:
+        if elements > MAX_ELEMENTS:
             self.diagnostics.append(Diagnostic(
                 "E204", f"{node.label} is too large to allocate: {elements:,} elements "
                 f"({elements * 8 / 2**30:,.1f} GiB as float64)", node.span,
-                help=f"a param may hold at most {MAX_PARAM_ELEMENTS:,} elements"))
+                help=f"a value may hold at most {MAX_ELEMENTS:,} elements"))
 
     # -- rules the ops use
 

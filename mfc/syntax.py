@@ -17,7 +17,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from mfc import ast
 from mfc.diagnostics import Diagnostic, Span, SpecError
 
-_OPEN, _CLOSE = {"(": ")", "[": "]"}, {")": "(", "]": "["}
+# Brackets as the error report sees them: a `{` left open is as much a mistake as a `(`.
+_OPEN, _CLOSE = {"(": ")", "[": "]", "{": "}"}, {")": "(", "]": "[", "}": "{"}
 _ESCAPES = {"n": "\n", "t": "\t"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
@@ -181,8 +182,9 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
         line, col, char = unclosed
         return Diagnostic("E002", f"'{char}' is never closed", Span.point(line, col),
                           help=f"expected {expected} before {found} at {where[0]}:{where[1]}")
+    reserved = "'train' starts the train block; it cannot be a name" if expected == "'{'" else None
     return Diagnostic("E001", f"expected {expected}, found {found}",
-                      Span.point(where[0], where[1], len(str(token or "")) or 1))
+                      Span.point(where[0], where[1], len(str(token or "")) or 1), help=reserved)
 
 
 def _bad_character(err: UnexpectedCharacters, text: str) -> Diagnostic:
@@ -198,6 +200,8 @@ def _token_position(token: Token | None, text: str) -> tuple[int, int]:
     if token is not None and token.type != "$END" and token.line is not None:
         return token.line, token.column
     lines = text.split("\n")
+    while len(lines) > 1 and not lines[-1].strip():  # on the last line with text on it
+        lines.pop()
     return len(lines), len(lines[-1]) + 1
 
 

@@ -31,7 +31,8 @@ def choose_loss(graph: nx.DiGraph, shapes: dict, settings: TrainSettings, quiet:
 
 
 def warnings(graph: nx.DiGraph, loss: str) -> list[Diagnostic]:
-    """W001 params that never reach the loss, W002 unused inputs, W003 unused results."""
+    """W001 params that never reach the loss, W002 unused inputs, W003 unused results,
+    W005 a Softmax fed to CrossEntropy (which applies its own)."""
     feeds_loss = nx.ancestors(graph, loss) | {loss}
     found = []
     for name, data in graph.nodes(data=True):
@@ -45,6 +46,10 @@ def warnings(graph: nx.DiGraph, loss: str) -> list[Diagnostic]:
         elif kind != "param" and graph.out_degree(name) == 0 and name != loss:
             found.append(Diagnostic("W003", f"'{data['label']}' is computed but nothing "
                                     "uses it", data["decl"]))
+        elif data["op"] == "CrossEntropy" and _op(graph, data["inputs"][-1]) == "Softmax":
+            found.append(Diagnostic("W005", "CrossEntropy takes logits and applies softmax "
+                                    "itself; a Softmax before it flattens the gradients",
+                                    data["span"], help="pass the scores before the Softmax"))
     return found
 
 
@@ -53,6 +58,10 @@ def _named_loss(graph, shapes, settings):
     if name not in graph:
         return None, [Diagnostic("E405", f"loss names '{name}', but there is no such node",
                                  span, help=_did_you_mean_node(graph, name))]
+    if _kind(graph, name) in ("data", "const"):
+        return None, [Diagnostic("E405", f"loss names '{name}', a {graph.nodes[name]['op']}: "
+                                 "nothing trainable computes it", span,
+                                 help="name the node that computes the loss")]
     elements = _elements(shapes.get(name))
     if elements not in (None, 1):
         shape = format_shape(shapes[name])
@@ -82,8 +91,12 @@ def _ambiguous_loss(graph, candidates) -> Diagnostic:
                       help=f"say which in the train block: loss = {candidates[0]}")
 
 
+def _op(graph, name) -> str | None:
+    return graph.nodes[name]["op"]
+
+
 def _kind(graph, name) -> str | None:
-    op = graph.nodes[name]["op"]
+    op = _op(graph, name)
     return OPS[op].kind if op else None
 
 

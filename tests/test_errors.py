@@ -14,6 +14,8 @@ W1, b1 = Param(_, 10), Param(10)
 W2, b2 = Param(10, 1), Param(1)
 """
 
+FED = "X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n"
+
 CASES = [
     # syntax
     ("x = Sigmoid(y", "E002", 1, 12),
@@ -66,8 +68,15 @@ CASES = [
     ("x = Param(1)\ncost = Sum(x)\ntrain { validation = 1.5 }", "E401", 3, 22),
     ("x = Param(1)\ncost = Sum(x)\ntrain { epochs = 3\n epochs = 4 }", "E402", 4, 2),
     ("x = Param(1)\ncost = Sum(x)\ntrain { epochs = 3 }\ntrain { seed = 1 }", "E403", 4, 1),
-    ("x = Param(1)\ncost = Sum(x)\ntrain { data = diabets }", "E404", 3, 16),
-    ("x = Param(1)\ncost = Sum(x)\ntrain { data = \"table.txt\" }", "E404", 3, 16),
+    (FED + "train { data = diabets }", "E404", 4, 16),
+    (FED + "train { data = \"table.txt\" }", "E404", 4, 16),
+    (FED + "train { data = iris; target_column = label }", "E404", 4, 38),
+    (FED + "train { data = iris; targets = X }", "E405", 4, 32),
+    (FED + "train { data = iris; loss = X }", "E405", 4, 29),
+    ("a = Param(100000, 1)\nb = Param(1, 100000)\ncost = Sum(a * b)", "E204", 3, 12),
+    ("x = Param(1, init=1e400)\ncost = Sum(x)", "E107", 1, 19),
+    ("x = Param(1)\ncost = Sum(x * 1e400)", "E111", 2, 16),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { learning_rate = 1e400 }", "E401", 3, 25),
     ("x = Param(1)\ncost = Sum(x)\ntrain { loss = cots }", "E405", 3, 16),
     ("inp = Input(_, 10)\nW = Param(10, 1)\ncost = Sum(inp @ W)\ntrain { data = diabetes }",
      "E405", 4, 16),
@@ -98,6 +107,16 @@ def test_all_errors_are_reported_in_one_pass():
               "cost = MSE(y, l2)\n"
               "train { epochz = 3 }\n")         # E400
     assert [d.code for d in spec_errors(source)] == ["E101", "E102", "E200", "E400"]
+
+
+def test_a_setting_both_bad_and_repeated_gets_both_errors():
+    errors = spec_errors("x = Param(1)\ncost = Sum(x)\ntrain { epochs = -1\n epochs = 4 }")
+    assert [(d.code, d.line) for d in errors] == [("E401", 3), ("E402", 4)]
+
+
+def test_did_you_mean_one_edit_away():
+    (d,) = spec_errors("W1 = Param(2)\nW2 = Param(2)\ncost = Sum(W3)")
+    assert d.code == "E101" and "'W1'" in d.help and "'W2'" in d.help
 
 
 def test_did_you_mean_for_names_ops_and_settings():
@@ -138,6 +157,12 @@ def test_warnings_do_not_fail_the_compile():
     program = mfc.compile("X = Input(_, 2)\nunused = Input()\nW = Param(2, 1)\n"
                           "lonely = Param(3)\nside = Tanh(X)\ncost = Sum(X @ W)")
     assert sorted(d.code for d in program.diagnostics) == ["W001", "W002", "W003"]
+
+
+def test_softmax_before_cross_entropy_is_a_warning():
+    program = mfc.compile("X, y = Input(_, 4), Input(_)\nW = Param(4, 3)\n"
+                          "cost = CrossEntropy(y, Softmax(X @ W))")
+    assert [(d.code, d.line, d.column) for d in program.diagnostics] == [("W005", 3, 8)]
 
 
 def test_rendered_diagnostic_has_location_source_line_and_caret():
