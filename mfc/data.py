@@ -3,21 +3,26 @@
 `describe` is the cheap half, used at check time to learn a dataset's feature width
 without reading it; `load` reads the data itself. scikit-learn is imported only inside
 `_load_bundled`, so that checking a spec never pays for it. Every problem with the data
-becomes a one-line `DataError`; CSV errors name the line (header = line 1) and column.
+becomes a one-line `DataError` (a file the system cannot open, or one too large to
+load, included); CSV errors name the line (header = line 1) and column.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mfc.diagnostics import DataError, did_you_mean
+from mfc.text import format_shape, plural
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,11 @@ BUNDLED_NAMES: tuple[str, ...] = tuple(BUNDLED)
 
 # Integer-valued targets with more distinct values than this are taken as regression
 # targets (diabetes has 214), not as class labels.
-_MAX_CLASSES = 100
+MAX_CLASSES = 100
 _FILE_KINDS = (".csv", ".npz")
+# An .npz array larger than this (as float64) is refused from its header, unread: a
+# header can claim any shape, and numpy would try to allocate it.
+_MAX_BYTES = 2**31
 
 
 def is_bundled(name: str) -> bool:
@@ -85,13 +93,19 @@ def describe(source: str, base_dir, target_column: str | None = None) -> DataInf
 
     Raises
     ------
-    DataError for an unknown name or extension, or a header that cannot be read.
+    DataError for an unknown name or extension, a header that cannot be read, a path
+    that is not a regular file or that the system refuses (a name too long, say).
     """
     if is_bundled(source):
         _no_target_column(source, target_column)
         return BUNDLED[source]
     path = _resolve(source, base_dir)
-    if not path.is_file():
+    with _system_errors(source):
+        return _describe_file(source, path, target_column)
+
+
+def _describe_file(source: str, path: Path, target_column: str | None) -> DataInfo | None:
+    if not _is_file(source, path):
         return None
     if path.suffix.lower() == ".csv":
         header = _parse_header(source, _first_line(source, path))
@@ -122,12 +136,46 @@ def load(source: str, base_dir, target_column: str | None = None) -> Dataset:
         _no_target_column(source, target_column)
         return _load_bundled(source)
     path = _resolve(source, base_dir)
+    with _system_errors(source):
+        if not _is_file(source, path):
+            raise DataError(f"data file '{source}' not found (looked in {path})")
+        if path.suffix.lower() == ".csv":
+            return _load_csv(source, path, target_column)
+        _no_target_column(source, target_column)
+        return _load_npz(source, path)
+
+
+def _is_file(source: str, path: Path) -> bool:
+    """True for a (link to a) regular file, False when nothing is there; DataError for
+    anything else: a folder, or a FIFO, which reading would wait on forever."""
+    if not path.exists():
+        return False
     if not path.is_file():
-        raise DataError(f"data file '{source}' not found (looked in {path})")
-    if path.suffix.lower() == ".csv":
-        return _load_csv(source, path, target_column)
-    _no_target_column(source, target_column)
-    return _load_npz(source, path)
+        raise DataError(f"the data file '{source}' is not a regular file")
+    return True
+
+
+def file_of(source: str, base_dir) -> Path | None:
+    """The absolute path of the data file `source` names, or None for a bundled name
+    (or a name that is neither)."""
+    if is_bundled(source):
+        return None
+    try:
+        return _resolve(source, base_dir)
+    except DataError:
+        return None
+
+
+@contextmanager
+def _system_errors(source: str):
+    """What the system says about a data file (a name too long, a folder that cannot
+    be read) and running out of memory while reading it, as one-line DataErrors."""
+    try:
+        yield
+    except OSError as e:
+        raise DataError(f"cannot read the data file '{source}': {e.strerror or e}") from None
+    except MemoryError:
+        raise DataError(f"the data file '{source}' is too large to load") from None
 
 
 def _resolve(source: str, base_dir) -> Path:
@@ -165,7 +213,7 @@ def _guess_classes(y: np.ndarray) -> int | None:
     if not np.all(y == np.round(y)):
         return None
     distinct = len(np.unique(y))
-    return distinct if distinct <= _MAX_CLASSES else None
+    return distinct if distinct <= MAX_CLASSES else None
 
 
 # ---------------------------------------------------------------- CSV
@@ -269,7 +317,8 @@ def _next_row(reader, source: str, skip_blank: bool = True) -> list[str] | None:
 def _parse_row(source: str, line: int, row: list[str], header: list[str]) -> list[float]:
     if len(row) != len(header):
         raise DataError(
-            f"{source}:{line}: row has {len(row)} cells but the header has {len(header)} columns"
+            f"{source}:{line}: the row has {plural(len(row), 'cell')} but the header has "
+            f"{plural(len(header), 'column')}"
         )
     return [_parse_cell(source, line, name, cell) for name, cell in zip(header, row)]
 
@@ -289,37 +338,73 @@ def _parse_cell(source: str, line: int, column: str, cell: str) -> float:
 
 # ---------------------------------------------------------------- NPZ
 
+# What reading a damaged .npz archive raises, besides OSError: zip and zlib errors for a
+# damaged archive, ValueError and EOFError for a damaged .npy file inside it.
+NPZ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError,
+              ValueError, EOFError)
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}
+
 
 def _describe_npz(source: str, path: Path) -> DataInfo:
-    """Rows and features from the .npy headers inside the archive; no array is read."""
+    """Rows and features from the .npy headers inside the archive, checked (shapes,
+    kinds of number, size) before any array is read."""
+    headers = _npz_headers(source, path)
+    (x_shape, _), (y_shape, _) = headers["X"], headers["y"]
+    _check_shapes(source, x_shape, y_shape)
+    for key, (shape, dtype) in headers.items():
+        _check_kind(source, key, dtype)
+        _check_size(source, key, shape)
+    return DataInfo(rows=x_shape[0], features=x_shape[1], classes=None)
+
+
+def _npz_headers(source: str, path: Path) -> dict[str, tuple]:
+    """key → (shape, dtype) of X and y, from their headers."""
     try:
         with zipfile.ZipFile(path) as archive:
-            shapes = {k: _npy_shape(archive, k) for k in ("X", "y")}
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise DataError(f"{source} is not a readable .npz archive: {e}") from e
-    for key, shape in shapes.items():
-        if shape is None:
-            raise DataError(f"{source} has no array '{key}'")
-    _check_shapes(source, shapes["X"], shapes["y"])
-    return DataInfo(rows=shapes["X"][0], features=shapes["X"][1], classes=None)
+            names = archive.namelist()
+            for key in ("X", "y"):
+                if f"{key}.npy" not in names:
+                    raise DataError(f"{source} has no array '{key}'")
+            return {key: npy_header(archive, f"{key}.npy") for key in ("X", "y")}
+    except zipfile.BadZipFile as e:
+        if is_npy(path):
+            raise DataError(f"{source} holds a single array, not an .npz archive of X "
+                            "and y") from None
+        raise DataError(f"{source} is not a readable .npz archive: {e}") from None
+    except NPZ_ERRORS as e:
+        raise DataError(f"{source} is not a readable .npz archive: {e}") from None
 
 
-def _npy_shape(archive: zipfile.ZipFile, key: str) -> tuple[int, ...] | None:
-    if f"{key}.npy" not in archive.namelist():
-        return None
-    with archive.open(f"{key}.npy") as f:
+def npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of the .npy file `member` of an .npz archive, from its header
+    alone. A header can claim any shape: check it before reading the array, which
+    numpy allocates whole. Raises one of NPZ_ERRORS, or OSError."""
+    with archive.open(member) as f:
         version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            return np.lib.format.read_array_header_1_0(f)[0]
-        if version == (2, 0):
-            return np.lib.format.read_array_header_2_0(f)[0]
-    with archive.open(f"{key}.npy") as f:  # a newer format: read the array itself
-        return np.lib.format.read_array(f, allow_pickle=False).shape
+        if version not in _NPY_HEADER_READERS:  # 3.0 is only for structured arrays
+            raise ValueError(f"{member} is in .npy format {version[0]}.{version[1]}, "
+                             "which mfc does not read")
+        shape, _, dtype = _NPY_HEADER_READERS[version](f)
+    return shape, dtype
+
+
+def read_npy(archive: zipfile.ZipFile, member: str) -> np.ndarray:
+    """The array in the .npy file `member` of an .npz archive, never unpickled.
+    Raises one of NPZ_ERRORS, or OSError."""
+    with archive.open(member) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
+def is_npy(path) -> bool:
+    """True when the file at `path` is a single .npy array (not an .npz archive)."""
+    with open(path, "rb") as f:
+        return f.read(6) == b"\x93NUMPY"
 
 
 def _load_npz(source: str, path: Path) -> Dataset:
+    _describe_npz(source, path)  # the headers first: a bad array is refused unread
     X, y = _read_npz(source, path)
-    _check_shapes(source, X.shape, y.shape)
     X, y = _numbers(source, "X", X), _numbers(source, "y", y).reshape(-1)
     return Dataset(
         X=X, y=y, name=source,
@@ -329,24 +414,15 @@ def _load_npz(source: str, path: Path) -> Dataset:
 
 
 def _read_npz(source: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:  # ValueError: a pickle, refused
-        raise DataError(f"{source} is not a readable .npz archive: {e}") from e
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{source} holds a single array, not an .npz archive of X and y")
-    with archive:
+    with zipfile.ZipFile(path) as archive:
         return tuple(_npz_array(source, archive, key) for key in ("X", "y"))
 
 
-def _npz_array(source: str, archive, key: str) -> np.ndarray:
-    if key not in archive.files:
-        raise DataError(f"{source} has no array '{key}'")
+def _npz_array(source: str, archive: zipfile.ZipFile, key: str) -> np.ndarray:
     try:
-        return archive[key]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        # ValueError covers object arrays, which allow_pickle=False refuses
-        raise DataError(f"{source}: cannot read array '{key}': {e}") from e
+        return read_npy(archive, f"{key}.npy")
+    except NPZ_ERRORS as e:
+        raise DataError(f"{source}: cannot read array '{key}': {e}") from None
 
 
 def _check_shapes(source: str, x_shape: tuple, y_shape: tuple) -> None:
@@ -360,10 +436,22 @@ def _check_shapes(source: str, x_shape: tuple, y_shape: tuple) -> None:
         raise DataError(f"{source}: X has shape {x_shape}; there is no data")
 
 
+def _check_kind(source: str, key: str, dtype: np.dtype) -> None:
+    if dtype.kind not in "biuf":
+        raise DataError(f"{source}: {key} holds {dtype} values, not real numbers")
+
+
+def _check_size(source: str, key: str, shape: tuple) -> None:
+    size = math.prod(shape) * 8  # bytes, as float64
+    if size > _MAX_BYTES:
+        raise DataError(f"{source}: {key} has shape {format_shape(shape)}, "
+                        f"{size / 2**30:,.1f} GiB as float64; mfc loads at most "
+                        f"{_MAX_BYTES // 2**30} GiB")
+
+
 def _numbers(source: str, key: str, array: np.ndarray) -> np.ndarray:
     """`array` as finite float64, or a DataError naming the first bad entry."""
-    if array.dtype.kind not in "biuf":
-        raise DataError(f"{source}: {key} holds {array.dtype} values, not real numbers")
+    _check_kind(source, key, array.dtype)
     array = array.astype(np.float64)
     bad = np.argwhere(~np.isfinite(array))
     if len(bad):

@@ -1,16 +1,19 @@
 """Tests for mfc.data: bundled datasets, CSV and NPZ files, and preparing data."""
 
+import io
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mfc import data as data_mod
 from mfc.data import (
-    BUNDLED, BUNDLED_NAMES, DataInfo, class_labels, describe, is_bundled, load, split,
-    standardize,
+    BUNDLED, BUNDLED_NAMES, DataInfo, class_labels, describe, file_of, is_bundled, load,
+    split, standardize,
 )
 from mfc.diagnostics import DataError
 
@@ -88,6 +91,7 @@ CSV_ERRORS = [
     ("a,age,y\n1,2,3\n1,nan,3\n", ["d.csv:3:", "'age'", "not a finite number"]),
     ("a,age,y\n1,2,3\n1,2\n", ["d.csv:3:", "2 cells", "3 columns"]),
     ("a,age,y\n1,2,3\n1,2,3,4\n", ["d.csv:3:", "4 cells"]),
+    ("a,y\n1,2\n1\n", ["d.csv:3:", "the row has 1 cell but the header has 2 columns"]),
     ("a,age,y\n", ["no data rows"]),
     ("a,age,y\n\n\n", ["no data rows"]),
     ("", ["d.csv:1:", "header"]),
@@ -164,7 +168,7 @@ NPZ_ERRORS = [
     ({"X": np.array([[1.0, np.nan]]), "y": np.zeros(1)}, r"X\[0, 1\] is nan"),
     ({"X": np.ones((2, 2)), "y": np.array([1.0, np.inf])}, r"y\[1\] is inf"),
     ({"X": np.array([["a", "b"]]), "y": np.zeros(1)}, "not real numbers"),
-    ({"X": np.array([[1, "b"]], dtype=object), "y": np.zeros(1)}, "cannot read array 'X'"),
+    ({"X": np.array([[1, "b"]], dtype=object), "y": np.zeros(1)}, "object values, not real"),
 ]
 
 
@@ -178,13 +182,69 @@ def test_npz_errors(tmp_path, arrays, expected):
 def test_npz_that_is_not_an_archive(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros(3))
     (tmp_path / "d.npz").write_bytes((tmp_path / "a.npy").read_bytes())
-    with pytest.raises(DataError, match="single array"):
-        load("d.npz", tmp_path)
-    with pytest.raises(DataError, match="not a readable .npz"):
-        describe("d.npz", tmp_path)
+    for read in (load, describe):
+        with pytest.raises(DataError, match="single array"):
+            read("d.npz", tmp_path)
     write(tmp_path, "junk.npz", "not a zip")
     with pytest.raises(DataError, match="not a readable .npz"):
         load("junk.npz", tmp_path)
+
+
+def npz_claiming(path, shapes):
+    """An .npz archive whose arrays' headers claim `shapes` but hold no data."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, shape in shapes.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+            archive.writestr(f"{key}.npy", header.getvalue())
+
+
+@pytest.mark.parametrize("read", [load, describe])
+def test_npz_claiming_huge_arrays_is_refused_unread(tmp_path, read):
+    npz_claiming(tmp_path / "d.npz", {"X": (10**11, 3), "y": (10**11,)})
+    with pytest.raises(DataError, match=r"X has shape \(100000000000, 3\), 2,235.2 GiB as "
+                                        r"float64; mfc loads at most 2 GiB"):
+        read("d.npz", tmp_path)
+
+
+def test_npz_truncated_after_its_headers_is_one_data_error(tmp_path):
+    npz_claiming(tmp_path / "d.npz", {"X": (4, 3), "y": (4,)})
+    assert describe("d.npz", tmp_path) == DataInfo(rows=4, features=3, classes=None)
+    with pytest.raises(DataError, match="cannot read array 'X'"):
+        load("d.npz", tmp_path)
+
+
+def test_running_out_of_memory_is_a_data_error(tmp_path, monkeypatch):
+    np.savez(tmp_path / "d.npz", X=np.zeros((3, 2)), y=np.zeros(3))
+
+    def no_memory(archive, member):
+        raise MemoryError
+
+    monkeypatch.setattr(data_mod, "read_npy", no_memory)
+    with pytest.raises(DataError, match="'d.npz' is too large to load"):
+        load("d.npz", tmp_path)
+
+
+@pytest.mark.parametrize("read", [load, describe])
+@pytest.mark.parametrize("name", ["n" * 300 + ".csv", "n" * 300 + ".npz"])
+def test_what_the_system_refuses_is_a_data_error(tmp_path, read, name):
+    with pytest.raises(DataError, match=r"cannot read the data file 'n+\.(csv|npz)': "
+                                        "File name too long"):
+        read(name, tmp_path)
+
+
+@pytest.mark.parametrize("read", [load, describe])
+@pytest.mark.parametrize("make", [os.mkfifo, os.mkdir])
+def test_what_is_not_a_regular_file_is_a_data_error(tmp_path, read, make):
+    make(tmp_path / "d.csv")  # reading a FIFO would wait for a writer forever
+    with pytest.raises(DataError, match="the data file 'd.csv' is not a regular file"):
+        read("d.csv", tmp_path)
+
+
+def test_file_of_names_data_files_only(tmp_path):
+    assert file_of("d.csv", tmp_path) == tmp_path / "d.csv"
+    assert file_of("iris", tmp_path) is None and file_of("irsi", tmp_path) is None
 
 
 def test_target_column_only_for_csv(tmp_path):
