@@ -14,6 +14,7 @@ step produced; params are written atomically and read without pickles.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import zipfile
@@ -75,13 +76,22 @@ class Epoch:
     accuracy: float | None = None
 
     def line(self) -> str:
-        """`Epoch: N, Loss: L`, the lesson's format, then any validation fields."""
-        text = f"Epoch: {self.number}, Loss: {self.loss:.3f}"
+        """`Epoch: N, Loss: L`, the lesson's format, then any validation fields.
+
+        Numbers have the lesson's 3 decimals (`31.214`), except that a magnitude of
+        1e9 or more is written `1.235e+12`: a run about to diverge would otherwise
+        print hundreds of digits.
+        """
+        text = f"Epoch: {self.number}, Loss: {_number(self.loss)}"
         if self.validation_loss is not None:
-            text += f", Validation loss: {self.validation_loss:.3f}"
+            text += f", Validation loss: {_number(self.validation_loss)}"
         if self.accuracy is not None:
             text += f", Validation accuracy: {self.accuracy:.3f}"
         return text
+
+
+def _number(value: float) -> str:
+    return f"{value:.3e}" if abs(value) >= 1e9 else f"{value:.3f}"
 
 
 # ---------------------------------------------------------------- the Python API
@@ -231,6 +241,10 @@ def _class_indices(program, network, targets, y, note) -> np.ndarray:
     in_range = values[0] >= 0 and (width is None or values[-1] < width)
     if in_range:
         return y.astype(np.intp)
+    if len(values) > datasets.MAX_CLASSES:
+        raise DataError(f"the targets look continuous ({len(values)} distinct values), "
+                        "but CrossEntropy needs class labels; use MSE for a continuous "
+                        "target")
     if width is not None and len(values) > width:
         raise DataError(f"the targets hold {len(values)} classes, but the logits give "
                         f"{width} scores per row; widen the last layer to {len(values)}")
@@ -518,34 +532,85 @@ def _write_npz(file, params) -> None:
 
 def load_params(path, params) -> None:
     """Copy the params saved at `path` into `params` (the network's). Raises
-    ParamsError when the file cannot be read or its names or shapes do not match."""
-    arrays = _read_npz(str(path))
-    missing = [n for n in params if n not in arrays]
-    extra = [n for n in arrays if n not in params]
-    if missing or extra:
-        raise ParamsError(f"{path} does not match the spec: " + "; ".join(
-            ([f"it lacks {', '.join(missing)}"] if missing else []) +
-            ([f"the spec has no {', '.join(extra)}"] if extra else [])))
-    for name, array in arrays.items():
-        target = params[name]
-        if array.shape != target.shape:
-            raise ParamsError(f"{path}: {name} has shape {array.shape} there, but "
-                              f"{target.shape} in the spec ({params.where(name)})")
-        if array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)):
-            raise ParamsError(f"{path}: {name} does not hold finite real numbers")
+    ParamsError when the file cannot be read or its names or shapes do not match.
+
+    The names, shapes and dtypes are read from the archive's .npy headers and checked
+    before any array is: a header can claim any shape, and numpy allocates it whole.
+    """
+    with _params_archive(path) as archive:
+        members = _params_headers(path, archive)
+        _check_names(path, params, members)
+        for name, (_, shape, dtype) in members.items():
+            _check_header(path, params, name, shape, dtype)
+        arrays = {name: _read_param(path, archive, name, member)
+                  for name, (member, _, _) in members.items()}
     for name, array in arrays.items():
         params[name] = array
 
 
-def _read_npz(path: str) -> dict[str, np.ndarray]:
+@contextmanager
+def _params_archive(path):
+    """The .npz archive at `path`, open; a ParamsError for any other file."""
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy: one array
-            raise ParamsError(f"{path} holds one array, not an .npz file of params")
-        with archive:
-            return {name: archive[name] for name in archive.files}
+        if os.path.exists(path) and not os.path.isfile(path):  # reading a FIFO would hang
+            raise ParamsError(f"{path} is not a regular file")
+        archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise ParamsError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        # ValueError: a pickle (or an array of objects), which allow_pickle=False refuses
-        raise ParamsError(f"{path} is not a readable .npz file of params ({err})") from None
+    except zipfile.BadZipFile:
+        if _quietly(datasets.is_npy, path):
+            raise ParamsError(f"{path} holds one array, not an .npz file of params") from None
+        raise ParamsError(f"{path} is not an .npz archive of params") from None
+    except OSError as err:
+        raise ParamsError(f"cannot read {path}: {err.strerror or err}") from None
+    with archive:
+        yield archive
+
+
+def _quietly(check, path) -> bool:
+    try:
+        return check(path)
+    except OSError:
+        return False
+
+
+def _params_headers(path, archive) -> dict[str, tuple]:
+    """param name → (archive member, shape, dtype), from the headers alone."""
+    members = {}
+    for member in archive.namelist():
+        name = member.removesuffix(".npy")
+        try:
+            members[name] = (member, *datasets.npy_header(archive, member))
+        except (*datasets.NPZ_ERRORS, OSError) as err:
+            raise ParamsError(f"{path} is not a readable .npz archive of params: "
+                              f"{name}: {err}") from None
+    return members
+
+
+def _check_names(path, params, members: dict) -> None:
+    missing = [n for n in params if n not in members]
+    extra = [n for n in members if n not in params]
+    if missing or extra:
+        raise ParamsError(f"{path} does not match the spec: " + "; ".join(
+            ([f"it lacks {', '.join(missing)}"] if missing else []) +
+            ([f"the spec has no {', '.join(extra)}"] if extra else [])))
+
+
+def _check_header(path, params, name: str, shape: tuple, dtype) -> None:
+    target = params[name]
+    if shape != target.shape:
+        raise ParamsError(f"{path}: {name} has shape {shape} there, but "
+                          f"{target.shape} in the spec ({params.where(name)})")
+    if dtype.kind not in "biuf":
+        raise ParamsError(f"{path}: {name} holds {dtype} values, not real numbers")
+
+
+def _read_param(path, archive, name: str, member: str) -> np.ndarray:
+    try:
+        array = datasets.read_npy(archive, member)
+    except (*datasets.NPZ_ERRORS, OSError) as err:
+        raise ParamsError(f"{path} is not a readable .npz archive of params: "
+                          f"{name}: {err}") from None
+    if not np.all(np.isfinite(array)):
+        raise ParamsError(f"{path}: {name} does not hold finite real numbers")
+    return array

@@ -1,9 +1,11 @@
 """Tests for mfc.train: training and saved params (`mfc run` is in test_cli.py)."""
 
+import io
 import os
 import pickle
 import re
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -110,7 +112,7 @@ def test_diverging_loss_stops_with_epoch_and_step():
 def test_a_diverging_run_stops_without_numpy_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning would fail the test
-        for rate in (1e6, float("inf")):
+        for rate in (1e6, 1e150):
             with pytest.raises(Diverged):
                 program_of(REGRESSOR).train(learning_rate=rate)
 
@@ -176,6 +178,13 @@ def test_other_class_labels_are_mapped_with_a_note(tmp_path):
     assert notes == ["the targets' values -1, 1 are taken as the classes 0..1, in that order"]
 
 
+def test_continuous_targets_for_cross_entropy_suggest_mse():
+    program = program_of(CLASSIFIER.format(data="diabetes", classes=3, epochs=1))
+    with pytest.raises(DataError, match="the targets look continuous \\(214 distinct "
+                                        "values\\).*use MSE"):
+        program.train()
+
+
 def test_too_many_classes_for_the_logits_is_a_data_error():
     program = program_of(CLASSIFIER.format(data="digits", classes=3, epochs=1))
     with pytest.raises(DataError, match="10 classes, but the logits give 3"):
@@ -189,6 +198,12 @@ def test_a_batch_larger_than_the_data_is_a_data_error():
 
 def test_epoch_line_is_the_lessons_format():
     assert Epoch(3, 137.12345).line() == "Epoch: 3, Loss: 137.123"
+
+
+def test_epoch_line_writes_huge_losses_with_an_exponent():
+    assert Epoch(1, 999_999_999.0).line() == "Epoch: 1, Loss: 999999999.000"
+    assert Epoch(1, 1.2345e300, -1e9).line() == ("Epoch: 1, Loss: 1.234e+300, "
+                                                 "Validation loss: -1.000e+09")
 
 
 def test_data_the_loss_does_not_read_is_noted_and_unused():
@@ -270,13 +285,25 @@ def _truncated_npz(path):
     path.write_bytes(path.read_bytes()[:200])
 
 
-# (file name, how to write it, what the error says): none of them is an .npz of arrays
+def _truncated_after_the_header(path):
+    """An archive whose x.npy has the header of a (1,) array and no data."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (1,)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue())
+
+
+# (file name, how to write it, what the error says): none of them is an .npz of arrays,
+# and no message suggests unpickling
 BAD_PARAMS_FILES = [
     ("p.npy", _one_array, "holds one array"),
     ("p.npz", _one_array, "holds one array"),  # a .npy renamed .npz
-    ("p.npz", lambda path: path.write_text("x\n1.0\n"), "not a readable"),
-    ("p.npz", _truncated_npz, "not a readable"),
-    ("p.npz", lambda path: path.write_bytes(pickle.dumps({"x": [1.0]})), "not a readable"),
+    ("p.npz", lambda path: path.write_text("x\n1.0\n"), "is not an .npz archive of params"),
+    ("p.npz", _truncated_npz, "is not an .npz archive of params"),
+    ("p.npz", lambda path: path.write_bytes(pickle.dumps({"x": [1.0]})),
+     "is not an .npz archive of params"),
+    ("p.npz", _truncated_after_the_header, "is not a readable .npz archive of params: x:"),
 ]
 
 
@@ -285,13 +312,38 @@ def test_a_file_that_is_not_an_npz_of_arrays_is_a_params_error(tmp_path, name, w
                                                                message):
     path = tmp_path / name
     write(path)
-    with pytest.raises(ParamsError, match=message):
+    with pytest.raises(ParamsError, match=message) as err:
         load_params(path, program_of(WARMUP).params)
+    assert "pickle" not in str(err.value)
 
 
-def test_pickled_params_are_refused(tmp_path):
-    np.savez(tmp_path / "p.npz", W1=np.array([object()], dtype=object))
-    with pytest.raises(ParamsError, match="not a readable"):
-        load_params(tmp_path / "p.npz", program_of(REGRESSOR).params)
+def test_arrays_of_objects_are_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr(np.lib.format, "read_array", None)  # any read would fail
+    np.savez(tmp_path / "p.npz", x=np.array([object()], dtype=object))
+    with pytest.raises(ParamsError, match="x holds object values, not real numbers"):
+        load_params(tmp_path / "p.npz", program_of(WARMUP).params)
+
+
+def test_a_shape_is_checked_before_its_array_is_read(tmp_path):
+    header = io.BytesIO()  # claims 2.4 TB, holds nothing: reading it would fail
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**11, 3)})
+    with zipfile.ZipFile(tmp_path / "p.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue())
+    with pytest.raises(ParamsError, match=r"x has shape \(100000000000, 3\) there, but "
+                                          r"\(1,\) in the spec"):
+        load_params(tmp_path / "p.npz", program_of(WARMUP).params)
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, os.mkdir])
+def test_params_that_are_not_a_regular_file_are_refused_unread(tmp_path, make):
+    make(tmp_path / "p.npz")  # reading a FIFO would wait for a writer forever
+    with pytest.raises(ParamsError, match="p.npz is not a regular file"):
+        load_params(tmp_path / "p.npz", program_of(WARMUP).params)
+
+
+def test_a_params_path_the_system_refuses_is_a_params_error(tmp_path):
+    with pytest.raises(ParamsError, match="File name too long"):
+        load_params(tmp_path / ("p" * 300 + ".npz"), program_of(WARMUP).params)
 
 
