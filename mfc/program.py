@@ -61,13 +61,14 @@ class Program:
 
     def forward(self, feed: dict | None = None) -> dict:
         """Every node's value by name (copies), computed from `feed`: Input name →
-        array. Raises ValueError for a missing, unknown or ill-shaped feed."""
-        return self.network().forward(feed or {})
+        array. Raises TypeError when `feed` is not a dict; ValueError for a missing or
+        unknown Input, or a value that is ill-shaped, empty or not real numbers."""
+        return self.network().forward({} if feed is None else feed)
 
     def gradients(self, feed: dict | None = None) -> dict:
         """d(loss)/d(param) for every Param by name (copies), at the current params,
-        for the Inputs in `feed`."""
-        return self.network().gradients(feed or {})
+        for the Inputs in `feed`; raises as `forward` does."""
+        return self.network().gradients({} if feed is None else feed)
 
     def train(self, **settings) -> list[float]:
         """Train the params in place with the train block's settings, some replaced by

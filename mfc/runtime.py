@@ -16,12 +16,13 @@ ufunc calls, and a consumer writes a param's gradient straight into its place.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
+from mfc.diagnostics import DataError
 from mfc.ops import OPS
-from mfc.text import format_shape
+from mfc.text import format_shape, plural
 
 # Signatures whose buffers are kept: training batch, validation set, and a few API feeds.
 _KEPT_SIGNATURES = 4
@@ -212,7 +213,8 @@ def lower(program, dtype: str | None = None, seed: int | None = None) -> "Networ
 
     Raises
     ------
-    ValueError when a param's size depends on data that could not be read.
+    DataError when a param's size depends on a data file that is not there;
+    ValueError when it depends on data that could not be read at compile time.
     """
     settings = program.settings
     dtype = np.dtype(dtype or settings.dtype)
@@ -373,9 +375,13 @@ class Network:
 
     def checked_feed(self, values: dict, plan: list[Node]) -> dict[str, np.ndarray]:
         """`values` (name → array-like) as arrays of the network's dtype (class
-        indices for CrossEntropy labels), checked: every Input `plan` reads is there,
-        with its declared shape. Raises ValueError."""
-        values = dict(values or {})
+        indices for CrossEntropy labels), checked: a mapping (else TypeError), whose
+        every Input `plan` reads is there, with real numbers, at least one row and its
+        declared shape (else ValueError)."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"a feed is a dict of Input name → array, not "
+                            f"{type(values).__name__}")
+        values = dict(values)
         unknown = [k for k in values if k not in self.nodes or self.nodes[k] not in self.inputs]
         if unknown:
             names = ", ".join(n.name for n in self.inputs) or "(none)"
@@ -391,7 +397,7 @@ class Network:
                 for node in self.inputs if node.name in values}
 
     def _checked(self, node: Node, value, batch: dict) -> np.ndarray:
-        array = np.asarray(value)
+        array = _real_array(node.name, value)
         if node in self.label_inputs:
             array = self._labels(node, array)
         elif array.dtype != self.dtype:
@@ -440,6 +446,27 @@ class Network:
         return {name: self.nodes[name].total.copy() for name in self.params}
 
 
+def _real_array(name: str, value) -> np.ndarray:
+    """A feed's value as an array of real numbers with some elements, or ValueError:
+    complex values would lose their imaginary part and strings would be parsed, both
+    silently, and a reduction over no rows has no value."""
+    try:
+        array = np.asarray(value)
+    except ValueError as err:  # lists of different lengths, say
+        raise ValueError(f"Input '{name}': the feed's value is not an array: {err}") from None
+    if array.dtype.kind not in "biuf":
+        kind = _KINDS.get(array.dtype.kind, str(array.dtype))
+        raise ValueError(f"Input '{name}': the feed's value holds {kind}, not real numbers")
+    if array.size == 0:
+        raise ValueError(f"Input '{name}': the feed's value has shape {array.shape}, "
+                         "with no elements")
+    return array
+
+
+_KINDS = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "Python objects",
+          "M": "dates", "m": "time spans", "V": "records"}
+
+
 def _buffer_like(value) -> np.ndarray:
     """An uninitialised C-contiguous array of the value's shape and dtype (empty_like
     would copy a transposed value's layout, and np.dot writes only C arrays)."""
@@ -463,17 +490,31 @@ def _reach(program, nodes: dict[str, Node]) -> tuple[set, set]:
 def _param_shape(program, name: str) -> tuple[int, ...]:
     shape = program.shapes.get(name)
     if shape is None or not all(isinstance(d, int) for d in shape):
+        _data_must_exist(program)
         data = f"the data '{program.settings.data}'" if program.settings.data else "data"
         raise ValueError(f"the shape of {name} ({_declared_at(program, name)}) depends on "
                          f"{data}, which could not be read when the spec was compiled")
     return tuple(shape)
 
 
+def _data_must_exist(program) -> None:
+    """DataError when the data file that sizes wait for is not there: the commonest
+    reason why it could not be read at compile time, and what the user must fix."""
+    from mfc import data
+
+    settings = program.settings
+    if not settings.data:
+        return
+    if data.describe(settings.data, program.base_dir, settings.target_column) is None:
+        raise DataError(f"data file '{settings.data}' not found (looked in "
+                        f"{data.file_of(settings.data, program.base_dir)})")
+
+
 def _shape_problem(declared: tuple, shape: tuple, batch: dict) -> str | None:
     """Why an array of `shape` cannot feed an Input declared `declared`, or None.
     `batch` remembers the first batch size seen, so every Input agrees on it."""
     if len(declared) != len(shape):
-        return f"expected {len(declared)} dims, not {len(shape)}"
+        return f"expected {plural(len(declared), 'dim')}, not {len(shape)}"
     for axis, (want, got) in enumerate(zip(declared, shape)):
         if want == "N":
             want = batch.setdefault("N", got)

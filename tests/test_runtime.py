@@ -5,10 +5,13 @@ operand shapes alone, as teenygrad's helper does; a new op without a case fails
 `test_every_op_has_a_gradient_case`.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
 from mfc.compiler import compile_text
+from mfc.diagnostics import DataError
 from mfc.ops import OPS
 from mfc.runtime import Binary, Leaf, Node, ParamNode, Unary
 
@@ -175,8 +178,8 @@ cost = Sum(twice) + Sum(square) + Mean(Sigmoid(x) @ W)
 """
 
 
-def program_of(text):
-    return compile_text(text, "<test>", base_dir=".")
+def program_of(text, base_dir="."):
+    return compile_text(text, "<test>", base_dir=base_dir)
 
 
 def check_program_gradients(program, feed, rtol=1e-5):
@@ -292,6 +295,8 @@ def test_feed_errors_are_clear():
         program.forward({"X": np.ones((2, 4)), "y": np.ones(2)})
     with pytest.raises(ValueError, match="batch has 3 rows"):
         program.forward({"X": np.ones((2, 10)), "y": np.ones(3)})
+    with pytest.raises(ValueError, match="expected 1 dim, not 2"):
+        program.forward({"X": np.ones((2, 10)), "y": np.ones((2, 1))})
 
 
 def test_float32_runs_in_float32():
@@ -342,3 +347,32 @@ def test_labels_outside_the_classes_are_refused():
     with pytest.raises(ValueError, match="whole numbers"):
         program.forward({"X": X, "y": np.array([0.5, 1])})
     assert program.forward({"X": X, "y": np.array([0.0, 2.0])})["cost"] > 0
+
+
+@pytest.mark.parametrize("feed", [[np.ones((2, 10)), np.ones(2)], "X", ()])
+def test_a_feed_that_is_not_a_dict_is_a_type_error(feed):
+    with pytest.raises(TypeError, match="a feed is a dict of Input name → array, not"):
+        program_of(REGRESSOR).forward(feed)
+
+
+@pytest.mark.parametrize("X,message", [
+    (np.ones((2, 10)) + 1j, "Input 'X': the feed's value holds complex numbers, not real"),
+    (np.ones((2, 10)).astype(str), "Input 'X': the feed's value holds strings, not real"),
+    (np.ones((2, 10)).astype(object), "Input 'X': the feed's value holds Python objects"),
+    ([[1.0] * 10, [1.0] * 9], "Input 'X': the feed's value is not an array"),
+    (np.zeros((0, 10)), r"Input 'X': the feed's value has shape \(0, 10\), with no elements"),
+])
+def test_feed_values_must_be_real_numbers_with_rows(X, message):
+    program = program_of(REGRESSOR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning on the way
+        for run in (program.forward, program.gradients):
+            with pytest.raises(ValueError, match=message):
+                run({"X": X, "y": np.zeros(2)})
+
+
+def test_params_waiting_for_a_missing_data_file_say_it_is_missing(tmp_path):
+    program = program_of(REGRESSOR.replace('"diabetes"', '"gone.csv"'), tmp_path)
+    with pytest.raises(DataError, match=r"data file 'gone.csv' not found \(looked in "
+                                        f"{tmp_path}/gone.csv\\)"):
+        program.params
