@@ -2,6 +2,9 @@
 
 Exit codes: 0 success; 1 errors in a spec (diagnostics on stderr) or a failed run;
 2 usage and I/O errors (one line on stderr). 130 on Ctrl-C.
+
+Files the command writes (`run --save`, `draw -o`) follow mfc.files' rule: a regular
+file or a new one, through any symlinks; never the spec or the data it reads.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mfc import __version__
+from mfc.files import check_writable, same_file
 from mfc.settings import OPTIMIZERS
 from mfc.text import format_shape, plural
 
@@ -34,8 +38,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None) -> int:
-    parser = _build_parser()
     try:
+        parser = _build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help(sys.stderr)
@@ -49,6 +53,15 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as err:  # a last resort: each path the user gives has its own message
+        print(f"mfc: error: {_os_error(err)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _os_error(err: OSError) -> str:
+    """`name: what went wrong`, without Python's `[Errno 36]`."""
+    what = err.strerror or str(err)
+    return f"{err.filename}: {what}" if err.filename is not None else what
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -223,8 +236,8 @@ def cmd_run(args) -> int:
     from mfc.train import Diverged, Interrupted
 
     overrides = _run_overrides(args)
-    _check_save_path(args.save)
     program = compile_spec(args.file, **overrides)
+    _check_save_path(args.save, program)
     try:
         _train(program, args.load)
     except Diverged as err:
@@ -259,17 +272,39 @@ def _data_flag(data: str | None) -> str | None:
     return os.path.abspath(data)
 
 
-def _check_save_path(path: str | None) -> None:
-    """Fail before training, not after, when the params could not be saved."""
+def _check_save_path(path: str | None, program) -> None:
+    """Fail before training, not after, when the params could not be saved, or would
+    replace the spec or the data it trains on."""
     if path is None:
         return
+    try:
+        _check_save_folder(path)
+        _not_read_by(program, "--save", path, "the params")
+        check_writable(path)  # a temporary file in the folder, removed at once
+    except OSError as err:
+        raise CliError(f"--save {path}: {err.strerror or err}") from None
+
+
+def _check_save_folder(path: str) -> None:
     folder = Path(path).parent
     if Path(path).is_dir():
         raise CliError(f"--save {path}: is a folder; give a file name such as model.npz")
-    if not folder.is_dir():
+    if not folder.exists():
         raise CliError(f"--save {path}: no folder '{folder}'")
-    if not os.access(folder, os.W_OK):
-        raise CliError(f"--save {path}: cannot write in '{folder}'")
+    if not folder.is_dir():
+        raise CliError(f"--save {path}: '{folder}' is not a folder")
+
+
+def _not_read_by(program, flag: str, path, what: str) -> None:
+    """A CliError when the output `path` (given with `flag`) is the spec or the data
+    file: `what` would replace it."""
+    from mfc import data as datasets
+
+    settings = program.settings
+    data = datasets.file_of(settings.data, program.base_dir) if settings.data else None
+    for kind, read in [("spec", program.filename), ("data file", data)]:
+        if read is not None and same_file(path, read):
+            raise CliError(f"{flag} {path} is the {kind} {read}; {what} would replace it")
 
 
 def _train(program, load: str | None) -> None:
@@ -355,6 +390,8 @@ def cmd_draw(args) -> int:
     if args.max_nodes is not None and args.max_nodes < 0:
         raise CliError(f"--max-nodes must be 0 or more, not {args.max_nodes}")
     program = compile_spec(args.file)
+    if output is not None:
+        _not_read_by(program, "-o", output, "the drawing")
     collapse = _should_collapse(program, args)
     try:
         image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=collapse)
@@ -374,9 +411,17 @@ def _destination(args) -> tuple[str, Path | None]:
     else:
         output = Path(args.output)
         fmt = args.format or _format_of(args.output)
-    if output.resolve() == Path(args.file).resolve():
-        raise CliError(f"will not write the drawing over the spec '{args.file}'; use -o")
+    if same_file(output, args.file):
+        raise CliError(_over_the_spec(args, output))
     return fmt, output
+
+
+def _over_the_spec(args, output: Path) -> str:
+    if args.output is None:  # the spec's own name ends in the format's extension
+        return (f"will not write the drawing over the spec '{args.file}'; name the "
+                "drawing with -o")
+    link = " (a symlink to it)" if os.path.islink(output) else ""
+    return f"-o {args.output} is the spec '{args.file}'{link}; will not draw over it"
 
 
 def _beside_the_spec(spec: str, fmt: str) -> Path:
