@@ -172,11 +172,10 @@ class ShapeRules:
 
     def _size(self, x: Operand, axis: int) -> str:
         count = self.dims.show(x.shape[axis])
-        if len(x.shape) == 2:
-            word = "rows" if axis in (0, -2) else "columns"
-        else:
-            word = "elements" if len(x.shape) == 1 else f"in dim {axis % len(x.shape)}"
-        return f"{x.label} has {count} {word}"
+        if len(x.shape) > 2:
+            return f"{x.label} has {count} in dim {axis % len(x.shape)}"
+        word = ("row" if axis in (0, -2) else "column") if len(x.shape) == 2 else "element"
+        return f"{x.label} has {count} {word}{'' if count == '1' else 's'}"
 
     # -- leaves
 
@@ -300,8 +299,10 @@ class ShapeRules:
         y_cols = y.shape[1] if len(y.shape) == 2 else 1
         a_cols = a.shape[1] if len(a.shape) == 2 else 1
         if not self.dims.unify(y_cols, a_cols):
-            return self.mismatch(node, f"{y.label} has {self.dims.show(y_cols)} columns "
-                                 f"but {a.label} has {self.dims.show(a_cols)}", y, a)
+            y_text, a_text = self.dims.show(y_cols), self.dims.show(a_cols)
+            return self.mismatch(node, f"{y.label} has {y_text} column"
+                                 f"{'' if y_text == '1' else 's'} but {a.label} has {a_text}",
+                                 y, a)
         return ()
 
     def labels(self, node, labels: Operand, logits: Operand) -> tuple | None:
