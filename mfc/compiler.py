@@ -79,8 +79,7 @@ def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
     if any(d.severity == "error" for d in diagnostics) or loss is None:
         raise SpecError(diagnostics, text, filename)
     return Program(graph=graph, order=order, loss=loss, shapes=shapes, settings=settings,
-                   diagnostics=diagnostics,
-                   source=text, filename=filename, base_dir=base_dir)
+                   diagnostics=diagnostics, source=text, filename=filename, base_dir=base_dir)
 
 
 def _plain(dims, shape):
