@@ -37,9 +37,13 @@ class Diverged(Exception):
     step that found it, and nothing should be saved from them."""
 
     def __init__(self, loss: float, epoch: int, step: int, steps: int, learning_rate: float):
-        where = f"epoch {epoch}" + (f", step {step} of {steps}" if steps > 1 else "")
-        super().__init__(f"the loss became {loss} in {where}; try a smaller learning "
-                         f"rate than {learning_rate:g}")
+        if epoch == 1 and step == 1:  # no update has happened: the start is at fault
+            super().__init__(f"the loss is {loss} at the starting params, before any step; "
+                             "check the spec's ops and inits (a log or root of a "
+                             "negative number, a division by zero)")
+        else:
+            super().__init__(f"the loss became {loss} in epoch {epoch}, step {step} of "
+                             f"{steps}; try a smaller learning rate than {learning_rate:g}")
         self.loss, self.epoch, self.step = loss, epoch, step
 
 
@@ -111,12 +115,23 @@ def train(program, *, on_epoch=None, note=None, **overrides) -> list[float]:
         width the spec was compiled for (else DataError); for other data, compile again
         with it in the train block.
 
+    Each call starts a fresh optimizer state (momentum, adam's moments) and a fresh
+    batch order from the seed; the params carry over. So two calls of 2 epochs are not
+    one call of 4: pass `seed=` to vary the batches of a second call.
+
     Raises
     ------
     SpecError (E407) when the loss needs an Input that nothing feeds; DataError for
     unusable data; ValueError for a bad setting or a compile-time one; Diverged;
     Interrupted on Ctrl-C.
     """
+    # The loss is checked for NaN and infinity at every step and stops the run with a
+    # clear message; numpy's warnings on the way there would only be noise.
+    with np.errstate(all="ignore"):
+        return _train(program, on_epoch, note, overrides)
+
+
+def _train(program, on_epoch, note, overrides) -> list[float]:
     settings = _train_settings(program, overrides)
     unfed = unfed_inputs(program, settings)
     if unfed:
@@ -431,11 +446,8 @@ class Trainer:
         """Train for `epochs`; return the mean batch loss of each."""
         losses: list[float] = []
         for epoch in range(1, epochs + 1):
-            # A diverging run overflows on its way to the NaN or infinite loss that stops
-            # it with a clear message; numpy's warnings about that would only be noise.
-            with np.errstate(all="ignore"):
-                losses.append(self._epoch(epoch, stop, losses))
-                validation = self.validate()
+            losses.append(self._epoch(epoch, stop, losses))
+            validation = self.validate()
             on_epoch(Epoch(epoch, losses[-1], *validation))
             if stop.requested:
                 raise Interrupted(epoch, self.steps, self.steps, losses)

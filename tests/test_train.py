@@ -347,3 +347,15 @@ def test_a_params_path_the_system_refuses_is_a_params_error(tmp_path):
         load_params(tmp_path / ("p" * 300 + ".npz"), program_of(WARMUP).params)
 
 
+
+
+def test_a_loss_not_finite_at_the_start_blames_the_spec_not_the_learning_rate():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no numpy warning leaks on the way
+        with pytest.raises(Diverged, match="starting params"):
+            program_of("a = Param(3, init=-2)\ncost = Sum(a ** 0.5)").train()
+
+
+def test_a_diverging_step_is_named():
+    with pytest.raises(Diverged, match=r"epoch \d+, step \d+ of \d+"):
+        program_of("x = Param(1, init=10)\ncost = x ** 2 + 5").train(learning_rate=1e200)
