@@ -111,7 +111,7 @@ def infer(graph: nx.DiGraph, order: list[str], dims: Dims, feeds: dict):
     for name in order:
         rules.visit(name)
     rules.check_params()
-    return rules.shapes, rules.diagnostics
+    return rules.shapes, rules.diagnostics + rules.warnings
 
 
 class ShapeRules:
@@ -122,6 +122,7 @@ class ShapeRules:
         self.graph, self.dims, self.feeds = graph, dims, feeds
         self.shapes: dict[str, tuple | None] = {}
         self.diagnostics: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []  # apart: a warning does not fail a node
         self.param_syms: dict[str, list] = {}
         self.failed: set[str] = set()  # nodes with an error of their own or upstream
         self.operands: dict[str, Operand] = {}  # each visited node, as its readers see it
@@ -274,7 +275,20 @@ class ShapeRules:
                 return self.mismatch(
                     node, f"cannot broadcast {a.label} {self.dims.show_shape(a.shape)} "
                     f"with {b.label} {self.dims.show_shape(b.shape)}", a, b)
-        return tuple(reversed(result))
+        result = tuple(reversed(result))
+        batch_dims = [sum(self._is_batch(d) for d in s) for s in (result, a.shape, b.shape)]
+        if batch_dims[0] > 1 and batch_dims[0] > max(batch_dims[1:]):  # made here
+            self.warnings.append(Diagnostic(
+                "W006", f"{a.label} {self.dims.show_shape(a.shape)} and {b.label} "
+                f"{self.dims.show_shape(b.shape)} broadcast to "
+                f"{self.dims.show_shape(result)}: one value for every pair of examples",
+                node.span, help="give both the same shape (declare y = Input(_, 1), say), "
+                "or use MSE(y, a), which takes both as columns"))
+        return result
+
+    def _is_batch(self, dim) -> bool:
+        value = self.dims.get(dim)
+        return not isinstance(value, int) and BATCH in self.dims.kinds[value.id]
 
     def linear(self, node, x: Operand, w: Operand, b: Operand) -> tuple | None:
         if not (self.rank(node, x, 2) and self.rank(node, w, 2) and self.rank(node, b, 1)):

@@ -72,3 +72,12 @@ def test_param_tied_to_the_batch_is_unresolved():
 def test_a_loss_of_undeclared_inputs_is_still_one_element(loss):
     s = shapes(f"X, y = Input(_, 3), Input()\nW = Param(3, 1)\ncost = {loss}")
     assert s["y"] is None and s["cost"] == ()
+
+
+def test_two_batch_dims_broadcasting_into_n_by_n_is_a_warning():
+    program = mfc.compile("X, y = Input(_, 3), Input(_)\nW = Param(3, 1)\n"
+                          "cost = Mean((y - X @ W) ** 2)")
+    assert program.shapes["cost.sub1"] == ("N", "N")
+    assert [(d.code, d.line, d.column) for d in program.diagnostics] == [("W006", 3, 14)]
+    assert mfc.compile("X, y = Input(_, 3), Input(_, 1)\nW = Param(3, 1)\n"
+                       "cost = Mean((y - X @ W) ** 2)").diagnostics == []
