@@ -18,7 +18,7 @@ from pathlib import Path
 from mfc import __version__
 from mfc.files import check_writable, same_file
 from mfc.settings import OPTIMIZERS
-from mfc.text import format_shape, plural
+from mfc.text import format_shape, one_line, plural
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DRAW_MAX_NODES = 200  # past this many graph nodes, `mfc draw` collapses by itself
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
             return EXIT_USAGE
         return args.handler(args)
     except CliError as err:
-        print(f"mfc: error: {err}", file=sys.stderr)
+        print(one_line(f"mfc: error: {err}"), file=sys.stderr)
         return err.code
     except KeyboardInterrupt:
         print("mfc: interrupted", file=sys.stderr)
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except OSError as err:  # a last resort: each path the user gives has its own message
-        print(f"mfc: error: {_os_error(err)}", file=sys.stderr)
+        print(one_line(f"mfc: error: {_os_error(err)}"), file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -182,7 +182,7 @@ def _check_files(args) -> int:
             program = compile_text(text, path, base_dir=Path(path).parent)
         except CliError as err:
             if args.format == "text":
-                print(f"mfc: error: {err}", file=sys.stderr)
+                print(one_line(f"mfc: error: {err}"), file=sys.stderr)
             results.append({"file": path, "ok": False, "error": str(err), "diagnostics": []})
             worst = max(worst, err.code)
             continue

@@ -11,6 +11,8 @@ import difflib
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from mfc.text import one_line
+
 
 class Span(NamedTuple):
     """A region of source text: 1-based line and column, end exclusive. (A named tuple:
@@ -117,14 +119,14 @@ def render(diag: Diagnostic, source: str, filename: str) -> str:
     """`file:line:col: error[CODE]: message`, the source line, a caret, help and notes."""
     lines = source.splitlines()
     where = f"{filename}:{diag.span}" if diag.span else filename  # from a flag, say
-    out = [f"{where}: {diag.severity}[{diag.code}]: {diag.message}"]
+    out = [one_line(f"{where}: {diag.severity}[{diag.code}]: {diag.message}")]
     out += _excerpt(diag.span, lines)
     for note in diag.notes:
         where = f"{filename}:{note.span}: " if note.span else ""
-        out.append(f"note: {where}{note.message}")
+        out.append(one_line(f"note: {where}{note.message}"))
         out += _excerpt(note.span, lines)
     if diag.help:
-        out.append(f"help: {diag.help}")
+        out.append(one_line(f"help: {diag.help}"))
     return "\n".join(out)
 
 

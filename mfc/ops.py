@@ -41,7 +41,7 @@ class KeywordSpec:
 
 
 def _int_value(value, kind):
-    if kind != "number" or not float(value).is_integer():
+    if kind != "number" or not float(value).is_integer() or abs(value) >= 2**31:
         raise ValueError("expected a whole number")
     return int(value)
 

@@ -3,6 +3,8 @@ summary and diagram."""
 
 from __future__ import annotations
 
+import re
+
 
 def format_shape(shape, unknown: str = "?") -> str:
     """`(N, 10)`, `(10,)`, `()`; `unknown` when the shape itself is not known (None)."""
@@ -10,6 +12,15 @@ def format_shape(shape, unknown: str = "?") -> str:
         return unknown
     inner = ", ".join(str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """Control characters spelled out (a newline as \\n), so that a message stays on
+    its line whatever a spec or a file name holds."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def plural(count: int, noun: str) -> str:

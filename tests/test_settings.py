@@ -36,3 +36,8 @@ def test_overrides_replace_values_and_forget_their_spans():
 def test_a_diagnostic_without_a_place_names_only_the_file():
     text = render(Diagnostic("E405", "from a flag", None), "x = 1\n", "net.mf")
     assert text.splitlines() == ["net.mf: error[E405]: from a flag"]
+
+
+def test_control_characters_in_a_message_stay_on_one_line():
+    text = render(Diagnostic("W004", "data file 'é\n.csv' not found", None), "", "net.mf")
+    assert text.splitlines() == ["net.mf: warning[W004]: data file 'é\\n.csv' not found"]
