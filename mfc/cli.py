@@ -411,6 +411,9 @@ def _destination(args) -> tuple[str, Path | None]:
     else:
         output = Path(args.output)
         fmt = args.format or _format_of(args.output)
+        suffix = output.suffix.lower().removeprefix(".")
+        if suffix and suffix != fmt:  # asked for, so written, but worth a word
+            _note(f"writing {fmt} into '{args.output}', whose name says {suffix}")
     if same_file(output, args.file):
         raise CliError(_over_the_spec(args, output))
     return fmt, output

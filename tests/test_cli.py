@@ -433,3 +433,10 @@ def test_collapse_flag_collapses_a_small_spec(tmp_path, capsys):
 
 def test_negative_max_nodes_is_a_usage_error(lesson, capsys):
     assert main(["draw", str(lesson), "--format", "dot", "--max-nodes", "-1"]) == 2
+
+
+def test_a_format_other_than_the_name_says_is_written_with_a_note(tmp_path, capsys):
+    out = tmp_path / "net.svg"
+    code, _, err = run(capsys, "draw", SPECS / "warmup.mf", "-o", out, "--format", "dot")
+    assert code == 0 and out.read_text().startswith("digraph")
+    assert err.startswith("mfc: note: ") and "dot" in err and "svg" in err
