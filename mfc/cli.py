@@ -397,6 +397,9 @@ def cmd_draw(args) -> int:
         image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=collapse)
     except RenderError as err:
         raise CliError(str(err)) from None
+    suffix = output.suffix.lower().removeprefix(".") if output else ""
+    if suffix and suffix != fmt:  # asked for, so written, but worth a word
+        _note(f"writing {fmt} into '{output}', whose name says {suffix}")
     _write_image(output, image)
     return EXIT_OK
 
@@ -411,9 +414,6 @@ def _destination(args) -> tuple[str, Path | None]:
     else:
         output = Path(args.output)
         fmt = args.format or _format_of(args.output)
-        suffix = output.suffix.lower().removeprefix(".")
-        if suffix and suffix != fmt:  # asked for, so written, but worth a word
-            _note(f"writing {fmt} into '{args.output}', whose name says {suffix}")
     if same_file(output, args.file):
         raise CliError(_over_the_spec(args, output))
     return fmt, output
