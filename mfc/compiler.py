@@ -65,14 +65,16 @@ def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
     order, found = orders.topological_order(graph)
     diagnostics += found
     dims = shape_inference.Dims()
-    feeds, found = _feeds(graph, settings, base_dir, dims)
+    info, found = _describe(settings, base_dir) if settings.data else (None, [])
+    diagnostics += found
+    feeds, found = _feeds(graph, settings, info, dims)
     diagnostics += found
     raw, found = shape_inference.infer(graph, order, dims, feeds)  # nodes off any cycle
     diagnostics += found
     shapes = {name: _plain(dims, shape) for name, shape in raw.items()}
     errors = any(d.severity == "error" for d in diagnostics)
     loss, found = validate.choose_loss(graph, shapes, settings, quiet=errors)
-    diagnostics += found
+    diagnostics += found + _against_the_data(graph, shapes, settings, loss, info)
     if loss is not None and not errors:  # after errors, warnings would mostly be echoes
         diagnostics += validate.warnings(graph, loss)
     diagnostics.sort(key=lambda d: (d.line, d.column))
@@ -90,13 +92,13 @@ def _plain(dims, shape):
                  (v if isinstance(v := dims.get(d), int) else dims.show(d)) for d in shape)
 
 
-def _feeds(graph, settings: TrainSettings, base_dir: Path, dims) -> tuple[dict, list]:
+def _feeds(graph, settings: TrainSettings, info, dims) -> tuple[dict, list]:
     """Which Inputs the data fills, and with what width (known at check time when the
     data can be described cheaply; otherwise a symbol the run will fill)."""
     if settings.data is None:
         return {}, []
     span = setting_span(settings, "data")
-    info, diagnostics = _describe(settings, base_dir)
+    diagnostics = []
     width = info.features if info else dims.new(shape_inference.DATA)
     feeds = {}
     roles = [("features", settings.features), ("targets", settings.targets)]
@@ -132,6 +134,30 @@ def _describe(settings: TrainSettings, base_dir: Path):
         except DataError as err:
             return info, [Diagnostic("E404", str(err), setting_span(settings, "target_column"))]
     return info, []
+
+
+def _against_the_data(graph, shapes, settings, loss, info) -> list[Diagnostic]:
+    """What the data's size already rules out: a batch larger than the training rows,
+    a CrossEntropy whose scores have another width than the data has classes."""
+    found = []
+    if info is None:
+        return found
+    if info.rows is not None and "batch_size" in settings.spans:  # a flag's is the run's
+        rows = info.rows - round(info.rows * (settings.validation or 0))
+        if settings.batch_size > rows:
+            found.append(Diagnostic(
+                "E401", f"'batch_size' is {settings.batch_size}, more than the {rows} "
+                "training examples of the data", setting_span(settings, "batch_size"),
+                help=f"a batch_size of at most {rows}"))
+    if loss and info.classes and graph.nodes[loss]["op"] == "CrossEntropy":
+        scores = graph.nodes[loss]["inputs"][-1]
+        width = (shapes.get(scores) or (None, None))[-1]
+        if isinstance(width, int) and width != info.classes:
+            found.append(Diagnostic(
+                "E200", f"CrossEntropy: the data has {info.classes} classes but "
+                f"{graph.nodes[scores]['label']} has {width} columns",
+                graph.nodes[loss]["span"], help=f"give the last layer {info.classes} outputs"))
+    return found
 
 
 def _feed_problem(graph, settings, role: str, name: str) -> Diagnostic | None:

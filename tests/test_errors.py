@@ -73,6 +73,9 @@ CASES = [
     (FED + "train { data = iris; target_column = label }", "E404", 4, 38),
     (FED + "train { data = iris; targets = X }", "E405", 4, 32),
     (FED + "train { data = iris; loss = X }", "E405", 4, 29),
+    (FED + "train { data = iris; batch_size = 200 }", "E401", 4, 35),
+    ("X, y = Input(), Input()\nW = Param(_, 2)\ncost = CrossEntropy(y, X @ W)\n"
+     "train { data = iris }", "E200", 3, 8),
     ("a = Param(100000, 1)\nb = Param(1, 100000)\ncost = Sum(a * b)", "E204", 3, 12),
     ("x = Param(1, init=1e400)\ncost = Sum(x)", "E107", 1, 19),
     ("x = Param(1)\ncost = Sum(x * 1e400)", "E111", 2, 16),

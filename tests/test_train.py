@@ -185,8 +185,16 @@ def test_continuous_targets_for_cross_entropy_suggest_mse():
         program.train()
 
 
-def test_too_many_classes_for_the_logits_is_a_data_error():
-    program = program_of(CLASSIFIER.format(data="digits", classes=3, epochs=1))
+def test_too_many_classes_for_the_logits_is_found_at_compile_time():
+    with pytest.raises(SpecError) as info:
+        program_of(CLASSIFIER.format(data="digits", classes=3, epochs=1))
+    assert [d.code for d in info.value.diagnostics] == ["E200"]
+
+
+def test_too_many_classes_for_the_logits_is_a_data_error_when_only_the_run_knows(tmp_path):
+    rows = "\n".join(f"{i % 7},{i % 5},{i % 10}" for i in range(40))
+    (tmp_path / "d.csv").write_text("a,b,label\n" + rows + "\n")  # classes unknown to check
+    program = program_of(CLASSIFIER.format(data="d.csv", classes=3, epochs=1), tmp_path)
     with pytest.raises(DataError, match="10 classes, but the logits give 3"):
         program.train()
 
