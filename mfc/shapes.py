@@ -138,8 +138,8 @@ class ShapeRules:
         else:
             reported = len(self.diagnostics)
             shape = OPS[node.op].shape(self, node, *operands)
-            if shape is not None and node.op != "Param":
-                self._check_size(node, [self.dims.get(d) for d in shape])
+            if shape and node.op != "Param":
+                self._check_size(node, shape)
             if len(self.diagnostics) > reported:
                 self.failed.add(name)
         self.shapes[name] = shape
@@ -223,7 +223,7 @@ class ShapeRules:
         for name, shape in self.param_syms.items():
             node = graph_node(self.graph, name)
             if self._resolve_param(node, shape):
-                self._check_size(node, [self.dims.get(d) for d in shape])
+                self._check_size(node, shape)
 
     def _resolve_param(self, node, shape) -> bool:
         if self.failed.intersection(self.graph.successors(node.name)):
@@ -248,9 +248,13 @@ class ShapeRules:
     def _check_size(self, node, shape: list) -> None:
         """E204 for a value too large to allocate (sizes that follow the batch or the
         data are not known here, and pass)."""
-        if not all(isinstance(d, int) for d in shape):
-            return
-        elements = math.prod(shape)
+        sizes = []
+        for dim in shape:  # most shapes hold the batch: done at the first dim, mostly
+            size = self.dims.get(dim)
+            if not isinstance(size, int):
+                return
+            sizes.append(size)
+        elements = math.prod(sizes)
         if elements > MAX_ELEMENTS:
             self.diagnostics.append(Diagnostic(
                 "E204", f"{node.label} is too large to allocate: {elements:,} elements "
