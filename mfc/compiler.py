@@ -143,7 +143,7 @@ def _against_the_data(graph, shapes, settings, loss, info) -> list[Diagnostic]:
     if info is None:
         return found
     if info.rows is not None and "batch_size" in settings.spans:  # a flag's is the run's
-        rows = info.rows - round(info.rows * (settings.validation or 0))
+        rows = info.rows - data.held_out_rows(info.rows, settings.validation)
         if settings.batch_size > rows:
             found.append(Diagnostic(
                 "E401", f"'batch_size' is {settings.batch_size}, more than the {rows} "

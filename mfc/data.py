@@ -514,6 +514,11 @@ def class_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels.reshape(-1).astype(np.int64), values
 
 
+def held_out_rows(rows: int, fraction: float | None) -> int:
+    """How many of `rows` a validation `fraction` holds out (rounded; 0 without one)."""
+    return round(rows * fraction) if fraction else 0
+
+
 def split(X: np.ndarray, y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, ...]:
     """Shuffle the rows reproducibly and hold out `fraction` of them for validation.
 
@@ -534,7 +539,7 @@ def split(X: np.ndarray, y: np.ndarray, fraction: float, rng) -> tuple[np.ndarra
     if not 0 < fraction < 1:
         raise DataError(f"the validation fraction must be between 0 and 1, not {fraction:g}")
     rows = len(X)
-    held_out = round(rows * fraction)
+    held_out = held_out_rows(rows, fraction)
     if not 0 < held_out < rows:
         raise DataError(
             f"a validation fraction of {fraction:g} of {rows} rows leaves "

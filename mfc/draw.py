@@ -15,13 +15,12 @@ string passed through `escape_string`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import networkx as nx
 
-from mfc.ops import OPS
-from mfc.text import format_shape, plural
+from mfc.ops import LEAF_KINDS, OPS
+from mfc.text import format_shape, one_line, plural
 
 MIN_PARALLEL = 4  # copies side by side that merge into one box
 MIN_REPEATS = 3  # repeats of a block along a chain that merge into one box
@@ -58,19 +57,15 @@ GROUP_STYLE = {"fillcolor": "#ede9fe", "color": "#7c3aed", "peripheries": "2"}
 SUBTLE = {"data": "#2563eb", "param": "#b45309", "op": MUTED, "loss": "#b91c1c",
           "group": "#6d28d9", "const": MUTED}  # the colour of a box's second line
 
-LEAF_KINDS = frozenset({"data", "param", "const"})
 ABSORBED_KINDS = frozenset({"param", "const"})  # leaves a collapsed box may swallow
 
 # ---------------------------------------------------------------- escaping
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _visible(text: str) -> str:
     """Control characters as Python escapes (a newline as backslash-n), and text that
     cannot be UTF-8 (lone surrogates) as '?': a label is one line of printable text."""
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return one_line(text.encode("utf-8", "replace").decode("utf-8"))
 
 
 def escape_html(text) -> str:
