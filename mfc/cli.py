@@ -211,16 +211,15 @@ def _report(args, path, diagnostics, text, results, ok: bool) -> None:
 
 def summary(program) -> str:
     """Each node in order with op and shape, params with element counts, the total."""
-    rows = []
+    rows = [("node", "op", "shape", "params")]
     for name in program.order:
         data = program.graph.nodes[name]
         count = program.param_count(name) if data["op"] == "Param" else None
         rows.append((name, data["op"], format_shape(program.shapes.get(name)),
                      f"{count:,}" if count is not None else ""))
-    widths = [max(len(r[i]) for r in rows + [("node", "op", "shape", "params")])
-              for i in range(4)]
-    lines = [f"{program.filename}: ok, {len(rows)} nodes, loss '{program.loss}'"]
-    for row in [("node", "op", "shape", "params")] + rows:
+    widths = [max(len(cell) for cell in column) for column in zip(*rows)]
+    lines = [f"{program.filename}: ok, {len(rows) - 1} nodes, loss '{program.loss}'"]
+    for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     total = program.trainable_count
     lines.append(f"  trainable parameters: {total:,}" if total is not None else
