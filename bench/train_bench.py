@@ -54,7 +54,7 @@ CASES = [
 def mfc_trainer(text: str, **settings):
     """A `Trainer` for the spec `text`, with `settings` overriding its train block."""
     from mfc import train
-    from mfc.compiler import compile_text
+    from mfc.lang.compiler import compile_text
 
     program = compile_text(text, "<bench>", base_dir=".")
     chosen = program.settings.with_overrides(**settings)

@@ -11,7 +11,7 @@ def compile(text: str, filename: str = "<string>", **settings):
 
     `settings` replace the train block's (`data="iris"`, `loss=...`, `epochs=5`), as the
     command line's flags do; a bad value raises ValueError."""
-    from mfc.compiler import compile_text
+    from mfc.lang.compiler import compile_text
 
     return compile_text(text, filename, **settings)
 
@@ -19,7 +19,7 @@ def compile(text: str, filename: str = "<string>", **settings):
 def load(path, **settings):
     """Read and compile the spec at `path` (with `settings` as in `compile`); raise
     `SpecError` on errors, OSError on I/O, UnicodeDecodeError for text that is not UTF-8."""
-    from mfc.compiler import compile_file
+    from mfc.lang.compiler import compile_file
 
     return compile_file(path, **settings)
 

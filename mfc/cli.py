@@ -134,7 +134,7 @@ def read_spec(path: str) -> str:
 def compile_spec(path: str, **overrides):
     """Compile the spec at `path`, printing its warnings; a spec with errors prints them
     and ends the command with exit 1."""
-    from mfc.compiler import compile_text
+    from mfc.lang.compiler import compile_text
     from mfc.diagnostics import SpecError
 
     text = read_spec(path)
@@ -165,14 +165,14 @@ def _note(text: str) -> None:
 
 
 def cmd_check(args) -> int:
-    from mfc.compiler import collector_paused
+    from mfc.lang.compiler import collector_paused
 
     with collector_paused():  # a summary of a big graph is as garbage-free as its compile
         return _check_files(args)
 
 
 def _check_files(args) -> int:
-    from mfc.compiler import compile_text
+    from mfc.lang.compiler import compile_text
     from mfc.diagnostics import SpecError
 
     results, worst = [], EXIT_OK

@@ -1,7 +1,7 @@
 """The op registry: every op of the language, declared once.
 
 Each op says how it is called (arity, keywords), how shapes flow through it (`shape`,
-given a `mfc.shapes.ShapeRules` and its operands), what it computes (`forward`) and its
+given a `mfc.lang.shapes.ShapeRules` and its operands), what it computes (`forward`) and its
 gradient (`backward`: one array per input, or None where no gradient flows), and how it
 draws (`kind`, `symbol`). Adding an op means adding one class here.
 

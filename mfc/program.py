@@ -1,7 +1,7 @@
 """A compiled spec: the checked graph, its order, shapes, loss and train settings.
 
 The runtime half of the API (`params`, `forward`, `gradients`, `train`) lowers the graph
-to MiniFlow nodes on first use (mfc.runtime), so checking a spec never pays for it.
+to MiniFlow nodes on first use (mfc.backends.miniflow), so checking a spec never pays for it.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ class Program:
         return train.train(self, **settings)
 
     def network(self, dtype: str | None = None, seed: int | None = None):
-        """The lowered `mfc.runtime.Network`, built on first use (with `seed`, if
+        """The lowered `mfc.backends.miniflow.Network`, built on first use (with `seed`, if
         given, for the params); with another `dtype`, rebuilt with the params kept."""
-        from mfc import runtime
+        from mfc.backends import miniflow as runtime
 
         old = self._runtime
         if old is not None and (dtype is None or old.dtype == dtype):

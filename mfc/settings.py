@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 
-from mfc import ast
+from mfc.lang import ast
 from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "adam")

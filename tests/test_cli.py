@@ -158,7 +158,7 @@ def test_a_data_name_too_long_is_an_error_in_the_spec(capsys, tmp_path, command)
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("stage", ["mfc.compiler.compile_text", "mfc.data.load"])
+@pytest.mark.parametrize("stage", ["mfc.lang.compiler.compile_text", "mfc.data.load"])
 def test_ctrl_c_while_compiling_or_loading_is_one_line(capsys, monkeypatch, tmp_path, stage):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

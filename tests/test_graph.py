@@ -1,7 +1,7 @@
 """Stage 2: AST -> graph."""
 
-from mfc.graph import build, node
-from mfc.syntax import parse
+from mfc.lang.graph import build, node
+from mfc.lang.syntax import parse
 
 
 def graph_of(source):

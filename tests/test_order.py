@@ -4,7 +4,7 @@ import sys
 
 import networkx as nx
 
-from mfc.order import topological_order
+from mfc.lang.order import topological_order
 
 
 def chain(n):

@@ -1,4 +1,4 @@
-"""Tests for mfc.runtime and the ops' forward/backward: lowering, gradients, the API.
+"""Tests for mfc.backends.miniflow and the ops' forward/backward: lowering, gradients, the API.
 
 Every op's backward is checked against central finite differences (float64), from
 operand shapes alone, as teenygrad's helper does; a new op without a case fails
@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from mfc.compiler import compile_text
+from mfc.lang.compiler import compile_text
 from mfc.diagnostics import DataError
 from mfc.ops import OPS
-from mfc.runtime import Binary, Leaf, Node, ParamNode, Unary
+from mfc.backends.miniflow import Binary, Leaf, Node, ParamNode, Unary
 
 LEAVES = ("Input", "Param", "Const")
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from mfc import ast
+from mfc.lang import ast
 from mfc.diagnostics import SpecError
-from mfc.syntax import parse
+from mfc.lang.syntax import parse
 
 
 def only_value(source):

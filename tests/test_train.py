@@ -12,7 +12,7 @@ import pytest
 
 from mfc import settings as train_settings
 from mfc import train as training
-from mfc.compiler import compile_text
+from mfc.lang.compiler import compile_text
 from mfc.diagnostics import DataError, SpecError
 from mfc.train import Diverged, Epoch, ParamsError, load_params, save_params
 

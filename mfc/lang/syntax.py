@@ -14,7 +14,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from mfc import ast
+from mfc.lang import ast
 from mfc.diagnostics import Diagnostic, Span, SpecError
 
 # Brackets as the error report sees them: a `{` left open is as much a mistake as a `(`.
@@ -41,8 +41,8 @@ def _parser() -> Lark:
 
 
 def _grammar_path() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "grammar" / "mfc.lark", here.parent / "grammar" / "mfc.lark"):
+    package = Path(__file__).resolve().parent.parent  # mfc/, installed or in the repository
+    for candidate in (package / "grammar" / "mfc.lark", package.parent / "grammar" / "mfc.lark"):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("mfc's grammar file mfc.lark is missing from the installation")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from mfc import ast
+from mfc.lang import ast
 from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
 from mfc.ops import OPS, USER_OPS
 from mfc.text import plural

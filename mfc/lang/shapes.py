@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from mfc.diagnostics import Diagnostic, Note
-from mfc.graph import node as graph_node
+from mfc.lang.graph import node as graph_node
 from mfc.ops import OPS
 from mfc.text import format_shape
 

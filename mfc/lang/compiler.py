@@ -10,8 +10,9 @@ import contextlib
 import gc
 from pathlib import Path
 
-from mfc import data, graph as graphs, order as orders, settings as train_block
-from mfc import shapes as shape_inference, syntax, validate
+from mfc import data, settings as train_block
+from mfc.lang import graph as graphs, order as orders
+from mfc.lang import shapes as shape_inference, syntax, validate
 from mfc.diagnostics import DataError, Diagnostic, SpecError, did_you_mean
 from mfc.program import Program
 from mfc.settings import TrainSettings, setting_span

@@ -1,0 +1,1 @@
+"""Backends: each takes a `Program` (mfc.ir) and returns something that runs it."""

@@ -1,0 +1,1 @@
+"""The front end: spec text to a checked `Program` (mfc.ir)."""
