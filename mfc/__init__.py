@@ -1,32 +1,40 @@
 """mfc: a compiler for declarative neural-network specs."""
 
-from mfc.diagnostics import DataError, Diagnostic, SpecError, Span
+from mfc.diagnostics import DataError, Diagnostic, MfcError, SettingError, SpecError, Span
 
 __version__ = "0.1.0"
-__all__ = ["compile", "load", "Program", "SpecError", "DataError", "Diagnostic", "Span"]
+__all__ = ["compile", "load", "Model", "Program", "SpecError", "DataError", "SettingError",
+           "MfcError", "Diagnostic", "Span"]
 
 
 def compile(text: str, filename: str = "<string>", **settings):
-    """Compile spec text into a checked `Program`; raise `SpecError` on errors.
+    """Compile spec text into a `Model` (its checked `Program` is `.program`); raise
+    `SpecError` on errors.
 
     `settings` replace the train block's (`data="iris"`, `loss=...`, `epochs=5`), as the
-    command line's flags do; a bad value raises ValueError."""
+    command line's flags do; a bad value raises SettingError (a ValueError)."""
     from mfc.lang.compiler import compile_text
+    from mfc.model import Model
 
-    return compile_text(text, filename, **settings)
+    return Model(compile_text(text, filename, **settings))
 
 
 def load(path, **settings):
     """Read and compile the spec at `path` (with `settings` as in `compile`); raise
     `SpecError` on errors, OSError on I/O, UnicodeDecodeError for text that is not UTF-8."""
     from mfc.lang.compiler import compile_file
+    from mfc.model import Model
 
-    return compile_file(path, **settings)
+    return Model(compile_file(path, **settings))
 
 
 def __getattr__(name):
+    if name == "Model":
+        from mfc.model import Model
+
+        return Model
     if name == "Program":
-        from mfc.program import Program
+        from mfc.ir import Program
 
         return Program
     raise AttributeError(f"module 'mfc' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """Training data: bundled scikit-learn datasets, CSV files and NPZ files.
 
 `describe` is the cheap half, used at check time to learn a dataset's feature width
-without reading it; `load` reads the data itself. scikit-learn is imported only inside
+without reading it; `load` reads the data itself, and `prepare` makes it ready to train a
+program on: split, standardised, targets as class indices where a loss wants labels. scikit-learn is imported only inside
 `_load_bundled`, so that checking a spec never pays for it. Every problem with the data
 becomes a one-line `DataError` (a file the system cannot open, or one too large to
 load, included); CSV errors name the line (header = line 1) and column.
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mfc.diagnostics import DataError, did_you_mean
+from mfc.diagnostics import DataError, SettingError, did_you_mean
+from mfc.settings import data_problems, held_out_rows
 from mfc.text import format_shape, plural
 
 
@@ -514,11 +516,6 @@ def class_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels.reshape(-1).astype(np.int64), values
 
 
-def held_out_rows(rows: int, fraction: float | None) -> int:
-    """How many of `rows` a validation `fraction` holds out (rounded; 0 without one)."""
-    return round(rows * fraction) if fraction else 0
-
-
 def split(X: np.ndarray, y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, ...]:
     """Shuffle the rows reproducibly and hold out `fraction` of them for validation.
 
@@ -548,3 +545,88 @@ def split(X: np.ndarray, y: np.ndarray, fraction: float, rng) -> tuple[np.ndarra
     order = np.random.default_rng(rng).permutation(rows)
     val, train = order[:held_out], order[held_out:]
     return X[train], y[train], X[val], y[val]
+
+
+# ---------------------------------------------------------------- ready to train
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Arrays ready to feed, by Input name: for training and for validation (None
+    without a `validation` setting). Features are float64, class labels intp."""
+
+    train: dict
+    validation: dict | None
+    rows: int
+
+
+def prepare(program, settings, note) -> Prepared | None:
+    """Load the data `settings` name for `program` (a mfc.ir.Program), hold out the
+    validation rows, standardise the features (with the training rows' statistics),
+    turn targets that a loss reads as labels into class indices, and shape targets as
+    their Input is declared. None when the spec trains without data. `note` is called
+    with remarks for the user. Raises DataError, or SettingError for a setting the
+    data's size rules out."""
+    if not settings.data:
+        return None
+    read = set(program.needed_by(program.loss))
+    roles = {role: name for role, name in (("features", settings.features),
+                                           ("targets", settings.targets)) if name in read}
+    if not roles:
+        note(f"the loss reads neither '{settings.features}' nor '{settings.targets}', so "
+             f"the data '{settings.data}' goes unused: each epoch is one step")
+        return None
+    loaded = load(settings.data, program.base_dir, settings.target_column)
+    for key, message, _ in data_problems(settings, len(loaded.X)):
+        raise SettingError(f"{key}: {message}")
+    y = loaded.y
+    if settings.targets in program.label_inputs:
+        y = _class_indices(y, program.label_inputs[settings.targets], note)
+    X, y, X_val, y_val = _held_out(loaded.X, y, settings)
+    shapes = {name: program.nodes[name].shape for name in roles.values()}
+    validation = None if X_val is None else _by_input(roles, shapes, X_val, y_val)
+    return Prepared(_by_input(roles, shapes, X, y), validation, len(X))
+
+
+def _held_out(X, y, settings) -> tuple:
+    """(X, y, X_val, y_val): the validation rows held out (None without `validation`),
+    and the features standardised with the training rows' statistics."""
+    X_val = y_val = None
+    if settings.validation:
+        rng = np.random.default_rng((settings.seed, 1))
+        X, y, X_val, y_val = split(X, y, settings.validation, rng)
+    if settings.standardize:
+        X, mean, std = standardize(X)
+        if X_val is not None:
+            X_val = standardize(X_val, mean, std)[0]
+    return X, y, X_val, y_val
+
+
+def _by_input(roles: dict, shapes: dict, X, y) -> dict:
+    """Input name → array, targets as a column where their Input is declared 2-D."""
+    arrays = {}
+    for role, name in roles.items():
+        array = X if role == "features" else y
+        if role == "targets" and shapes[name] is not None and len(shapes[name]) == 2:
+            array = array.reshape(-1, 1)
+        arrays[name] = array
+    return arrays
+
+
+def _class_indices(y, width: int | None, note) -> np.ndarray:
+    """Targets as class indices 0..C−1 (C the scores' width): kept when they are
+    already in range, else their sorted distinct values mapped to 0, 1, ..."""
+    labels, values = class_labels(y)
+    if values[0] >= 0 and (width is None or values[-1] < width):
+        return y.astype(np.intp)
+    if len(values) > MAX_CLASSES:
+        raise DataError(f"the targets look continuous ({len(values)} distinct values), "
+                        "but CrossEntropy needs class labels; use MSE for a continuous "
+                        "target")
+    if width is not None and len(values) > width:
+        raise DataError(f"the targets hold {len(values)} classes, but the logits give "
+                        f"{width} scores per row; widen the last layer to {len(values)}")
+    shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
+    note(f"the targets' values {shown} are taken as the classes 0..{len(values) - 1}, "
+         "in that order")
+    return labels.astype(np.intp)

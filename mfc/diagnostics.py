@@ -1,8 +1,9 @@
-"""Spans, diagnostics and the one error type for problems in a spec.
+"""Spans, diagnostics, the table of diagnostic codes, and the error types mfc reports.
 
-Every problem mfc finds in a spec becomes a `Diagnostic`: a stable code, a message, the
-span of the offending text, an optional help line and optional notes pointing at other
-places. `SpecError` carries all of a compile's diagnostics at once.
+Every problem mfc finds in a spec becomes a `Diagnostic`: a stable code from the table
+below, a message, the span of the offending text, an optional help line and optional
+notes pointing at other places. A stage reports them into a `Report`; `SpecError`
+carries all of a compile's diagnostics at once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,69 @@ class Span(NamedTuple):
         return f"{self.line}:{self.column}"
 
 
+# ---------------------------------------------------------------- the codes
+
+
+class Code(str):
+    """A diagnostic code ("E200"), with its severity and a short title. A `str`, so that
+    it prints, compares and serialises as the code itself."""
+
+    severity: str
+    title: str
+
+    def __new__(cls, code: str, title: str) -> "Code":
+        self = super().__new__(cls, code)
+        self.severity = "warning" if code.startswith("W") else "error"
+        self.title = title
+        return self
+
+
+# Each code once: docs/errors.md explains them (tests/test_diagnostics.py holds the two
+# together). Adding a diagnostic is one row here plus the check that reports it.
+E001 = Code("E001", "syntax error")
+E002 = Code("E002", "a bracket is never closed")
+E003 = Code("E003", "unterminated string")
+E101 = Code("E101", "undefined name")
+E102 = Code("E102", "unknown op")
+E103 = Code("E103", "a name defined twice")
+E104 = Code("E104", "unequal counts of names and values")
+E105 = Code("E105", "wrong number of arguments")
+E106 = Code("E106", "unknown keyword")
+E107 = Code("E107", "bad keyword value")
+E108 = Code("E108", "'_' used as a value")
+E109 = Code("E109", "a keyword given twice")
+E110 = Code("E110", "a dim that is not a whole number")
+E111 = Code("E111", "a number too large to represent")
+E120 = Code("E120", "a cycle")
+E200 = Code("E200", "shape mismatch")
+E201 = Code("E201", "wrong number of dims, or an axis out of range")
+E202 = Code("E202", "a dim nothing determines")
+E203 = Code("E203", "a zero or negative dim")
+E204 = Code("E204", "a value too large to allocate")
+E300 = Code("E300", "no loss")
+E301 = Code("E301", "ambiguous loss")
+E302 = Code("E302", "a loss of more than one element")
+E400 = Code("E400", "unknown setting")
+E401 = Code("E401", "bad setting value")
+E402 = Code("E402", "a setting given twice")
+E403 = Code("E403", "more than one train block")
+E404 = Code("E404", "unusable data")
+E405 = Code("E405", "a setting names the wrong node")
+E407 = Code("E407", "an Input nothing feeds")
+W001 = Code("W001", "a param that never learns")
+W002 = Code("W002", "an unused input")
+W003 = Code("W003", "an unused result")
+W004 = Code("W004", "a data file not found")
+W005 = Code("W005", "Softmax before CrossEntropy")
+W006 = Code("W006", "two batch dims broadcast together")
+
+CODES: dict[str, Code] = {c: c for c in (value for value in list(globals().values())
+                                        if isinstance(value, Code))}
+
+
+# ---------------------------------------------------------------- diagnostics
+
+
 @dataclass(frozen=True)
 class Note:
     message: str
@@ -39,15 +103,20 @@ class Note:
 
 @dataclass(frozen=True)
 class Diagnostic:
-    code: str
+    code: Code
     message: str
     span: Span | None
     help: str | None = None
     notes: tuple[Note, ...] = ()
 
+    def __post_init__(self):
+        if self.code not in CODES:  # a bug in mfc, not in the spec
+            raise ValueError(f"{self.code!r} is not a diagnostic code of mfc.diagnostics")
+        object.__setattr__(self, "code", CODES[self.code])
+
     @property
     def severity(self) -> str:
-        return "warning" if self.code.startswith("W") else "error"
+        return self.code.severity
 
     @property
     def line(self) -> int:
@@ -76,8 +145,40 @@ class Diagnostic:
         }
 
 
-class SpecError(Exception):
+class Report:
+    """The diagnostics one compile finds: every stage reports into the same one, as
+    `report(E200, message, span, help=..., notes=...)`. `errors` counts the errors so
+    far (a stage can tell whether a check of its own failed)."""
+
+    def __init__(self):
+        self.diagnostics: list[Diagnostic] = []
+        self.errors = 0
+
+    def __call__(self, code: Code, message: str, span: Span | None,
+                 help: str | None = None, notes=()) -> None:
+        self.add(Diagnostic(code, message, span, help, tuple(notes)))
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+        self.errors += diagnostic.severity == "error"
+
+    def sorted(self) -> list[Diagnostic]:
+        """By position in the source; placeless ones (from a flag, say) first."""
+        return sorted(self.diagnostics, key=lambda d: (d.line, d.column))
+
+
+class MfcError(Exception):
+    """A problem with what the user gave mfc (a spec, a setting, a file), said to them
+    as is. `exit_code` is what the command line ends with: 1 for a spec or a run that
+    failed, 2 for usage and I/O. Any other exception escaping mfc is a bug."""
+
+    exit_code = 2
+
+
+class SpecError(MfcError):
     """A spec has errors. `.diagnostics` holds all of them (warnings included)."""
+
+    exit_code = 1
 
     def __init__(self, diagnostics, source: str = "", filename: str = "<string>"):
         self.diagnostics = list(diagnostics)
@@ -90,8 +191,14 @@ class SpecError(Exception):
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
-class DataError(Exception):
-    """Training data that cannot be read or used: one line, said to the user as is."""
+class DataError(MfcError):
+    """Training data that cannot be read or used: one line."""
+
+
+class SettingError(MfcError, ValueError):
+    """A train setting given on the command line or through the API that is not valid
+    (ill-typed, or impossible with the data): one line. A ValueError too, as Python
+    callers expect of a bad argument."""
 
 
 def did_you_mean(word: str, candidates) -> str | None:

@@ -2,8 +2,10 @@
 
 Each op says how it is called (arity, keywords), how shapes flow through it (`shape`,
 given a `mfc.lang.shapes.ShapeRules` and its operands), what it computes (`forward`) and its
-gradient (`backward`: one array per input, or None where no gradient flows), and how it
-draws (`kind`, `symbol`). Adding an op means adding one class here.
+gradient (`backward`: one array per input, or None where no gradient flows), what role
+its operands play (`target`, `labels`: a loss's targets and whether they are class
+labels) and how it draws (`kind`, `symbol`). A class that sets `name` registers itself
+in `OPS`: adding an op means adding one class here.
 
 `forward(attrs, *xs, out=None)` returns the value; given `out`, a buffer of the value's shape
 and dtype, it may write the value there and return it (the runtime preallocates one per
@@ -56,12 +58,49 @@ def _init_value(value, kind):
     return value
 
 
+_REGISTRY: dict[str, "Op"] = {}
+OPS: Mapping[str, "Op"] = MappingProxyType(_REGISTRY)  # op name → the op; read-only
+
+
 class Op:
     name = ""
     operands: tuple[str, ...] | None = ("x",)  # None: positional args are dims
     keywords: Mapping[str, KeywordSpec] = MappingProxyType({})  # shared, so read-only
-    kind = "op"  # data | param | const | op | loss: how the node draws
+    kind = "op"  # data | param | const | op | loss: what the node is, and how it draws
     symbol: str | None = None  # infix ops draw compactly as their symbol
+    user = True  # written in specs by name (a Const is written as a number)
+    target: int | None = None  # a loss's operand that holds the targets
+    labels = False  # whether those targets are class labels (indices into the scores)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # a concrete op, not a base that others share
+            if cls.name in _REGISTRY:
+                raise TypeError(f"two ops are named {cls.name!r}")
+            _REGISTRY[cls.name] = cls()
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    @property
+    def is_loss(self) -> bool:
+        return self.kind == "loss"
+
+    @property
+    def prediction(self) -> int | None:
+        """A loss's operand that holds what the network predicts: the one that is not
+        the targets (`l2` in `MSE(y, l2)`)."""
+        if self.target is None:
+            return None
+        return next(i for i in range(len(self.operands)) if i != self.target)
+
+    def classes(self, shapes) -> int | None:
+        """How many classes the targets index, given the operands' shapes (ints, 'N',
+        '?'): the width of the scores, for an op whose targets are labels."""
+        if not self.labels or shapes[self.prediction] is None:
+            return None
+        width = shapes[self.prediction][-1]
+        return width if isinstance(width, int) else None
 
     def shape(self, s, node, *xs):
         raise NotImplementedError
@@ -152,7 +191,7 @@ class Param(Op):
 class Const(Op):
     """A numeric constant written in an expression (`x ** 2`)."""
 
-    name, operands, kind = "Const", (), "const"
+    name, operands, kind, user = "Const", (), "const", False
 
     def shape(self, s, node):
         return ()
@@ -408,7 +447,11 @@ class MatMul(Op):
     name, operands, symbol = "MatMul", ("a", "b"), "@"
 
     def shape(self, s, node, a, b):
-        return s.matmul(node, a, b)
+        if not (s.rank(node, a, 1, 2) and s.rank(node, b, 1, 2)):
+            return None
+        if not s.same(node, a, -1, b, 0):
+            return None
+        return a.shape[:-1] + b.shape[1:]
 
     def forward(self, attrs, a, b, out=None):
         if a.ndim == 2 and b.ndim == 2:
@@ -441,7 +484,11 @@ class Linear(Op):
     name, operands = "Linear", ("X", "W", "b")
 
     def shape(self, s, node, x, w, b):
-        return s.linear(node, x, w, b)
+        if not (s.rank(node, x, 2) and s.rank(node, w, 2) and s.rank(node, b, 1)):
+            return None
+        if not (s.same(node, x, 1, w, 0) and s.same(node, w, 1, b, 0)):
+            return None
+        return (x.shape[0], w.shape[1])
 
     def forward(self, attrs, x, w, b, out=None):
         out = np.dot(x, w, out=out)  # see _matmul_grads for why not matmul
@@ -460,10 +507,22 @@ class MSE(Op):
     """value = mean over the batch of (y − a)², both taken as columns;
     dy = (2/m)·(y − a)·g, da = −(2/m)·(y − a)·g"""
 
-    name, operands, kind = "MSE", ("y", "a"), "loss"
+    name, operands, kind, target = "MSE", ("y", "a"), "loss", 0
 
     def shape(self, s, node, y, a):
-        return s.columns(node, y, a)
+        """Both operands taken as columns: equal rows, and equal columns (1 if 1-D)."""
+        if not (s.rank(node, y, 1, 2) and s.rank(node, a, 1, 2)):
+            return None
+        if not s.same(node, y, 0, a, 0):
+            return None
+        y_cols = y.shape[1] if len(y.shape) == 2 else 1
+        a_cols = a.shape[1] if len(a.shape) == 2 else 1
+        if not s.dims.unify(y_cols, a_cols):
+            y_text, a_text = s.dims.show(y_cols), s.dims.show(a_cols)
+            return s.mismatch(node, f"{y.label} has {y_text} column"
+                              f"{'' if y_text == '1' else 's'} but {a.label} has {a_text}",
+                              y, a)
+        return ()
 
     def shape_of_unknown(self, node):
         return ()
@@ -486,10 +545,12 @@ class CrossEntropy(Op):
     """value = mean over the batch of −log softmax(logits)[label];
     dlogits = (softmax(logits) − onehot(labels))·g / m; labels get no gradient"""
 
-    name, operands, kind = "CrossEntropy", ("labels", "logits"), "loss"
+    name, operands, kind, target, labels = "CrossEntropy", ("labels", "logits"), "loss", 0, True
 
     def shape(self, s, node, labels, logits):
-        return s.labels(node, labels, logits)
+        if not (s.rank(node, labels, 1) and s.rank(node, logits, 2)):
+            return None
+        return () if s.same(node, labels, 0, logits, 0) else None
 
     def shape_of_unknown(self, node):
         return ()
@@ -542,11 +603,4 @@ def _label_indices(labels):
     return labels.astype(np.intp, copy=False).reshape(-1)
 
 
-def _registry() -> dict[str, Op]:
-    ops = [Input, Param, Const, Identity, Neg, Sigmoid, ReLU, Tanh, Softmax, Sum, Mean,
-           Add, Sub, Mul, Div, Pow, MatMul, Linear, MSE, CrossEntropy]
-    return {op.name: op() for op in ops}
-
-
-OPS: dict[str, Op] = _registry()
-USER_OPS = tuple(name for name in OPS if name != "Const")
+USER_OPS = tuple(name for name, op in OPS.items() if op.user)  # the ops a spec names

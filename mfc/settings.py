@@ -1,7 +1,6 @@
-"""The train block: key = value settings, checked against one table.
-
-An unknown key or an ill-typed value is an error (with "did you mean" for near misses).
-Enumerated values may be bare words or strings; node names are bare words.
+"""Train settings: one table (`SCHEMA`) of what each setting takes, and `TrainSettings`,
+the values a run uses. The train block of a spec (mfc.lang.train_block), command-line
+flags and API keywords are all checked against the same table.
 """
 
 from __future__ import annotations
@@ -9,8 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 
-from mfc.lang import ast
-from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
+from mfc.diagnostics import SettingError, Span, did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SAMPLINGS = ("shuffle", "resample")
@@ -34,7 +32,8 @@ class TrainSettings:
     standardize: bool = True
     validation: float | None = None
     dtype: str = "float64"
-    spans: dict = field(default_factory=dict, compare=False, repr=False)
+    spans: dict = field(default_factory=dict, compare=False, repr=False)  # the spec's
+    overridden: frozenset = field(default=frozenset(), compare=False, repr=False)
 
     def with_overrides(self, **overrides) -> "TrainSettings":
         """These settings with some replaced (flags on the command line, API keywords);
@@ -43,9 +42,14 @@ class TrainSettings:
         problems = [f"{key}: {p}" for key, value in given.items()
                     for p in [_check_override(key, value)] if p]
         if problems:
-            raise ValueError("; ".join(problems))
+            raise SettingError("; ".join(problems))
         spans = {k: v for k, v in self.spans.items() if k not in given}  # not in the file now
-        return replace(self, **given, spans=spans)
+        return replace(self, **given, spans=spans, overridden=self.overridden | set(given))
+
+    def origin(self, key: str) -> str:
+        """Where a setting's value comes from: 'spec', 'override' or 'default'."""
+        return "spec" if key in self.spans else \
+            "override" if key in self.overridden else "default"
 
 
 def _positive_int(value):
@@ -96,71 +100,6 @@ SCHEMA = {
 }
 
 
-def read(module: ast.Module) -> tuple[TrainSettings | None, list[Diagnostic]]:
-    """The settings of the spec's train block (None without one), and its problems."""
-    diagnostics = [Diagnostic("E403", "a spec has at most one train block", block.span,
-                              notes=(Note("the first train block", module.trains[0].span),))
-                   for block in module.trains[1:]]
-    if not module.trains:
-        return None, diagnostics
-    values, spans, seen = {}, {}, {}
-    for setting in module.trains[0].settings:
-        problem = _setting_problem(setting, seen)
-        seen.setdefault(setting.key, setting.key_span)
-        if problem:
-            diagnostics.append(problem)
-            continue
-        values[setting.key] = _value(setting)
-        spans[setting.key] = setting.value.span
-    return TrainSettings(**values, spans=spans), diagnostics
-
-
-def _setting_problem(setting: ast.Setting, seen: dict) -> Diagnostic | None:
-    if setting.key not in SCHEMA:
-        return Diagnostic("E400", f"unknown train setting '{setting.key}'", setting.key_span,
-                          help=did_you_mean(setting.key, SCHEMA) or
-                          f"the settings are: {', '.join(SCHEMA)}")
-    if setting.key in seen:
-        return Diagnostic("E402", f"'{setting.key}' is set twice", setting.key_span,
-                          notes=(Note("first set here", seen[setting.key]),))
-    kind, check, wording = SCHEMA[setting.key]
-    literal = setting.value
-    message = _type_problem(kind, check, literal)
-    if message is None:
-        return None
-    near = did_you_mean(str(literal.value), check) if kind == "choice" else None
-    return Diagnostic("E401", f"'{setting.key}' {message}", literal.span,
-                      help=near or f"'{setting.key}' takes {wording}")
-
-
-def _type_problem(kind: str, check, literal: ast.Literal) -> str | None:
-    value, written = literal.value, literal.kind
-    if kind == "path":
-        return None if written in ("string", "word") else "takes a name or a path, not a number"
-    if kind == "node":
-        if written == "word":
-            return None
-        return "names a node: write it as a bare word" if written == "string" else \
-            "names a node, not a number"
-    if kind == "choice":
-        return None if written != "number" and value in check else f"cannot be {value!r}"
-    if kind == "bool":
-        return None if written == "word" and value in ("true", "false") else \
-            f"cannot be {value!r}"
-    if written != "number" or check(value) is None:
-        return f"cannot be {value!r}"
-    return None
-
-
-def _value(setting: ast.Setting):
-    kind, check, _ = SCHEMA[setting.key]
-    if kind == "bool":
-        return setting.value.value == "true"
-    if kind == "number":
-        return check(setting.value.value)
-    return setting.value.value
-
-
 def _check_override(key: str, value) -> str | None:
     """What is wrong with a value given from Python or a flag (the block's own values are
     checked as literals, with their spans, by `_setting_problem`)."""
@@ -173,6 +112,44 @@ def _check_override(key: str, value) -> str | None:
              "path": lambda: isinstance(value, str) and value != "",
              "node": lambda: isinstance(value, str) and value.isidentifier()}[kind]()
     return None if valid else f"must be {wording}, not {value!r}"
+
+
+# Chosen when the spec is compiled: they pick the loss node, and the Inputs whose shapes
+# the data's width fixes. A run may change the data, not its width.
+COMPILE_TIME = ("loss", "features", "targets")
+
+
+def at_train_time(settings: TrainSettings, overrides: dict) -> TrainSettings:
+    """`settings` with `overrides` given when training (not compiling); SettingError
+    for a bad value, or for a setting only a compile can change."""
+    fixed = [key for key in COMPILE_TIME if overrides.get(key) is not None]
+    if fixed:
+        raise SettingError("; ".join(f"{key}: fixed when the spec is compiled (set it in "
+                                     "the train block and compile again)" for key in fixed))
+    return settings.with_overrides(**overrides)
+
+
+def held_out_rows(rows: int, fraction: float | None) -> int:
+    """How many of `rows` a validation `fraction` holds out (rounded; 0 without one)."""
+    return round(rows * fraction) if fraction else 0
+
+
+def data_problems(settings: TrainSettings, rows: int) -> list[tuple[str, str, str]]:
+    """(setting, message, help) for each setting that data of `rows` rows rules out. The
+    one place that decides, whether the setting came from the spec, a flag or the API,
+    and whether the rows were known at check time or only once the data was loaded."""
+    problems = []
+    held_out = held_out_rows(rows, settings.validation)
+    if settings.validation and not 0 < held_out < rows:
+        problems.append(("validation", f"'validation' of {settings.validation:g} leaves "
+                         f"{held_out} of the data's {rows} rows for validation and "
+                         f"{rows - held_out} for training; both need rows",
+                         f"a fraction between {1 / rows:.2g} and {1 - 1 / rows:.2g}"))
+    elif settings.batch_size > rows - held_out:
+        problems.append(("batch_size", f"'batch_size' is {settings.batch_size}, more than "
+                         f"the {rows - held_out} training examples of the data",
+                         f"a batch_size of at most {rows - held_out}"))
+    return problems
 
 
 def setting_span(settings: TrainSettings | None, key: str) -> Span | None:

@@ -1,5 +1,9 @@
+import io
+import pickle
 import textwrap
+import zipfile
 
+import numpy as np
 import pytest
 
 import mfc
@@ -23,3 +27,61 @@ def spec_errors(source: str):
 
 def codes(source: str) -> list[str]:
     return [d.code for d in spec_errors(source)]
+
+
+def chain_spec(layers: int) -> str:
+    """Layers of Linear → ReLU with private params, then a loss: 4 nodes a layer."""
+    lines = ["X, y = Input(_, 8), Input(_)"]
+    previous = "X"
+    for i in range(1, layers + 1):
+        lines += [f"W{i}, b{i} = Param(8, 8), Param(8)",
+                  f"h{i} = ReLU(Linear({previous}, W{i}, b{i}))"]
+        previous = f"h{i}"
+    lines += ["Wo, bo = Param(8, 1), Param(1)", f"cost = MSE(y, Linear({previous}, Wo, bo))"]
+    return "\n".join(lines) + "\n"
+
+
+def _one_array(path):
+    with open(path, "wb") as file:  # np.save would add .npy to the name
+        np.save(file, np.ones(3))
+
+
+def _truncated_npz(path):
+    np.savez(path, x=np.ones(100))
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _truncated_after_the_header(path):
+    """An archive whose x.npy has the header of a (1,) array and no data."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (1,)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue())
+
+
+# (file name, how to write it, what the error says): none of them is an .npz of arrays,
+# and no message suggests unpickling
+BAD_PARAMS_FILES = [
+    ("p.npy", _one_array, "holds one array"),
+    ("p.npz", _one_array, "holds one array"),  # a .npy renamed .npz
+    ("p.npz", lambda path: path.write_text("x\n1.0\n"), "is not an .npz archive of params"),
+    ("p.npz", _truncated_npz, "is not an .npz archive of params"),
+    ("p.npz", lambda path: path.write_bytes(pickle.dumps({"x": [1.0]})),
+     "is not an .npz archive of params"),
+    ("p.npz", _truncated_after_the_header, "is not a readable .npz archive of params: x:"),
+]
+
+
+def numeric_gradient(f, x, eps=1e-6):
+    """Central differences of the scalar f() with respect to each entry of x."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        kept = x[i]
+        x[i] = kept + eps
+        up = f()
+        x[i] = kept - eps
+        down = f()
+        x[i] = kept
+        grad[i] = (up - down) / (2 * eps)
+    return grad

@@ -13,13 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import LESSON
+from conftest import BAD_PARAMS_FILES, LESSON, chain_spec
 from mfc import cli
-from mfc import render as render_mod
+from mfc.draw import render as render_mod
 from mfc.cli import main
-from mfc.render import find_renderer
-from test_draw import chain_spec
-from test_train import BAD_PARAMS_FILES
+from mfc.draw.render import find_renderer
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
@@ -83,7 +81,7 @@ def test_data_flag_is_relative_to_the_current_folder(capsys, tmp_path, monkeypat
     (["--optimizer", "rmsprop"], "optimizer"),
     (["--data", "missing.csv"], "data file 'missing.csv' not found"),
     (["--data", "bostn"], "unknown"),
-    (["--batch-size", "1000"], "larger than the 442 training rows"),
+    (["--batch-size", "1000"], "'batch_size' is 1000, more than the 442 training"),
     (["--load", "missing.npz"], "no such file"),
     (["--save", "no/such/folder/p.npz"], "no folder"),
     (["--save", SPECS / "regressor.mf" / "p.npz"], "regressor.mf' is not a folder"),
@@ -173,7 +171,7 @@ def test_an_os_error_that_escapes_is_one_line(capsys, monkeypatch):
     def fails(args):
         raise OSError(36, "File name too long", "some/path")
 
-    monkeypatch.setattr(cli, "cmd_check", fails)
+    monkeypatch.setattr(cli.check, "run", fails)
     one_line_error(*run(capsys, "check", SPECS / "warmup.mf"),
                    "some/path: File name too long")
 
@@ -245,14 +243,14 @@ def test_on_a_terminal_a_progress_bar_is_drawn_and_cleared(capsys, monkeypatch):
 
 def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
     path = tmp_path / "p.npz"
-    report = cli._Progress.report
+    report = cli.run._Progress.report
 
     def interrupt_after_epoch_2(progress, epoch):
         report(progress, epoch)
         if epoch.number == 2:
             signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(cli._Progress, "report", interrupt_after_epoch_2)
+    monkeypatch.setattr(cli.run._Progress, "report", interrupt_after_epoch_2)
     code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--save", path)
     assert code == 130
     assert len(out.splitlines()) == 2 and "interrupted after epoch 2" in err

@@ -4,6 +4,7 @@ Most tests read the DOT source and need no Graphviz; those that render skip when
 renderer is installed.
 """
 
+import dataclasses
 import re
 import textwrap
 import xml.etree.ElementTree as ET
@@ -12,9 +13,10 @@ import graphviz
 import pytest
 
 import mfc
-from conftest import LESSON
+from conftest import LESSON, chain_spec
 from mfc import draw
-from mfc.render import find_renderer, render
+from mfc.draw import dot, views
+from mfc.draw.render import find_renderer, render
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK_TITLE = "{http://www.w3.org/1999/xlink}title"
@@ -32,13 +34,13 @@ HOSTILE = ['say "hi"', "back\\slash", "\\n \\N \\G \\l \\r", "<b>bold</b>", "a >
 
 
 def compile_spec(text: str, filename: str = "net.mf"):
-    return mfc.compile(textwrap.dedent(text), filename)
+    return mfc.compile(textwrap.dedent(text), filename).program
 
 
 def dot_of(text: str, **kwargs) -> str:
     program = compile_spec(text)
-    view = draw.collapsed_view(program) if kwargs.pop("collapse", False) else None
-    return draw.build(program, view, **kwargs).source
+    view = views.collapsed_view(program) if kwargs.pop("collapse", False) else None
+    return dot.build(program, view, **kwargs).source
 
 
 def node_line(source: str, name: str) -> str:
@@ -57,18 +59,6 @@ def svg_or_skip(source: str) -> ET.Element:
 
 def svg_texts(root: ET.Element) -> list[str]:
     return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
-
-
-def chain_spec(layers: int) -> str:
-    """Layers of Linear → ReLU with private params, then a loss: 4 nodes a layer."""
-    lines = ["X, y = Input(_, 8), Input(_)"]
-    previous = "X"
-    for i in range(1, layers + 1):
-        lines += [f"W{i}, b{i} = Param(8, 8), Param(8)",
-                  f"h{i} = ReLU(Linear({previous}, W{i}, b{i}))"]
-        previous = f"h{i}"
-    lines += ["Wo, bo = Param(8, 1), Param(1)", f"cost = MSE(y, Linear({previous}, Wo, bo))"]
-    return "\n".join(lines) + "\n"
 
 
 def shared_chain_spec(length: int) -> str:
@@ -135,17 +125,17 @@ def test_edges_carry_the_shape_that_flows_along_them():
                                         ("cost", "loss")])
 def test_each_kind_has_its_own_style(name, kind):
     line = node_line(dot_of(LESSON), name)
-    assert f'fillcolor="{draw.KIND_STYLES[kind]["fillcolor"]}"' in line
+    assert f'fillcolor="{dot.KIND_STYLES[kind]["fillcolor"]}"' in line
 
 
 def test_styles_are_distinct_per_kind():
-    fills = [style.get("fillcolor") for kind, style in draw.KIND_STYLES.items() if kind != "const"]
+    fills = [style.get("fillcolor") for kind, style in dot.KIND_STYLES.items() if kind != "const"]
     assert len(set(fills)) == len(fills)
 
 
 def test_the_chosen_loss_draws_as_loss_whatever_its_op():
     line = node_line(dot_of(INFIX), "cost")  # a Mean, not an MSE
-    assert draw.KIND_STYLES["loss"]["fillcolor"] in line
+    assert dot.KIND_STYLES["loss"]["fillcolor"] in line
 
 
 def test_anonymous_infix_nodes_are_small_circles_with_the_symbol():
@@ -191,7 +181,7 @@ def test_dot_keywords_as_node_names_are_quoted():
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_escape_html_leaves_no_markup_or_escape_sequence(text):
-    escaped = draw.escape_html(text)
+    escaped = dot.escape_html(text)
     assert not set(escaped) & set('<>"\\\n\r\t\x00\x07\x7f')
     assert re.fullmatch(r"([^&]|&(amp|lt|gt|quot|#92);)*", escaped)
 
@@ -207,26 +197,26 @@ def _unquote(dot_string: str) -> str:
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_escape_string_quotes_to_the_visible_text(text):
-    quoted = graphviz.quoting.quote(draw.escape_string(text))
+    quoted = graphviz.quoting.quote(dot.escape_string(text))
     if not quoted.startswith('"'):  # a plain DOT identifier needs no quotes
         assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", quoted)
         return
     assert "\n" not in quoted and "\r" not in quoted
-    assert _unquote(quoted) == draw._visible(text)
+    assert _unquote(quoted) == dot._visible(text)
 
 
 def test_hostile_labels_render_to_valid_svg_with_the_text():
     diagram = graphviz.Digraph()
     for i, text in enumerate(HOSTILE):
         # graphviz-pure rejects an empty <b></b>; the brackets keep each one non-empty.
-        diagram.node(f"n{i}", label=f"<<b>[{draw.escape_html(text)}]</b>>",
-                     tooltip=draw.escape_string(text))
-        diagram.edge(f"n{i}", f"n{i + 1}", label=draw.escape_string(text))
+        diagram.node(f"n{i}", label=f"<<b>[{dot.escape_html(text)}]</b>>",
+                     tooltip=dot.escape_string(text))
+        diagram.edge(f"n{i}", f"n{i + 1}", label=dot.escape_string(text))
     root = svg_or_skip(diagram.source)
     texts = {t.strip() for t in svg_texts(root)}
     titles = {a.get(XLINK_TITLE) for a in root.iter(f"{SVG}a")}
     for text in HOSTILE:
-        shown = draw._visible(text)
+        shown = dot._visible(text)
         # graphviz-pure expands \N and \G in tooltips even when escaped: skip those.
         assert not shown or shown in titles or "\\N" in shown, text
         assert not shown.strip() or shown.strip() in texts, text
@@ -241,21 +231,21 @@ def test_hostile_file_name_and_data_path_draw_valid_svg():
     data = 'we\\"ird <b>{x}</b> \\\\n \\\\\\\\ & \\n|.csv'  # a missing file: only a warning
     text = f'X, y = Input(_, 2), Input(_)\ncost = MSE(y, Linear(X, Param(2, 1), Param(1)))\n' \
            f'train {{ data = "{data}" }}\n'
-    program = mfc.compile(text, 'a"b<c>\\d{e}|f\ng.mf')
-    source = draw.build(program).source
+    program = mfc.compile(text, 'a"b<c>\\d{e}|f\ng.mf').program
+    source = dot.build(program).source
     caption = re.search(r"^\tlabel=(\".*\")$", source, re.MULTILINE).group(1)
     shown = _unquote(caption).split("\n")
-    assert shown[0] == draw._visible('a"b<c>\\d{e}|f\ng.mf')
-    assert shown[-1] == "data: " + draw._visible(program.settings.data)
+    assert shown[0] == dot._visible('a"b<c>\\d{e}|f\ng.mf')
+    assert shown[-1] == "data: " + dot._visible(program.settings.data)
     texts = svg_texts(svg_or_skip(source))
-    assert "data: " + draw._visible(program.settings.data) in texts
+    assert "data: " + dot._visible(program.settings.data) in texts
 
 
 def test_caption_that_looks_like_html_stays_a_string():
     program = compile_spec("x = Input(_, 1)\ncost = Sum(x)\n")
-    program.filename = "<b"
-    program.settings = program.settings.with_overrides(data="b>")
-    assert re.search(r'^\tlabel="<b\\n', draw.build(program).source, re.MULTILINE)
+    program = dataclasses.replace(program, filename="<b",
+                                  settings=program.settings.with_overrides(data="b>"))
+    assert re.search(r'^\tlabel="<b\\n', dot.build(program).source, re.MULTILINE)
 
 
 def test_the_lesson_renders_to_svg_with_every_node():
@@ -278,7 +268,7 @@ def test_the_lesson_renders_to_svg_with_every_node():
     ("abcd", []),
 ])
 def test_periodic_runs(sigs, runs):
-    assert draw.periodic_runs(list(sigs)) == runs
+    assert views.periodic_runs(list(sigs)) == runs
 
 
 def boxes_of(view) -> dict:
@@ -287,7 +277,7 @@ def boxes_of(view) -> dict:
 
 def assert_partition(program, view):
     members = [m for data in boxes_of(view).values() for m in data["members"]]
-    assert sorted(members) == sorted(program.graph)
+    assert sorted(members) == sorted(program.nodes)
     assert nx_is_dag(view)
 
 
@@ -299,20 +289,20 @@ def nx_is_dag(view) -> bool:
 
 def test_repeated_layers_collapse_into_one_box_holding_their_params():
     program = compile_spec(chain_spec(20))
-    view = draw.collapsed_view(program)
+    view = views.collapsed_view(program)
     assert_partition(program, view)
     groups = [d for d in boxes_of(view).values() if d["kind"] == "group"]
     assert len(groups) == 1 and len(view) < 15
     # The first layer reads X, not a previous layer, so the run starts at layer 2.
-    assert draw.describe(groups[0]["sig"]) == "19×(Linear → ReLU)"
+    assert dot.describe(groups[0]["sig"]) == "19×(Linear → ReLU)"
     assert groups[0]["members"][:2] == ("h2.linear1", "h2")
-    label = draw._group_label(program, groups[0])
+    label = dot._group_label(program, groups[0])
     assert f"{19 * 72:,} params" in label
 
 
 def test_shared_params_stay_outside_a_collapsed_chain():
     program = compile_spec(shared_chain_spec(60))
-    view = draw.collapsed_view(program)
+    view = views.collapsed_view(program)
     assert_partition(program, view)
     assert "W" in view and "b" in view
     assert any(d["kind"] == "group" for d in boxes_of(view).values())
@@ -321,15 +311,15 @@ def test_shared_params_stay_outside_a_collapsed_chain():
 
 def test_wide_layers_collapse_and_then_their_chain():
     program = compile_spec(layered_spec(depth=12, width=8))
-    view = draw.collapsed_view(program)
+    view = views.collapsed_view(program)
     assert_partition(program, view)
-    described = {draw.describe(d["sig"]) for d in boxes_of(view).values() if d["kind"] == "group"}
+    described = {dot.describe(d["sig"]) for d in boxes_of(view).values() if d["kind"] == "group"}
     assert described == {"8×Tanh", "12×(8×Add)", "6×Add"}  # 6 of the 7 Adds of the sum
 
 
 def test_a_small_net_has_nothing_to_collapse():
     program = compile_spec(LESSON)
-    assert len(draw.collapsed_view(program)) == len(program.graph)
+    assert len(views.collapsed_view(program)) == len(program.nodes)
 
 
 def test_collapsed_caption_says_how_much_was_merged():
@@ -339,7 +329,7 @@ def test_collapsed_caption_says_how_much_was_merged():
 
 def test_far_readers_of_a_shared_param_get_a_copy_of_it():
     program = compile_spec(shared_chain_spec(30))
-    source = draw.build(program).source
+    source = dot.build(program).source
     copies = re.findall(r'^\t"W#h\d+" \[', source, re.MULTILINE)
     assert len(copies) == 9  # ten Linears read W; the first reads the original
     assert "dashed" in node_line(source, "W#h4")
@@ -348,13 +338,13 @@ def test_far_readers_of_a_shared_param_get_a_copy_of_it():
 
 def test_two_thousand_nodes_draw_quickly_when_collapsed():
     program = compile_spec(shared_chain_spec(1990))
-    assert len(program.graph) > 1990
-    view = draw.collapsed_view(program)
+    assert len(program.nodes) > 1990
+    view = views.collapsed_view(program)
     assert len(view) < 20
-    svg_or_skip(draw.build(program, view).source)
+    svg_or_skip(dot.build(program, view).source)
 
 
 def test_caption_counts_one_parameter_in_the_singular():
-    source = draw.build(mfc.compile("x = Param(1, init=10)\ncost = x ** 2 + 5\n")).source
+    source = dot.build(mfc.compile("x = Param(1, init=10)\ncost = x ** 2 + 5\n").program).source
     # Compiled from a string, the spec has no file name to show.
     assert '\tlabel="1 trainable parameter"' in source

@@ -159,13 +159,13 @@ def test_shape_mismatch_names_operands_shapes_and_declarations():
 def test_warnings_do_not_fail_the_compile():
     program = mfc.compile("X = Input(_, 2)\nunused = Input()\nW = Param(2, 1)\n"
                           "lonely = Param(3)\nside = Tanh(X)\ncost = Sum(X @ W)")
-    assert sorted(d.code for d in program.diagnostics) == ["W001", "W002", "W003"]
+    assert sorted(d.code for d in program.program.diagnostics) == ["W001", "W002", "W003"]
 
 
 def test_softmax_before_cross_entropy_is_a_warning():
     program = mfc.compile("X, y = Input(_, 4), Input(_)\nW = Param(4, 3)\n"
                           "cost = CrossEntropy(y, Softmax(X @ W))")
-    assert [(d.code, d.line, d.column) for d in program.diagnostics] == [("W005", 3, 8)]
+    assert [(d.code, d.line, d.column) for d in program.program.diagnostics] == [("W005", 3, 8)]
 
 
 def test_rendered_diagnostic_has_location_source_line_and_caret():

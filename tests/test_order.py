@@ -4,21 +4,28 @@ import sys
 
 import networkx as nx
 
-from mfc.lang.order import topological_order
+from mfc.diagnostics import Report
+from mfc.ir import Node
+from mfc.lang.order import topological_order as order_of
+
+
+def topological_order(graph):
+    """(order, diagnostics) of a graph whose nodes are named in definition order."""
+    report = Report()
+    nodes = {name: Node(name, None, index=i) for i, name in enumerate(graph)}
+    return order_of(graph, nodes, report), report.diagnostics
 
 
 def chain(n):
     g = nx.DiGraph()
-    for i in range(n):
-        g.add_node(f"n{i}", index=i, decl=None)
+    g.add_nodes_from(f"n{i}" for i in range(n))
     g.add_edges_from((f"n{i}", f"n{i + 1}") for i in range(n - 1))
     return g
 
 
 def test_order_respects_every_edge_and_is_deterministic():
     g = nx.DiGraph()
-    for i, name in enumerate("edcba"):
-        g.add_node(name, index=i, decl=None)
+    g.add_nodes_from("edcba")
     g.add_edges_from([("e", "a"), ("d", "a"), ("c", "b"), ("b", "a")])
     order, problems = topological_order(g)
     assert problems == []

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mfc import render as render_mod
-from mfc.render import RenderError, available_formats, find_renderer, render
+from mfc.draw import render as render_mod
+from mfc.draw.render import RenderError, available_formats, find_renderer, render
 
 SMALL = 'digraph G { x [label="x (4, 2)"]; y [label="tanh"]; x -> y; }'
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

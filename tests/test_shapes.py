@@ -46,8 +46,8 @@ def test_missing_data_file_is_a_warning_and_defers_widths(tmp_path):
     spec.write_text("X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n"
                     'train { data = "later.csv" }\n')
     program = mfc.load(spec)
-    assert [d.code for d in program.diagnostics] == ["W004"]
-    assert program.shapes["W"] == ("?", 1) and program.trainable_count is None
+    assert [d.code for d in program.program.diagnostics] == ["W004"]
+    assert program.shapes["W"] == ("?", 1) and program.program.trainable_count is None
 
 
 def test_mse_takes_both_operands_as_columns():
@@ -78,6 +78,6 @@ def test_two_batch_dims_broadcasting_into_n_by_n_is_a_warning():
     program = mfc.compile("X, y = Input(_, 3), Input(_)\nW = Param(3, 1)\n"
                           "cost = Mean((y - X @ W) ** 2)")
     assert program.shapes["cost.sub1"] == ("N", "N")
-    assert [(d.code, d.line, d.column) for d in program.diagnostics] == [("W006", 3, 14)]
+    assert [(d.code, d.line, d.column) for d in program.program.diagnostics] == [("W006", 3, 14)]
     assert mfc.compile("X, y = Input(_, 3), Input(_, 1)\nW = Param(3, 1)\n"
-                       "cost = Mean((y - X @ W) ** 2)").diagnostics == []
+                       "cost = Mean((y - X @ W) ** 2)").program.diagnostics == ()

@@ -1,20 +1,17 @@
-"""Tests for mfc.train: training and saved params (`mfc run` is in test_cli.py)."""
+"""Tests for mfc.train: training through the Model API (`mfc run` is in test_cli.py)."""
 
-import io
-import os
-import pickle
 import re
 import warnings
-import zipfile
 
 import numpy as np
 import pytest
 
+import mfc
 from mfc import settings as train_settings
-from mfc import train as training
-from mfc.lang.compiler import compile_text
-from mfc.diagnostics import DataError, SpecError
-from mfc.train import Diverged, Epoch, ParamsError, load_params, save_params
+from mfc.diagnostics import DataError, SettingError, SpecError
+from mfc.train import Diverged, Epoch
+from mfc.train.optim import OPTIMIZERS
+from mfc.train.sampling import SAMPLERS
 
 EPOCH_LINE = re.compile(r"^Epoch: (\d+), Loss: (-?\d+\.\d{3})(, .*)?$")
 
@@ -39,7 +36,14 @@ train { data = "diabetes"; epochs = 20; batch_size = 11; learning_rate = 0.01 }
 
 
 def program_of(text, base_dir="."):
-    return compile_text(text, "<test>", base_dir=base_dir)
+    """A Model of the spec (named as the data paths in it are relative to base_dir)."""
+    return mfc.load(_write(text, base_dir)) if base_dir != "." else mfc.compile(text, "<test>")
+
+
+def _write(text, base_dir):
+    path = base_dir / "spec.mf"
+    path.write_text(text)
+    return path
 
 
 # ---------------------------------------------------------------- training
@@ -95,7 +99,7 @@ def test_training_starts_from_params_set_by_hand():
 def test_validation_reports_loss_and_accuracy():
     program = program_of(CLASSIFIER.format(data="iris", classes=3, epochs=3))
     epochs = []
-    training.train(program, validation=0.2, on_epoch=epochs.append)
+    program.train(validation=0.2, on_epoch=epochs.append)
     assert len(epochs) == 3 and all(e.validation_loss is not None for e in epochs)
     assert 0.0 <= epochs[-1].accuracy <= 1.0
     assert ", Validation loss: " in epochs[-1].line()
@@ -118,8 +122,8 @@ def test_a_diverging_run_stops_without_numpy_warnings():
 
 
 def test_every_optimizer_and_sampling_of_the_settings_is_implemented():
-    assert set(training.OPTIMIZERS) == set(train_settings.OPTIMIZERS)
-    assert set(training.SAMPLERS) == set(train_settings.SAMPLINGS)
+    assert set(OPTIMIZERS) == set(train_settings.OPTIMIZERS)
+    assert set(SAMPLERS) == set(train_settings.SAMPLINGS)
 
 
 @pytest.mark.parametrize("key,value", [
@@ -174,7 +178,7 @@ def test_other_class_labels_are_mapped_with_a_note(tmp_path):
     (tmp_path / "pm.csv").write_text("\n".join(rows) + "\n")
     program = program_of(CLASSIFIER.format(data="pm.csv", classes=2, epochs=2), tmp_path)
     notes = []
-    training.train(program, note=notes.append)
+    program.train(note=notes.append)
     assert notes == ["the targets' values -1, 1 are taken as the classes 0..1, in that order"]
 
 
@@ -199,8 +203,9 @@ def test_too_many_classes_for_the_logits_is_a_data_error_when_only_the_run_knows
         program.train()
 
 
-def test_a_batch_larger_than_the_data_is_a_data_error():
-    with pytest.raises(DataError, match="larger than the 150 training rows"):
+def test_a_batch_larger_than_the_data_is_a_setting_error():
+    with pytest.raises(SettingError, match="'batch_size' is 500, more than the 150 training "
+                                           "examples"):
         program_of(CLASSIFIER.format(data="iris", classes=3, epochs=1)).train(batch_size=500)
 
 
@@ -217,144 +222,9 @@ def test_epoch_line_writes_huge_losses_with_an_exponent():
 def test_data_the_loss_does_not_read_is_noted_and_unused():
     program = program_of("X = Input()\n" + WARMUP.replace("train {", 'train { data = "iris";'))
     notes = []
-    losses = training.train(program, epochs=2, note=notes.append)
+    losses = program.train(epochs=2, note=notes.append)
     assert losses == [pytest.approx(105.0), pytest.approx(69.0)]
     assert "goes unused: each epoch is one step" in notes[0]
-
-
-# ---------------------------------------------------------------- saved params
-
-
-def test_save_and_load_round_trip(tmp_path):
-    program = program_of(REGRESSOR)
-    program.train(epochs=2)
-    save_params(tmp_path / "p.npz", program.params)
-    fresh = program_of(REGRESSOR.replace('data = "diabetes";', 'data = "diabetes"; seed = 9;'))
-    load_params(tmp_path / "p.npz", fresh.params)
-    for name in program.params:
-        np.testing.assert_array_equal(fresh.params[name], program.params[name])
-    with np.load(tmp_path / "p.npz", allow_pickle=False) as archive:
-        assert archive.files == list(program.params)
-
-
-def test_save_is_atomic(tmp_path, monkeypatch):
-    path = tmp_path / "p.npz"
-    path.write_bytes(b"the previous file")
-
-    def fail_halfway(file, params):
-        file.write(b"PK\x03\x04 half a zip")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(training, "_write_npz", fail_halfway)
-    with pytest.raises(KeyboardInterrupt):
-        save_params(path, {"a": np.ones(2)})
-    assert path.read_bytes() == b"the previous file"
-    assert os.listdir(tmp_path) == ["p.npz"]  # no temporary file left behind
-
-
-def test_params_named_like_savez_keywords_survive(tmp_path):
-    save_params(tmp_path / "p.npz", {"file": np.ones(2), "allow_pickle": np.zeros(1)})
-    with np.load(tmp_path / "p.npz", allow_pickle=False) as archive:
-        assert sorted(archive.files) == ["allow_pickle", "file"]
-
-
-@pytest.mark.parametrize("arrays,message", [
-    ({"W1": np.zeros((10, 10))}, "it lacks b1, W2, b2"),
-    ({"W1": np.zeros((10, 10)), "b1": np.zeros(10), "W2": np.zeros((10, 1)),
-      "b2": np.zeros(1), "W3": np.zeros(1)}, "the spec has no W3"),
-    ({"W1": np.zeros((4, 10)), "b1": np.zeros(10), "W2": np.zeros((10, 1)),
-      "b2": np.zeros(1)}, r"W1 has shape \(4, 10\) there, but \(10, 10\) in the spec "
-                          r"\(declared at line 3\)"),
-    ({"W1": np.full((10, 10), np.nan), "b1": np.zeros(10), "W2": np.zeros((10, 1)),
-      "b2": np.zeros(1)}, "finite"),
-])
-def test_mismatched_params_file_is_a_clear_error(tmp_path, arrays, message):
-    np.savez(tmp_path / "p.npz", **arrays)
-    with pytest.raises(ParamsError, match=message):
-        load_params(tmp_path / "p.npz", program_of(REGRESSOR).params)
-
-
-@pytest.mark.parametrize("content", [b"not a zip", None])
-def test_unreadable_params_file_is_a_clear_error(tmp_path, content):
-    path = tmp_path / "p.npz"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(ParamsError):
-        load_params(path, program_of(REGRESSOR).params)
-
-
-def _one_array(path):
-    with open(path, "wb") as file:  # np.save would add .npy to the name
-        np.save(file, np.ones(3))
-
-
-def _truncated_npz(path):
-    save_params(path, {"x": np.ones(100)})
-    path.write_bytes(path.read_bytes()[:200])
-
-
-def _truncated_after_the_header(path):
-    """An archive whose x.npy has the header of a (1,) array and no data."""
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (1,)})
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("x.npy", header.getvalue())
-
-
-# (file name, how to write it, what the error says): none of them is an .npz of arrays,
-# and no message suggests unpickling
-BAD_PARAMS_FILES = [
-    ("p.npy", _one_array, "holds one array"),
-    ("p.npz", _one_array, "holds one array"),  # a .npy renamed .npz
-    ("p.npz", lambda path: path.write_text("x\n1.0\n"), "is not an .npz archive of params"),
-    ("p.npz", _truncated_npz, "is not an .npz archive of params"),
-    ("p.npz", lambda path: path.write_bytes(pickle.dumps({"x": [1.0]})),
-     "is not an .npz archive of params"),
-    ("p.npz", _truncated_after_the_header, "is not a readable .npz archive of params: x:"),
-]
-
-
-@pytest.mark.parametrize("name,write,message", BAD_PARAMS_FILES)
-def test_a_file_that_is_not_an_npz_of_arrays_is_a_params_error(tmp_path, name, write,
-                                                               message):
-    path = tmp_path / name
-    write(path)
-    with pytest.raises(ParamsError, match=message) as err:
-        load_params(path, program_of(WARMUP).params)
-    assert "pickle" not in str(err.value)
-
-
-def test_arrays_of_objects_are_refused_unread(tmp_path, monkeypatch):
-    monkeypatch.setattr(np.lib.format, "read_array", None)  # any read would fail
-    np.savez(tmp_path / "p.npz", x=np.array([object()], dtype=object))
-    with pytest.raises(ParamsError, match="x holds object values, not real numbers"):
-        load_params(tmp_path / "p.npz", program_of(WARMUP).params)
-
-
-def test_a_shape_is_checked_before_its_array_is_read(tmp_path):
-    header = io.BytesIO()  # claims 2.4 TB, holds nothing: reading it would fail
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
-                                                  "shape": (10**11, 3)})
-    with zipfile.ZipFile(tmp_path / "p.npz", "w") as archive:
-        archive.writestr("x.npy", header.getvalue())
-    with pytest.raises(ParamsError, match=r"x has shape \(100000000000, 3\) there, but "
-                                          r"\(1,\) in the spec"):
-        load_params(tmp_path / "p.npz", program_of(WARMUP).params)
-
-
-@pytest.mark.parametrize("make", [os.mkfifo, os.mkdir])
-def test_params_that_are_not_a_regular_file_are_refused_unread(tmp_path, make):
-    make(tmp_path / "p.npz")  # reading a FIFO would wait for a writer forever
-    with pytest.raises(ParamsError, match="p.npz is not a regular file"):
-        load_params(tmp_path / "p.npz", program_of(WARMUP).params)
-
-
-def test_a_params_path_the_system_refuses_is_a_params_error(tmp_path):
-    with pytest.raises(ParamsError, match="File name too long"):
-        load_params(tmp_path / ("p" * 300 + ".npz"), program_of(WARMUP).params)
-
-
 
 
 def test_a_loss_not_finite_at_the_start_blames_the_spec_not_the_learning_rate():

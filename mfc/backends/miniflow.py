@@ -1,9 +1,10 @@
-"""Stage 6: the checked graph lowered to MiniFlow nodes, and run.
+"""The MiniFlow backend: a `Program` (mfc.ir) lowered to the lesson's nodes, and run.
 
-`lower(program)` builds one `Node` per graph node, in the front end's order, and wraps
-them in a `Network`: forward in order, backward in reverse, each node's gradient summed
-over its consumers. What each op computes comes from the registry (mfc.ops); this
-module only wires nodes together and owns their memory.
+`lower(program)` builds one `Node` per node of the program, in its order, and wraps them
+in a `Network`: forward in order, backward in reverse, each node's gradient summed over
+its consumers. What each op computes comes from the registry (mfc.ops); this module only
+wires nodes together and owns their memory. It reads the program's typed nodes and
+nothing else: not the compiler, not the data.
 
 Speed comes from reusing memory, not from a second copy of the ops. Each node gets a
 buffer for its value and one per operand for its gradient, allocated once for each shape
@@ -21,7 +22,6 @@ from collections.abc import Mapping, MutableMapping
 import numpy as np
 
 from mfc.diagnostics import DataError
-from mfc.ops import OPS
 from mfc.text import format_shape, plural
 
 # Signatures whose buffers are kept: training batch, validation set, and a few API feeds.
@@ -213,17 +213,15 @@ def lower(program, dtype: str | None = None, seed: int | None = None) -> "Networ
 
     Raises
     ------
-    DataError when a param's size depends on a data file that is not there;
-    ValueError when it depends on data that could not be read at compile time.
+    DataError when a param's size depends on data that could not be read when the spec
+    was compiled (a file not there yet).
     """
     settings = program.settings
     dtype = np.dtype(dtype or settings.dtype)
     nodes: dict[str, Node] = {}
-    for name in program.order:
-        data = program.graph.nodes[name]
-        op = OPS[data["op"]]
-        nodes[name] = _node_class(op)(name, op, data["attrs"],
-                                      [nodes[i] for i in data["inputs"]])
+    for record in program.nodes.values():
+        nodes[record.name] = _node_class(record.op)(
+            record.name, record.op, record.attrs, [nodes[i] for i in record.inputs])
     for node in nodes.values():
         if node.op.kind == "const":
             node.value = node.op.forward(node.attrs).astype(dtype)
@@ -236,11 +234,6 @@ def _node_class(op) -> type:
     if op.operands is None or op.kind == "const":
         return Leaf
     return _BY_ARITY.get(len(op.operands), Node)
-
-
-def _declared_at(program, name: str) -> str:
-    span = program.graph.nodes[name]["decl"]
-    return f"declared at line {span.line}" if span else "declared in the spec"
 
 
 class Network:
@@ -257,18 +250,19 @@ class Network:
     """
 
     def __init__(self, program, nodes: dict[str, Node], dtype, seed: int):
-        self.program, self.nodes, self.dtype = program, nodes, np.dtype(dtype)
+        self.records, self.nodes, self.dtype = program.nodes, nodes, np.dtype(dtype)
         self.loss = nodes[program.loss]
         self.inputs = [n for n in nodes.values() if n.op.kind == "data"]
-        reaches_loss, from_param = _reach(program, nodes)
+        reaches_loss, from_param = _reach(nodes, self.loss)
         self.needs_grad = reaches_loss & from_param
         ops = [n for n in nodes.values() if not isinstance(n, Leaf)]
         self.all_plan = ops
         self.loss_plan = [n for n in ops if n in reaches_loss]
         self.backward_plan = [n for n in reversed(nodes.values()) if n in self.needs_grad]
-        self.label_inputs = {loss.inbound_nodes[0] for loss in nodes.values()
-                             if loss.op.name == "CrossEntropy"
-                             and loss.inbound_nodes[0].op.kind == "data"}
+        self.label_inputs = {nodes[name]: classes
+                             for name, classes in program.label_inputs.items()}
+        pair = program.scores_and_labels()
+        self.scores_and_labels = None if pair is None else (nodes[pair[0]], nodes[pair[1]])
         self._make_params(program, seed)
         self._wire()
         if isinstance(self.loss, ParamNode):  # `loss = x`: a param minimised directly
@@ -280,7 +274,7 @@ class Network:
     def _make_params(self, program, seed: int) -> None:
         """Params as views into one flat vector, initialised in order from `seed`."""
         params = [n for n in self.nodes.values() if isinstance(n, ParamNode)]
-        shapes = [_param_shape(program, n.name) for n in params]
+        shapes = [_param_shape(program, program.nodes[n.name]) for n in params]
         sizes = [int(np.prod(s)) for s in shapes]
         self.theta = np.zeros(sum(sizes), self.dtype)
         self.grad = np.zeros(sum(sizes), self.dtype)
@@ -291,7 +285,8 @@ class Network:
             node.value[...] = node.op.initialize(node.attrs, shape, rng)
             arrays[node.name] = node.value
             start += size
-        self.params = Params(arrays, {n.name: _declared_at(program, n.name) for n in params})
+        self.params = Params(arrays, {n.name: program.nodes[n.name].declared_at()
+                                      for n in params})
 
     def _wire(self) -> None:
         """Who sends gradients to whom, and which gradients go straight into a param's
@@ -390,11 +385,17 @@ class Network:
         needed = {i for n in plan for i in n.inbound_nodes if i in self.inputs}
         missing = [n.name for n in self.inputs if n in needed and n.name not in values]
         if missing:
-            where = ", ".join(f"'{m}' ({_declared_at(self.program, m)})" for m in missing)
+            where = ", ".join(f"'{m}' ({self.records[m].declared_at()})" for m in missing)
             raise ValueError(f"the feed needs a value for the Input {where}")
         batch: dict = {}
         return {node.name: self._checked(node, values[node.name], batch)
                 for node in self.inputs if node.name in values}
+
+    def checked_slots(self, values: dict) -> dict:
+        """`values` (Input name → array) checked as `checked_feed` does for training,
+        by the Input nodes the sampler writes to (a node's `value` is what it reads)."""
+        checked = self.checked_feed(values, self.loss_plan)
+        return {self.nodes[name]: array for name, array in checked.items()}
 
     def _checked(self, node: Node, value, batch: dict) -> np.ndarray:
         array = _real_array(node.name, value)
@@ -402,12 +403,13 @@ class Network:
             array = self._labels(node, array)
         elif array.dtype != self.dtype:
             array = array.astype(self.dtype)
-        declared = self.program.shapes.get(node.name)
-        if declared is None:
+        record = self.records[node.name]
+        if record.shape is None:
             return array
+        declared = record.shape
         problem = _shape_problem(declared, array.shape, batch)
         if problem:
-            raise ValueError(f"Input '{node.name}' ({_declared_at(self.program, node.name)}) "
+            raise ValueError(f"Input '{node.name}' ({record.declared_at()}) "
                              f"has shape {format_shape(declared)}, but the feed's value has "
                              f"shape {array.shape}: {problem}")
         return array
@@ -418,18 +420,12 @@ class Network:
         if array.size and (array.dtype.kind not in "biuf" or np.any(array != np.round(array))):
             raise ValueError(f"{what} whole numbers")
         labels = array.astype(np.intp)
-        classes = self._classes(node)
+        classes = self.label_inputs[node]
         low, high = (labels.min(), labels.max()) if labels.size else (0, 0)
         if low < 0 or classes is not None and high >= classes:
             wanted = f"in 0..{classes - 1}" if classes is not None else "0 or more"
             raise ValueError(f"{what} {wanted} (the logits' classes), not {low}..{high}")
         return labels
-
-    def _classes(self, node: Node) -> int | None:
-        """How many classes the CrossEntropy reading labels from `node` scores."""
-        widths = [self.program.shapes.get(n.inbound_nodes[1].name) for n in node.outbound_nodes
-                  if n.op.name == "CrossEntropy" and n.inbound_nodes[0] is node]
-        return min((w[-1] for w in widths if w and isinstance(w[-1], int)), default=None)
 
     def forward(self, feed: dict) -> dict[str, np.ndarray]:
         """Every node's value (copies), by name, for the Inputs in `feed`."""
@@ -473,41 +469,27 @@ def _buffer_like(value) -> np.ndarray:
     return np.empty(np.shape(value), np.result_type(value))
 
 
-def _reach(program, nodes: dict[str, Node]) -> tuple[set, set]:
+def _reach(nodes: dict[str, Node], loss: Node) -> tuple[set, set]:
     """The nodes the loss depends on (itself included), and the nodes that depend on
     some Param (params included): one pass each way over the order."""
     from_param: set[Node] = set()
     for node in nodes.values():
         if isinstance(node, ParamNode) or any(i in from_param for i in node.inbound_nodes):
             from_param.add(node)
-    reaches_loss = {nodes[program.loss]}
+    reaches_loss = {loss}
     for node in reversed(nodes.values()):
         if node in reaches_loss:
             reaches_loss.update(node.inbound_nodes)
     return reaches_loss, from_param
 
 
-def _param_shape(program, name: str) -> tuple[int, ...]:
-    shape = program.shapes.get(name)
-    if shape is None or not all(isinstance(d, int) for d in shape):
-        _data_must_exist(program)
-        data = f"the data '{program.settings.data}'" if program.settings.data else "data"
-        raise ValueError(f"the shape of {name} ({_declared_at(program, name)}) depends on "
-                         f"{data}, which could not be read when the spec was compiled")
-    return tuple(shape)
-
-
-def _data_must_exist(program) -> None:
-    """DataError when the data file that sizes wait for is not there: the commonest
-    reason why it could not be read at compile time, and what the user must fix."""
-    from mfc import data
-
-    settings = program.settings
-    if not settings.data:
-        return
-    if data.describe(settings.data, program.base_dir, settings.target_column) is None:
-        raise DataError(f"data file '{settings.data}' not found (looked in "
-                        f"{data.file_of(settings.data, program.base_dir)})")
+def _param_shape(program, record) -> tuple[int, ...]:
+    if record.elements is None:
+        data = program.settings.data
+        raise DataError(f"the shape of {record.name} ({record.declared_at()}) depends on "
+                        + (f"the data '{data}', which could not be read when the spec was "
+                           "compiled" if data else "data the spec does not name"))
+    return record.shape
 
 
 def _shape_problem(declared: tuple, shape: tuple, batch: dict) -> str | None:

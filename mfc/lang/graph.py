@@ -1,71 +1,53 @@
-"""Stage 2: AST → networkx DiGraph, with the checks local to one definition or call.
+"""Stage 2: AST → `Node` records (mfc.ir) and the networkx DiGraph of who reads whom,
+with the checks local to one definition or call.
 
-Each graph node carries the fields of `Node` as attributes (name, op, inputs, attrs,
-span, ...). `inputs` keeps argument order and repeats (`Mul(x, x)`); the edges only say
-who reads whom. Checked here: names (undefined, defined twice), ops (unknown, argument
-count, keywords), dims of Input and Param. Anonymous sub-expressions become nodes named
-`owner.opN` (`cost.pow1`) with the span of their sub-expression.
+`Node.inputs` keeps argument order and repeats (`Mul(x, x)`); the graph's edges only say
+who reads whom, and its nodes carry no attributes. Checked here: names (undefined,
+defined twice), ops (unknown, argument count, keywords), dims of Input and Param.
+Anonymous sub-expressions become nodes named `owner.opN` (`cost.pow1`) with the span of
+their sub-expression.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import networkx as nx
 
+from mfc.diagnostics import (E101, E102, E103, E104, E105, E106, E107, E108, E109, E110,
+                             E111, E203, Note, Report, Span, did_you_mean)
+from mfc.ir import Node
 from mfc.lang import ast
-from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
 from mfc.ops import OPS, USER_OPS
 from mfc.text import plural
 
 HOLE = "_"  # a dim to infer
 
 
-@dataclass(frozen=True)
-class Node:
-    name: str
-    op: str | None  # None: an unknown op, already reported
-    inputs: tuple[str, ...]
-    attrs: dict = field(default_factory=dict)
-    span: Span | None = None  # the expression that computes it
-    decl: Span | None = None  # where its name is defined (the expression, if anonymous)
-    label: str = ""  # how messages name it: its name, or its source text
-    anonymous: bool = False
-    index: int = 0  # definition order, for stable output
-
-
-def node(graph: nx.DiGraph, name: str) -> Node:
-    """The `Node` stored at `name` in a graph built by `build`."""
-    return Node(name=name, **graph.nodes[name])
-
-
-def build(module: ast.Module, source: str) -> tuple[nx.DiGraph, list[Diagnostic]]:
-    """Build the graph of a parsed spec; return it with the problems found on the way."""
-    builder = _Builder(source.splitlines())
+def build(module: ast.Module, source: str, report: Report) -> tuple[dict[str, Node], nx.DiGraph]:
+    """The nodes of a parsed spec, by name in definition order, and the graph of who
+    reads whom; problems found on the way go to `report`."""
+    builder = _Builder(source.splitlines(), report)
     for assign in module.assigns:
         builder.assign(assign)
     builder.resolve_names()
-    return builder.graph, builder.diagnostics
+    return builder.nodes, builder.graph
 
 
 class _Builder:
-    def __init__(self, lines: list[str]):
-        self.lines = lines
+    def __init__(self, lines: list[str], report: Report):
+        self.lines, self.report = lines, report
+        self.nodes: dict[str, Node] = {}
         self.graph = nx.DiGraph()
-        self.diagnostics: list[Diagnostic] = []
         self.anon_counts: dict[tuple[str, str], int] = {}
         self.refs: list[ast.Name] = []  # every name used as an operand, to resolve at the end
-
-    def report(self, code, message, span, help=None, notes=()):
-        self.diagnostics.append(Diagnostic(code, message, span, help, tuple(notes)))
 
     # -- definitions
 
     def assign(self, assign: ast.Assign) -> None:
         targets, values = assign.targets, assign.values
         if len(targets) != len(values):
-            self.report("E104", f"{plural(len(targets), 'name')} but "
+            self.report(E104, f"{plural(len(targets), 'name')} but "
                         f"{plural(len(values), 'value')}",
                         assign.span, help="write one value for each name, as in "
                         "`X, y = Input(), Input()`")
@@ -74,12 +56,12 @@ class _Builder:
 
     def define(self, target: ast.Name, value: ast.Expr) -> None:
         if target.id == HOLE:
-            self.report("E108", "'_' stands for a dim to infer; it cannot be defined",
+            self.report(E108, "'_' stands for a dim to infer; it cannot be defined",
                         target.span)
             return
-        if target.id in self.graph:
-            first = self.graph.nodes[target.id]["decl"]
-            self.report("E103", f"'{target.id}' is defined twice", target.span,
+        if target.id in self.nodes:
+            first = self.nodes[target.id].decl
+            self.report(E103, f"'{target.id}' is defined twice", target.span,
                         notes=[Note(f"'{target.id}' first defined here", first)])
             return
         self.lower(value, owner=target)
@@ -105,16 +87,16 @@ class _Builder:
 
     def leaf(self, item, target: ast.Name | None, owner: ast.Name) -> str | None:
         if isinstance(item, ast.Call):  # Input(...) or Param(...)
-            before = len(self.diagnostics)
+            errors = self.report.errors
             attrs = self.dims_attrs(item)
-            return self.add(item, target, owner, (), attrs, usable=len(self.diagnostics) == before)
+            return self.add(item, target, owner, (), attrs, usable=self.report.errors == errors)
         if isinstance(item, ast.Number):
             if not math.isfinite(item.value):
-                self.report("E111", "this number is too large to represent", item.span)
+                self.report(E111, "this number is too large to represent", item.span)
             call = ast.Call("Const", (), (), item.span, item.span)
             return self.add(call, target, owner, (), {"value": item.value})
         if item.id == HOLE:
-            self.report("E108", "'_' stands for a dim to infer; it is not a value here",
+            self.report(E108, "'_' stands for a dim to infer; it is not a value here",
                         item.span, help="'_' goes in the dims of Input(...) or Param(...)")
             return None
         if target is None:
@@ -125,11 +107,11 @@ class _Builder:
     def call(self, call: ast.Call, inputs, target, owner) -> str | None:
         op = OPS.get(call.op) if call.op != "Const" else None
         if op is None:
-            self.report("E102", f"unknown op '{call.op}'", call.op_span,
+            self.report(E102, f"unknown op '{call.op}'", call.op_span,
                         help=did_you_mean(call.op, USER_OPS) or
                         f"the ops are: {', '.join(USER_OPS)}")
         elif len(call.args) != len(op.operands):
-            self.report("E105", _arity_message(op, len(call.args)), call.span)
+            self.report(E105, _arity_message(op, len(call.args)), call.span)
             op = None
         attrs = self.keyword_attrs(call, OPS[call.op]) if call.op in OPS else {}
         refs = [a for a in call.args if isinstance(a, ast.Name)]
@@ -141,11 +123,12 @@ class _Builder:
         """Add a node; an op that is unknown or wrongly called is kept as op None, so
         that names inside it are still checked but no later stage trusts it."""
         name = target.id if target else self.anonymous_name(owner.id, call.op)
-        self.graph.add_node(
-            name, op=call.op if usable else None, inputs=tuple(inputs), attrs=attrs,
-            span=call.span, decl=target.span if target else call.span,
+        self.nodes[name] = Node(
+            name, OPS[call.op] if usable else None, tuple(inputs), attrs, span=call.span,
+            decl=target.span if target else call.span,
             label=name if target else self.source_text(call.span),
-            anonymous=target is None, index=len(self.graph))
+            anonymous=target is None, index=len(self.nodes))
+        self.graph.add_node(name)
         self.refs.extend(refs)
         return name
 
@@ -167,11 +150,11 @@ class _Builder:
         for keyword in call.keywords:
             spec = op.keywords.get(keyword.name)
             if spec is None:
-                self.report("E106", f"{op.name} takes no keyword '{keyword.name}'",
+                self.report(E106, f"{op.name} takes no keyword '{keyword.name}'",
                             keyword.span, help=did_you_mean(keyword.name, op.keywords) or
                             _keywords_help(op))
             elif keyword.name in attrs:
-                self.report("E109", f"keyword '{keyword.name}' given twice", keyword.span)
+                self.report(E109, f"keyword '{keyword.name}' given twice", keyword.span)
             else:
                 attrs[keyword.name] = self.keyword_value(op, keyword, spec)
         return attrs
@@ -181,14 +164,14 @@ class _Builder:
         try:
             return spec.parse(literal.value, literal.kind)
         except ValueError as err:
-            self.report("E107", f"{op.name}: bad value for '{keyword.name}': {err}",
+            self.report(E107, f"{op.name}: bad value for '{keyword.name}': {err}",
                         literal.span, help=f"'{keyword.name}' takes {spec.hint}")
             return spec.default
 
     def dims_attrs(self, call: ast.Call) -> dict:
         op = OPS[call.op]
         if op.name == "Param" and not call.args:
-            self.report("E105", "Param needs at least one dim, as in Param(10) or "
+            self.report(E105, "Param needs at least one dim, as in Param(10) or "
                         "Param(_, 10)", call.span)
         dims = tuple(self.dim(arg) for arg in call.args)
         return {"dims": dims, "dim_spans": tuple(a.span for a in call.args),
@@ -199,23 +182,23 @@ class _Builder:
             return None
         value = _literal_number(arg)
         if value is None or not float(value).is_integer():
-            self.report("E110", "a dim is a whole number, or '_' to infer it", arg.span)
+            self.report(E110, "a dim is a whole number, or '_' to infer it", arg.span)
             return None
         if value <= 0:
-            self.report("E203", f"a dim must be positive, not {int(value)}", arg.span)
+            self.report(E203, f"a dim must be positive, not {int(value)}", arg.span)
             return None
         return int(value)
 
     # -- names, once every definition is known (a name may be used before its line)
 
     def resolve_names(self) -> None:
-        defined = self.graph.nodes
+        defined = self.nodes
         for ref in self.refs:
             if ref.id != HOLE and ref.id not in defined:
-                self.report("E101", f"undefined name '{ref.id}'", ref.span,
+                self.report(E101, f"undefined name '{ref.id}'", ref.span,
                             help=did_you_mean(ref.id, list(defined)))
-        edges = [(source, name) for name, inputs in defined(data="inputs")
-                 for source in inputs if source in defined]
+        edges = [(source, node.name) for node in defined.values()
+                 for source in node.inputs if source in defined]
         self.graph.add_edges_from(edges)
 
 

@@ -11,14 +11,15 @@ from collections import deque
 
 import networkx as nx
 
-from mfc.diagnostics import Diagnostic, Note
+from mfc.diagnostics import E120, Note, Report
+from mfc.ir import Node
 
 
-def topological_order(graph: nx.DiGraph) -> tuple[list[str], list[Diagnostic]]:
+def topological_order(graph: nx.DiGraph, nodes: dict[str, Node], report: Report) -> list[str]:
     """Every node of `graph` in an order where each node follows its inputs.
 
-    Returns the order (the nodes on or after a cycle are left out) and one E120
-    diagnostic per cycle.
+    Returns the order; the nodes on or after a cycle are left out, and each cycle is
+    reported (E120) with every node on it, by their `nodes` records.
     """
     indegree = {name: graph.in_degree(name) for name in graph}
     ready = deque(name for name in graph if indegree[name] == 0)
@@ -30,28 +31,28 @@ def topological_order(graph: nx.DiGraph) -> tuple[list[str], list[Diagnostic]]:
             indegree[successor] -= 1
             if indegree[successor] == 0:
                 ready.append(successor)
-    if len(order) == len(graph):
-        return order, []
-    stuck = graph.subgraph(name for name, degree in indegree.items() if degree > 0)
-    return order, [_cycle_diagnostic(graph, cycle) for cycle in _cycles(stuck)]
+    if len(order) < len(graph):
+        stuck = graph.subgraph(name for name, degree in indegree.items() if degree > 0)
+        for cycle in _cycles(stuck, nodes):
+            _report_cycle(cycle, nodes, report)
+    return order
 
 
-def _cycles(stuck: nx.DiGraph) -> list[list[str]]:
+def _cycles(stuck: nx.DiGraph, nodes: dict[str, Node]) -> list[list[str]]:
     """One cycle per strongly connected component that has one, first node first."""
     cycles = []
     for component in nx.strongly_connected_components(stuck):
-        start = min(component, key=lambda n: stuck.nodes[n]["index"])
+        start = min(component, key=lambda n: nodes[n].index)
         if len(component) == 1 and not stuck.has_edge(start, start):
             continue  # downstream of a cycle, not on one
         edges = nx.find_cycle(stuck.subgraph(component), source=start)
         cycles.append([u for u, _ in edges])
-    return sorted(cycles, key=lambda c: stuck.nodes[c[0]]["index"])
+    return sorted(cycles, key=lambda c: nodes[c[0]].index)
 
 
-def _cycle_diagnostic(graph: nx.DiGraph, cycle: list[str]) -> Diagnostic:
-    decl = {name: graph.nodes[name]["decl"] for name in cycle}
+def _report_cycle(cycle: list[str], nodes: dict[str, Node], report: Report) -> None:
+    decl = {name: nodes[name].decl for name in cycle}
     path = " -> ".join(f"{name} ({decl[name]})" for name in cycle)
-    notes = tuple(Note(f"'{name}' is on the cycle", decl[name]) for name in cycle[1:])
-    return Diagnostic("E120", f"cycle: {path} -> {cycle[0]}", decl[cycle[0]],
-                      help="a node cannot depend on its own value; break the loop",
-                      notes=notes)
+    notes = [Note(f"'{name}' is on the cycle", decl[name]) for name in cycle[1:]]
+    report(E120, f"cycle: {path} -> {cycle[0]}", decl[cycle[0]],
+           help="a node cannot depend on its own value; break the loop", notes=notes)

@@ -2,9 +2,9 @@
 
 A dim is an int or a `Sym`: the batch (`N`), a width the data will give, a free `_` of an
 Input, or a `_` of a Param, which must be resolved by the end. Ops state their rules in
-the registry through the methods of `ShapeRules` (`broadcast`, `linear`, ...), which unify
-dims and report mismatches naming both operands, their shapes and where each was
-declared. A node whose inputs have unknown shapes gets an unknown shape (None), unless its op's
+the registry (`Op.shape`) in the vocabulary of `ShapeRules` (`rank`, `same`,
+`broadcast`, ...), which unifies dims and reports mismatches naming both operands, their
+shapes and where each was declared. A node whose inputs have unknown shapes gets an unknown shape (None), unless its op's
 output shape does not depend on them (a loss is one element), and no error of its own,
 so one mistake is reported once.
 """
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from mfc.diagnostics import Diagnostic, Note
-from mfc.lang.graph import node as graph_node
-from mfc.ops import OPS
+from mfc.diagnostics import E200, E201, E202, E204, W006, Note, Report
+from mfc.ir import Node
 from mfc.text import format_shape
 
 MAX_ELEMENTS = 2**28  # 2 GiB of float64: past this, allocation is the user's typo
@@ -105,56 +104,56 @@ class Feed:
     setting: object  # the span of the train setting that names the data
 
 
-def infer(graph: nx.DiGraph, order: list[str], dims: Dims, feeds: dict):
-    """Shapes of every node in `order`; returns (shapes, diagnostics)."""
-    rules = ShapeRules(graph, dims, feeds)
+def infer(graph: nx.DiGraph, nodes: dict[str, Node], order: list[str], dims: Dims,
+          feeds: dict, report: Report) -> dict[str, tuple | None]:
+    """Shapes (of symbolic dims) of every node in `order`; problems go to `report`."""
+    rules = ShapeRules(graph, nodes, dims, feeds, report)
     for name in order:
-        rules.visit(name)
+        rules.visit(nodes[name])
     rules.check_params()
-    return rules.shapes, rules.diagnostics + rules.warnings
+    return rules.shapes
 
 
 class ShapeRules:
     """The vocabulary op shape rules are written in; each method reports its own errors
     and returns the output shape, or None when it cannot be known."""
 
-    def __init__(self, graph, dims: Dims, feeds: dict):
-        self.graph, self.dims, self.feeds = graph, dims, feeds
+    def __init__(self, graph, nodes: dict[str, Node], dims: Dims, feeds: dict,
+                 report: Report):
+        self.graph, self.nodes, self.dims, self.feeds = graph, nodes, dims, feeds
+        self.report = report
         self.shapes: dict[str, tuple | None] = {}
-        self.diagnostics: list[Diagnostic] = []
-        self.warnings: list[Diagnostic] = []  # apart: a warning does not fail a node
         self.param_syms: dict[str, list] = {}
         self.failed: set[str] = set()  # nodes with an error of their own or upstream
         self.operands: dict[str, Operand] = {}  # each visited node, as its readers see it
 
-    def visit(self, name: str) -> None:
-        node = graph_node(self.graph, name)
+    def visit(self, node: Node) -> None:
+        name = node.name
         operands = [self.operands.get(i) for i in node.inputs]
         if node.op is None or None in operands or self.failed.intersection(node.inputs):
             shape = None
             self.failed.add(name)
         elif any(o.shape is None for o in operands):
-            shape = OPS[node.op].shape_of_unknown(node)
+            shape = node.op.shape_of_unknown(node)
         else:
-            reported = len(self.diagnostics)
-            shape = OPS[node.op].shape(self, node, *operands)
-            if shape and node.op != "Param":
+            errors = self.report.errors
+            shape = node.op.shape(self, node, *operands)
+            if shape and node.kind != "param":
                 self._check_size(node, shape)
-            if len(self.diagnostics) > reported:
+            if self.report.errors > errors:
                 self.failed.add(name)
         self.shapes[name] = shape
         self.operands[name] = Operand(name, node.label, shape, node.decl, node.anonymous)
 
     # -- reporting
 
-    def mismatch(self, node, message: str, *operands: Operand, code="E200"):
+    def mismatch(self, node, message: str, *operands: Operand, code=E200):
         named = [o for o in operands
                  if not o.anonymous and o.name != node.name and o.decl is not None]
         where = ", ".join(f"{o.label} declared at {o.decl}" for o in named)
-        text = f"{node.label if node.anonymous else OPS[node.op].name}: {message}"
-        notes = tuple(Note(f"{o.label} declared here", o.decl) for o in named)
-        self.diagnostics.append(Diagnostic(code, text + (f" ({where})" if where else ""),
-                                           node.span, notes=notes))
+        text = f"{node.label if node.anonymous else node.op.name}: {message}"
+        notes = [Note(f"{o.label} declared here", o.decl) for o in named]
+        self.report(code, text + (f" ({where})" if where else ""), node.span, notes=notes)
         return None
 
     def rank(self, node, x: Operand, *ranks: int) -> bool:
@@ -162,7 +161,7 @@ class ShapeRules:
             return True
         wanted = " or ".join(str(r) for r in ranks)
         self.mismatch(node, f"{x.label} must have {wanted} dims, but its shape is "
-                      f"{self.dims.show_shape(x.shape)}", x, code="E201")
+                      f"{self.dims.show_shape(x.shape)}", x, code=E201)
         return False
 
     def same(self, node, a: Operand, i: int, b: Operand, j: int) -> bool:
@@ -183,11 +182,11 @@ class ShapeRules:
     def declared(self, node, batch_first: bool) -> tuple | None:
         dims = node.attrs.get("dims", ())
         shape = tuple(self._declared_dim(node, i, d, batch_first) for i, d in enumerate(dims))
-        if node.op == "Param":
+        if node.kind == "param":
             self.param_syms[node.name] = list(shape)
         feed = self.feeds.get(node.name)
         if feed is None:
-            return shape if dims or node.op == "Param" else None
+            return shape if dims or node.kind == "param" else None
         return self._fed(node, shape if dims else None, feed)
 
     def _declared_dim(self, node, axis: int, dim, batch_first: bool):
@@ -195,7 +194,7 @@ class ShapeRules:
             return dim
         if batch_first and axis == 0:
             return self.dims.batch
-        return self.dims.new(PARAM if node.op == "Param" else FREE)
+        return self.dims.new(PARAM if node.kind == "param" else FREE)
 
     def _fed(self, node, shape, feed: Feed) -> tuple | None:
         batch = self.dims.batch
@@ -211,7 +210,7 @@ class ShapeRules:
         if len(shape) != len(expected):
             return self.mismatch(node, f"{node.label} is fed the {what} "
                                  f"{self.dims.show_shape(expected)} but is declared with "
-                                 f"shape {self.dims.show_shape(shape)}", data, code="E201")
+                                 f"shape {self.dims.show_shape(shape)}", data, code=E201)
         for axis in range(len(shape)):
             if not self.dims.unify(shape[axis], expected[axis]):
                 return self.mismatch(node, f"{self._size(data, axis)} but "
@@ -221,7 +220,7 @@ class ShapeRules:
     def check_params(self) -> None:
         """Every Param dim must end up known (or be given by the data at run time)."""
         for name, shape in self.param_syms.items():
-            node = graph_node(self.graph, name)
+            node = self.nodes[name]
             if self._resolve_param(node, shape):
                 self._check_size(node, shape)
 
@@ -237,11 +236,11 @@ class ShapeRules:
                 return False
             why = ("it would have to follow the batch size" if BATCH in kinds else
                    "nothing it is used with fixes that size")
-            self.diagnostics.append(Diagnostic(
-                "E202", f"cannot infer dim {axis} of {node.label}: {why}",
-                node.attrs["dim_spans"][axis],
-                help="write the size, or use the param with an operand whose shape is "
-                     "known (declare Input dims, as Input(_, 13), or name the data in train)"))
+            self.report(E202, f"cannot infer dim {axis} of {node.label}: {why}",
+                        node.attrs["dim_spans"][axis],
+                        help="write the size, or use the param with an operand whose shape "
+                        "is known (declare Input dims, as Input(_, 13), or name the data "
+                        "in train)")
             return False
         return True
 
@@ -256,10 +255,9 @@ class ShapeRules:
             sizes.append(size)
         elements = math.prod(sizes)
         if elements > MAX_ELEMENTS:
-            self.diagnostics.append(Diagnostic(
-                "E204", f"{node.label} is too large to allocate: {elements:,} elements "
-                f"({elements * 8 / 2**30:,.1f} GiB as float64)", node.span,
-                help=f"a value may hold at most {MAX_ELEMENTS:,} elements"))
+            self.report(E204, f"{node.label} is too large to allocate: {elements:,} "
+                        f"elements ({elements * 8 / 2**30:,.1f} GiB as float64)", node.span,
+                        help=f"a value may hold at most {MAX_ELEMENTS:,} elements")
 
     # -- rules the ops use
 
@@ -282,57 +280,22 @@ class ShapeRules:
         result = tuple(reversed(result))
         batch_dims = [sum(self._is_batch(d) for d in s) for s in (result, a.shape, b.shape)]
         if batch_dims[0] > 1 and batch_dims[0] > max(batch_dims[1:]):  # made here
-            self.warnings.append(Diagnostic(
-                "W006", f"{a.label} {self.dims.show_shape(a.shape)} and {b.label} "
-                f"{self.dims.show_shape(b.shape)} broadcast to "
-                f"{self.dims.show_shape(result)}: one value for every pair of examples",
-                node.span, help="give both the same shape (declare y = Input(_, 1), say), "
-                "or use MSE(y, a), which takes both as columns"))
+            self.report(W006, f"{a.label} {self.dims.show_shape(a.shape)} and {b.label} "
+                        f"{self.dims.show_shape(b.shape)} broadcast to "
+                        f"{self.dims.show_shape(result)}: one value for every pair of "
+                        "examples", node.span, help="give both the same shape (declare "
+                        "y = Input(_, 1), say), or use MSE(y, a), which takes both as columns")
         return result
 
     def _is_batch(self, dim) -> bool:
         value = self.dims.get(dim)
         return not isinstance(value, int) and BATCH in self.dims.kinds[value.id]
 
-    def linear(self, node, x: Operand, w: Operand, b: Operand) -> tuple | None:
-        if not (self.rank(node, x, 2) and self.rank(node, w, 2) and self.rank(node, b, 1)):
-            return None
-        if not (self.same(node, x, 1, w, 0) and self.same(node, w, 1, b, 0)):
-            return None
-        return (x.shape[0], w.shape[1])
-
-    def matmul(self, node, a: Operand, b: Operand) -> tuple | None:
-        if not (self.rank(node, a, 1, 2) and self.rank(node, b, 1, 2)):
-            return None
-        if not self.same(node, a, -1, b, 0):
-            return None
-        return a.shape[:-1] + b.shape[1:]
-
-    def columns(self, node, y: Operand, a: Operand) -> tuple | None:
-        """Both operands taken as columns: equal rows, and equal columns (1 if 1-D)."""
-        if not (self.rank(node, y, 1, 2) and self.rank(node, a, 1, 2)):
-            return None
-        if not self.same(node, y, 0, a, 0):
-            return None
-        y_cols = y.shape[1] if len(y.shape) == 2 else 1
-        a_cols = a.shape[1] if len(a.shape) == 2 else 1
-        if not self.dims.unify(y_cols, a_cols):
-            y_text, a_text = self.dims.show(y_cols), self.dims.show(a_cols)
-            return self.mismatch(node, f"{y.label} has {y_text} column"
-                                 f"{'' if y_text == '1' else 's'} but {a.label} has {a_text}",
-                                 y, a)
-        return ()
-
-    def labels(self, node, labels: Operand, logits: Operand) -> tuple | None:
-        if not (self.rank(node, labels, 1) and self.rank(node, logits, 2)):
-            return None
-        return () if self.same(node, labels, 0, logits, 0) else None
-
     def axis(self, node, x: Operand, axis: int) -> bool:
         if -len(x.shape) <= axis < len(x.shape):
             return True
         self.mismatch(node, f"axis {axis} is out of range for {x.label} of shape "
-                      f"{self.dims.show_shape(x.shape)}", x, code="E201")
+                      f"{self.dims.show_shape(x.shape)}", x, code=E201)
         return False
 
     def reduce(self, node, x: Operand, axis: int | None) -> tuple | None:

@@ -1,110 +1,134 @@
-"""Stage 5: whole-graph checks once shapes are known: which node is the loss, and
-warnings for work that can never matter (params that never learn, unused nodes)."""
+"""Stage 5: whole-graph checks once shapes are known: which node is the loss and which
+are the outputs, what the data already rules out, and warnings for work that can never
+matter (params that never learn, unused nodes)."""
 
 from __future__ import annotations
 
-import math
-
 import networkx as nx
 
-from mfc.diagnostics import Diagnostic, Note, Span, did_you_mean
-from mfc.ops import LEAF_KINDS, OPS
+from mfc import settings as train_settings
+from mfc.diagnostics import (E200, E300, E301, E302, E401, E405, W001, W002, W003, W005,
+                             Note, Report, SettingError, Span, did_you_mean)
+from mfc import ops
+from mfc.ir import Node, needed_by
+from mfc.ops import LEAF_KINDS
 from mfc.settings import TrainSettings, setting_span
 from mfc.text import format_shape
 
 
-def choose_loss(graph: nx.DiGraph, shapes: dict, settings: TrainSettings, quiet: bool):
-    """The node to minimise, with any problem: the `loss` setting, else the one sink
-    whose value has exactly one element. `quiet`: earlier errors may explain a missing
-    loss, so say nothing unless the loss is plainly wrong."""
+def choose_loss(nodes: dict[str, Node], graph: nx.DiGraph, settings: TrainSettings,
+                report: Report, quiet: bool) -> str | None:
+    """The node to minimise: the `loss` setting, else the one sink whose value has
+    exactly one element. `quiet`: earlier errors may explain a missing loss, so say
+    nothing unless the loss is plainly wrong."""
     if settings.loss is not None:
-        return _named_loss(graph, shapes, settings)
-    sinks = [n for n in graph if graph.out_degree(n) == 0 and _kind(graph, n) not in LEAF_KINDS]
-    candidates = [n for n in sinks if _elements(shapes.get(n)) == 1]
+        return _named_loss(nodes, settings, report)
+    sinks = [n for n in nodes.values()
+             if graph.out_degree(n.name) == 0 and n.kind not in LEAF_KINDS]
+    candidates = [n for n in sinks if n.elements == 1]
     if len(candidates) == 1:
-        return candidates[0], []
-    if quiet:
-        return None, []
-    if not candidates:
-        return None, [_no_loss(graph, shapes, sinks)]
-    return None, [_ambiguous_loss(graph, candidates)]
+        return candidates[0].name
+    if not quiet:
+        if candidates:
+            _ambiguous_loss(candidates, report)
+        else:
+            _no_loss(nodes, sinks, report)
+    return None
 
 
-def warnings(graph: nx.DiGraph, loss: str) -> list[Diagnostic]:
+def outputs(nodes: dict[str, Node], loss: str) -> tuple[str, ...]:
+    """What a prediction returns: the operand that is not the targets of each loss op the
+    loss is made of (`l2` in `MSE(y, l2)`, `scores` in `CrossEntropy(y, scores) +
+    0.01 * Sum(W * W)`); none when no such op feeds the loss."""
+    found = {}
+    for name in needed_by(nodes, loss):
+        node = nodes[name]
+        if node.op.is_loss and node.op.prediction is not None:
+            found[node.inputs[node.op.prediction]] = True
+    return tuple(found)
+
+
+def against_the_data(nodes: dict[str, Node], settings: TrainSettings, loss: str | None,
+                     info, report: Report) -> None:
+    """What the data's size already rules out: settings it makes impossible (see
+    `mfc.settings.data_problems`), a loss scoring another number of classes than the
+    data has. A setting from the spec is reported at its place, a default one at the
+    data's; one given as a flag or keyword raises SettingError."""
+    if info is None:
+        return
+    if info.rows is not None:
+        for key, message, help in train_settings.data_problems(settings, info.rows):
+            origin = settings.origin(key)
+            if origin == "override":
+                raise SettingError(f"{key}: {message}")
+            if origin == "default":
+                message += f" (the default {key}; set it in the train block)"
+            report(E401, message, setting_span(settings, key if origin == "spec" else "data"),
+                   help=help)
+    if loss is not None and info.classes:
+        _check_classes(nodes, nodes[loss], info.classes, report)
+
+
+def _check_classes(nodes, loss: Node, classes: int, report: Report) -> None:
+    if not loss.op.labels:
+        return
+    scores = nodes[loss.inputs[loss.op.prediction]]
+    width = loss.op.classes([nodes[i].shape for i in loss.inputs])
+    if width is not None and width != classes:
+        report(E200, f"{loss.op.name}: the data has {classes} classes but {scores.label} "
+               f"has {width} columns", loss.span, help=f"give the last layer {classes} outputs")
+
+
+def warnings(nodes: dict[str, Node], graph: nx.DiGraph, loss: str, report: Report) -> None:
     """W001 params that never reach the loss, W002 unused inputs, W003 unused results,
-    W005 a Softmax fed to CrossEntropy (which applies its own)."""
-    feeds_loss = nx.ancestors(graph, loss) | {loss}
-    found = []
-    for name, data in graph.nodes(data=True):
-        kind = _kind(graph, name)
-        if kind == "param" and name not in feeds_loss:
-            found.append(Diagnostic("W001", f"param '{data['label']}' does not reach the "
-                                    f"loss '{loss}', so it would never learn", data["decl"]))
-        elif kind == "data" and graph.out_degree(name) == 0:
-            found.append(Diagnostic("W002", f"input '{data['label']}' is never used",
-                                    data["decl"]))
-        elif kind != "param" and graph.out_degree(name) == 0 and name != loss:
-            found.append(Diagnostic("W003", f"'{data['label']}' is computed but nothing "
-                                    "uses it", data["decl"]))
-        elif data["op"] == "CrossEntropy" and _op(graph, data["inputs"][-1]) == "Softmax":
-            found.append(Diagnostic("W005", "CrossEntropy takes logits and applies softmax "
-                                    "itself; a Softmax before it flattens the gradients",
-                                    data["span"], help="pass the scores before the Softmax"))
-    return found
+    W005 a Softmax fed to a loss that applies its own."""
+    feeds_loss = set(needed_by(nodes, loss))
+    for node in nodes.values():
+        unused = graph.out_degree(node.name) == 0
+        if node.kind == "param" and node.name not in feeds_loss:
+            report(W001, f"param '{node.label}' does not reach the loss '{loss}', so it "
+                   "would never learn", node.decl)
+        elif node.kind == "data" and unused:
+            report(W002, f"input '{node.label}' is never used", node.decl)
+        elif node.kind != "param" and unused and node.name != loss:
+            report(W003, f"'{node.label}' is computed but nothing uses it", node.decl)
+        elif node.op.labels and isinstance(nodes[node.inputs[node.op.prediction]].op,
+                                           ops.Softmax):
+            report(W005, f"{node.op.name} takes logits and applies softmax itself; a "
+                   "Softmax before it flattens the gradients", node.span,
+                   help="pass the scores before the Softmax")
 
 
-def _named_loss(graph, shapes, settings):
+def _named_loss(nodes, settings, report) -> str | None:
     name, span = settings.loss, setting_span(settings, "loss")
-    if name not in graph:
-        return None, [Diagnostic("E405", f"loss names '{name}', but there is no such node",
-                                 span, help=_did_you_mean_node(graph, name))]
-    if _kind(graph, name) in ("data", "const"):
-        return None, [Diagnostic("E405", f"loss names '{name}', a {graph.nodes[name]['op']}: "
-                                 "nothing trainable computes it", span,
-                                 help="name the node that computes the loss")]
-    elements = _elements(shapes.get(name))
-    if elements not in (None, 1):
-        shape = format_shape(shapes[name])
-        return None, [Diagnostic("E302", f"the loss '{name}' has shape {shape}, not one "
-                                 "element", span, help="reduce it, e.g. Mean(...) or Sum(...)")]
-    return name, []
-
-
-def _no_loss(graph, shapes, sinks) -> Diagnostic:
-    last = max(graph, key=lambda n: graph.nodes[n]["index"], default=None)
-    span = graph.nodes[last]["decl"] if last is not None else Span.point(1, 1)  # empty
-    ends = ", ".join(graph.nodes[n]["label"] + " " + format_shape(shapes.get(n), "(unknown)")
-                     for n in sinks)
-    return Diagnostic("E300", "no loss: no node that nothing consumes has exactly one "
-                      "element", span, help=(f"the graph ends in {ends}; " if ends else "")
-                      + "end it in a loss such as MSE(y, a) or Mean(...), or set "
-                      "loss = NAME in the train block")
-
-
-def _ambiguous_loss(graph, candidates) -> Diagnostic:
-    spans = [graph.nodes[n]["decl"] for n in candidates]
-    names = ", ".join(f"'{graph.nodes[n]['label']}'" for n in candidates)
-    notes = tuple(Note(f"'{graph.nodes[n]['label']}' could be the loss", s)
-                  for n, s in zip(candidates[1:], spans[1:]))
-    return Diagnostic("E301", f"ambiguous loss: {names} each have one element and feed "
-                      "nothing", spans[0], notes=notes,
-                      help=f"say which in the train block: loss = {candidates[0]}")
-
-
-def _op(graph, name) -> str | None:
-    return graph.nodes[name]["op"]
-
-
-def _kind(graph, name) -> str | None:
-    op = _op(graph, name)
-    return OPS[op].kind if op else None
-
-
-def _elements(shape) -> int | None:
-    if shape is None or any(not isinstance(d, int) for d in shape):
+    if name not in nodes:
+        report(E405, f"loss names '{name}', but there is no such node", span,
+               help=did_you_mean(name, [n.name for n in nodes.values() if not n.anonymous]))
         return None
-    return math.prod(shape)
+    node = nodes[name]
+    if node.kind in ("data", "const"):
+        report(E405, f"loss names '{name}', a {node.op.name}: nothing trainable computes it",
+               span, help="name the node that computes the loss")
+        return None
+    if node.elements not in (None, 1):
+        report(E302, f"the loss '{name}' has shape {format_shape(node.shape)}, not one "
+               "element", span, help="reduce it, e.g. Mean(...) or Sum(...)")
+        return None
+    return name
 
 
-def _did_you_mean_node(graph, name) -> str | None:
-    return did_you_mean(name, [n for n in graph if not graph.nodes[n]["anonymous"]])
+def _no_loss(nodes, sinks: list[Node], report: Report) -> None:
+    last = max(nodes.values(), key=lambda n: n.index, default=None)
+    span = last.decl if last is not None else Span.point(1, 1)  # an empty spec
+    ends = ", ".join(n.label + " " + format_shape(n.shape, "(unknown)") for n in sinks)
+    report(E300, "no loss: no node that nothing consumes has exactly one element", span,
+           help=(f"the graph ends in {ends}; " if ends else "") + "end it in a loss such as "
+           "MSE(y, a) or Mean(...), or set loss = NAME in the train block")
+
+
+def _ambiguous_loss(candidates: list[Node], report: Report) -> None:
+    names = ", ".join(f"'{n.label}'" for n in candidates)
+    notes = [Note(f"'{n.label}' could be the loss", n.decl) for n in candidates[1:]]
+    report(E301, f"ambiguous loss: {names} each have one element and feed nothing",
+           candidates[0].decl, notes=notes,
+           help=f"say which in the train block: loss = {candidates[0].name}")

@@ -18,6 +18,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from mfc.diagnostics import MfcError
+
 FORMATS = ("svg", "png", "pdf", "dot")
 RENDERED_FORMATS = ("svg", "png", "pdf")
 PURE_FORMATS = frozenset({"svg", "png"})
@@ -26,7 +28,7 @@ TIMEOUT_SECONDS = 120.0
 _INSTALL_GRAPHVIZ = "install Graphviz (e.g. 'apt install graphviz')"
 
 
-class RenderError(Exception):
+class RenderError(MfcError):
     """DOT source could not be rendered; the message is one line, fit to show the user."""
 
 

@@ -1,0 +1,83 @@
+"""The `mfc` command: parse arguments, call the library, map errors to exit codes.
+
+One module per command (check, run, draw); `common` holds what they share.
+
+Exit codes: 0 success; 1 errors in a spec (diagnostics on stderr) or a failed run;
+2 usage and I/O errors (one line on stderr); 130 on Ctrl-C (128 + the signal's number
+for other signals that stop a run); 70 for a bug in mfc itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from mfc import __version__
+from mfc.cli import check, draw, run
+from mfc.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+from mfc.diagnostics import MfcError, SpecError
+from mfc.text import one_line, plural
+
+COMMANDS = (check, run, draw)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors: one line, exit 2
+        raise CliError(f"{message} (see 'mfc --help')")
+
+
+def main(argv=None) -> int:
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        parser = _build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return args.handler(args)
+    except SpecError as err:  # diagnostics a command did not print itself
+        print(str(err), file=sys.stderr)
+        print(f"mfc: error: {plural(len(err.errors), 'error')}", file=sys.stderr)
+        return err.exit_code
+    except MfcError as err:  # mfc's own errors: the user's to fix, said in one line
+        print(one_line(f"mfc: error: {err}"), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("mfc: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as err:  # a last resort: each path the user gives has its own message
+        print(one_line(f"mfc: error: {_os_error(err)}"), file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as err:  # anything else is a bug in mfc, and shows as one
+        return _bug(err, debug)
+
+
+def _bug(err: Exception, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(one_line(f"mfc: internal error: {type(err).__name__}: {err}"), file=sys.stderr)
+    print(f"mfc: this is a bug in mfc {__version__}, not in what you gave it; please "
+          "report it with the command and the spec" +
+          ("" if debug else " (--debug shows the traceback)"), file=sys.stderr)
+    return EXIT_BUG
+
+
+def _os_error(err: OSError) -> str:
+    """`name: what went wrong`, without Python's `[Errno 36]`."""
+    what = err.strerror or str(err)
+    return f"{err.filename}: {what}" if err.filename is not None else what
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mfc", description="Check, draw and train neural-network "
+                     "specs written in the .mf language.")
+    parser.add_argument("--version", action="version", version=f"mfc {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an internal error")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser

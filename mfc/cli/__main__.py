@@ -1,0 +1,5 @@
+import sys
+
+from mfc.cli import main
+
+sys.exit(main())

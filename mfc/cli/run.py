@@ -1,0 +1,154 @@
+"""`mfc run FILE`: compile with the flags as overrides, train, save."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from mfc.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, compile_spec,
+                            not_read_by, note)
+from mfc.files import check_writable
+from mfc.settings import OPTIMIZERS
+from mfc.text import plural
+
+
+def add_parser(commands) -> None:
+    run = commands.add_parser("run", help="train a spec with its train block")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--learning-rate", type=float)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--data", help="a bundled dataset name, or a .csv or .npz file")
+    # Checked with the train block's settings, so that a bad value reads the same.
+    run.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
+    run.add_argument("--save", metavar="PATH.npz", help="write the trained params here")
+    run.add_argument("--load", metavar="PATH.npz", help="start from these saved params")
+    run.set_defaults(handler=run_command)
+
+
+def run_command(args) -> int:
+    from mfc.model import Model
+    from mfc.train import Diverged, Interrupted
+
+    model = Model(compile_spec(args.file, **_overrides(args)))
+    _check_save_path(args.save, model.program)
+    try:
+        _train(model, args.load)
+    except Diverged as err:
+        saved = "; nothing was saved" if args.save else ""
+        raise CliError(f"{err}{saved}", EXIT_FAILED) from None
+    except Interrupted as stop:
+        return _interrupted(stop, model, args.save)
+    if args.save:
+        _save(args.save, model)
+    return EXIT_OK
+
+
+def _overrides(args) -> dict:
+    return {"epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "seed": args.seed,
+            "data": _data_flag(args.data), "optimizer": args.optimizer}
+
+
+def _data_flag(data: str | None) -> str | None:
+    """A --data path is relative to the current folder (a block's, to the spec's)."""
+    from mfc import data as datasets
+
+    if data is None or datasets.is_bundled(data):
+        return data
+    if datasets.describe(data, Path.cwd()) is None:  # a DataError for an unusable one
+        raise CliError(f"data file '{data}' not found")
+    return os.path.abspath(data)
+
+
+def _check_save_path(path: str | None, program) -> None:
+    """Fail before training, not after, when the params could not be saved, or would
+    replace the spec or the data it trains on."""
+    if path is None:
+        return
+    try:
+        _check_save_folder(path)
+        not_read_by(program, "--save", path, "the params")
+        check_writable(path)  # a temporary file in the folder, removed at once
+    except OSError as err:
+        raise CliError(f"--save {path}: {err.strerror or err}") from None
+
+
+def _check_save_folder(path: str) -> None:
+    folder = Path(path).parent
+    if Path(path).is_dir():
+        raise CliError(f"--save {path}: is a folder; give a file name such as model.npz")
+    if not folder.exists():
+        raise CliError(f"--save {path}: no folder '{folder}'")
+    if not folder.is_dir():
+        raise CliError(f"--save {path}: '{folder}' is not a folder")
+
+
+def _train(model, load: str | None) -> None:
+    """Load the params (if asked), then train, an epoch a line."""
+    from mfc.diagnostics import SpecError
+    from mfc.modelfile import load_params
+
+    try:
+        if load:
+            load_params(load, model.params)
+        with _Progress(model.settings.epochs, sys.stderr.isatty()) as progress:
+            model.train(on_epoch=progress.report, note=note)
+    except SpecError as err:
+        print(str(err), file=sys.stderr)
+        raise CliError(f"{plural(len(err.errors), 'error')}; nothing was trained",
+                       EXIT_FAILED) from None
+
+
+def _interrupted(stop, model, path: str | None) -> int:
+    """Ctrl-C came once a step had finished: say where, and save that step's params."""
+    print(f"mfc: interrupted {stop.where()}", file=sys.stderr)
+    if path is not None:
+        _save(path, model, "as of that last completed step")
+    return EXIT_INTERRUPTED
+
+
+def _save(path: str, model, when: str = "") -> None:
+    from mfc.modelfile import save_params
+
+    try:
+        save_params(path, model.params)
+    except OSError as err:
+        raise CliError(f"cannot save the params to {path}: {err.strerror or err}") from None
+    print(f"mfc: saved {plural(len(model.params), 'param')} to {path}" +
+          (f", {when}" if when else ""), file=sys.stderr)
+
+
+class _Progress:
+    """Each epoch's line on stdout and, on a terminal, a one-line bar on stderr below
+    them, redrawn after each epoch and cleared when training ends."""
+
+    width = 30
+
+    def __init__(self, epochs: int, shown: bool):
+        self.epochs, self.shown = epochs, shown
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._clear()
+
+    def report(self, epoch) -> None:
+        self._clear()
+        print(epoch.line(), flush=True)
+        self._show(epoch.number)
+
+    def _show(self, done: int) -> None:
+        if self.shown:
+            filled = self.width * done // self.epochs
+            bar = "#" * filled + "." * (self.width - filled)
+            sys.stderr.write(f"\r[{bar}] epoch {done}/{self.epochs}")
+            sys.stderr.flush()
+
+    def _clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

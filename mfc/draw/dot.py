@@ -1,0 +1,231 @@
+"""A view of a program (mfc.draw.views) as a `graphviz.Digraph`: DOT source, styled.
+
+`build` gives each box its label, style and tooltip and each edge the shapes flowing
+along it; mfc.draw.render turns the DOT into svg, png or pdf. Nothing here runs a network.
+
+Escaping: node labels are HTML-like (bold names) and hold only text passed through
+`escape_html`; everything else (edge labels, tooltips, the caption) is a quoted DOT
+string passed through `escape_string`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+
+from mfc.draw.views import detach_far_readers, plain_view
+from mfc.text import format_shape, one_line, plural
+
+PNG_DPI = "144"  # graphviz's 72 dpi makes png text blurry on today's screens
+
+# ---------------------------------------------------------------- styles
+
+FONT = "Helvetica"
+INK, MUTED = "#1e293b", "#64748b"
+
+# ordering=in keeps operands in argument order, left to right: y − ŷ is not ŷ − y.
+GRAPH_STYLE = {"fontname": FONT, "fontsize": "11", "fontcolor": MUTED, "labelloc": "b",
+               "ordering": "in", "nodesep": "0.3", "ranksep": "0.3", "pad": "0.25",
+               "bgcolor": "white"}
+NODE_STYLE = {"fontname": FONT, "fontsize": "11", "fontcolor": INK, "shape": "box",
+              "style": "filled,rounded", "penwidth": "1.2", "margin": "0.14,0.06"}
+EDGE_STYLE = {"fontname": FONT, "fontsize": "9", "fontcolor": MUTED, "color": "#94a3b8",
+              "arrowsize": "0.6", "penwidth": "1.1"}
+
+# One row per registry `kind`; the chosen loss draws as "loss" whatever its op.
+KIND_STYLES = {
+    "data": {"fillcolor": "#dbeafe", "color": "#2563eb"},
+    "param": {"fillcolor": "#fef3c7", "color": "#d97706"},
+    "const": {"shape": "plain", "style": "", "fontcolor": MUTED},
+    "op": {"fillcolor": "#f1f5f9", "color": "#64748b"},
+    "loss": {"fillcolor": "#fee2e2", "color": "#dc2626", "penwidth": "2"},
+}
+INFIX_STYLE = {"shape": "circle", "fixedsize": "true", "width": "0.34", "style": "filled",
+               "fillcolor": "white", "color": "#64748b", "fontsize": "13"}
+COPY_STYLE = {"style": "filled,rounded,dashed", "fontsize": "10"}  # a leaf drawn again
+GROUP_STYLE = {"fillcolor": "#ede9fe", "color": "#7c3aed", "peripheries": "2"}
+SUBTLE = {"data": "#2563eb", "param": "#b45309", "op": MUTED, "loss": "#b91c1c",
+          "group": "#6d28d9", "const": MUTED}  # the colour of a box's second line
+
+# ---------------------------------------------------------------- escaping
+
+
+def _visible(text: str) -> str:
+    """Control characters as Python escapes (a newline as backslash-n), and text that
+    cannot be UTF-8 (lone surrogates) as '?': a label is one line of printable text."""
+    return one_line(text.encode("utf-8", "replace").decode("utf-8"))
+
+
+def escape_html(text) -> str:
+    """Escape text for the inside of an HTML-like DOT label (`<...>`).
+
+    Parameters
+    ----------
+    text : object
+        Any value; it is shown as `str(text)`.
+
+    Returns
+    -------
+    str
+        The text with `& < > "` as entities, backslashes as `&#92;` (so that no
+        renderer reads an escape sequence) and control characters spelled out.
+    """
+    text = _visible(str(text))
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"),
+                         ("\\", "&#92;")):
+        text = text.replace(char, entity)
+    return text
+
+
+def escape_string(text) -> str:
+    """Escape text for a quoted DOT string (an edge label, a tooltip, the caption).
+
+    Parameters
+    ----------
+    text : object
+        Any value; it is shown as `str(text)`.
+
+    Returns
+    -------
+    str
+        A `graphviz.escape`d string: backslashes doubled so that `\\n`, `\\N`, `\\G`,
+        `\\l` mean nothing, never taken for an HTML label; `&` as `&amp;`, since
+        Graphviz reads entities in every label; control characters spelled out. The
+        graphviz package adds the quotes and escapes `"`.
+    """
+    import graphviz
+
+    return graphviz.escape(_visible(str(text)).replace("&", "&amp;"))
+
+
+# ---------------------------------------------------------------- the Digraph
+
+
+def build(program, view: nx.DiGraph | None = None, rankdir: str = "TB"):
+    """The diagram of a program as a `graphviz.Digraph` (use `.source` for DOT).
+
+    Parameters
+    ----------
+    program : mfc.ir.Program
+        A compiled, valid spec.
+    view : networkx.DiGraph, optional
+        The boxes to draw: `plain_view(program)` (the default) or
+        `collapsed_view(program)`.
+    rankdir : {"TB", "LR"}
+        Top to bottom or left to right.
+
+    Returns
+    -------
+    graphviz.Digraph
+    """
+    import graphviz
+
+    view = detach_far_readers(plain_view(program) if view is None else view)
+    graph_style = {**GRAPH_STYLE, "rankdir": rankdir}
+    diagram = graphviz.Digraph("mfc", graph_attr=graph_style, node_attr=NODE_STYLE,
+                               edge_attr=EDGE_STYLE)
+    diagram.attr(label=_caption(program, view))
+    lines = program.source.splitlines()
+    for box, data in view.nodes(data=True):
+        diagram.node(box, **_box_attrs(program, data, lines))
+    for target in view:
+        for source, edge in view.pred[target].items():
+            _draw_edges(diagram, view, source, target, edge)
+    return diagram
+
+
+def _box_attrs(program, data: dict, lines: list[str]) -> dict:
+    if data["kind"] == "group":
+        return {"label": _group_label(program, data), **GROUP_STYLE}
+    node = program.nodes[data["members"][0]]
+    if "copy_of" in data:
+        return {"label": f"<<b>{escape_html(node.label)}</b>>", **KIND_STYLES[data["kind"]],
+                **COPY_STYLE, "tooltip": escape_string(f"{node.label}, drawn again here")}
+    tooltip = {"tooltip": escape_string(_source_line(node, lines))}
+    if node.anonymous and node.op.symbol:
+        return {"label": escape_html(node.op.symbol), **INFIX_STYLE, **tooltip}
+    if node.anonymous and node.kind == "const":
+        return {"label": escape_html(f"{node.attrs['value']:g}"), **KIND_STYLES["const"],
+                **tooltip}
+    return {"label": _node_label(node, data), **KIND_STYLES[data["kind"]], **tooltip}
+
+
+def _source_line(node, lines: list[str]) -> str:
+    """What the spec says about a node, for the tooltip: `line 4: l1 = Linear(X, W1, b1)`."""
+    span = node.span
+    if span is None or span.line != span.end_line or span.line > len(lines):
+        return node.label
+    text = lines[span.line - 1][span.column - 1:span.end_column - 1]
+    return f"line {span.line}: {text if node.anonymous else f'{node.name} = {text}'}"
+
+
+def _node_label(node, data: dict) -> str:
+    title = "" if node.anonymous else f"<b>{escape_html(node.name)}</b>  "
+    op = f"{node.attrs['value']:g}" if node.kind == "const" else node.op.name
+    lines = [f"{title}{escape_html(op)}", escape_html(format_shape(data["shape"]))]
+    count = node.elements if node.kind == "param" else None
+    if count is not None:
+        lines.append(escape_html(plural(count, "param")))
+    return _html_lines(lines, data["kind"])
+
+
+def _group_label(program, data: dict) -> str:
+    members = [program.nodes[m] for m in data["members"]]
+    params = [m.elements for m in members if m.kind == "param"]
+    lines = [f"<b>{escape_html(describe(data['sig']))}</b>",
+             escape_html(f"{plural(len(members), 'node')}  {format_shape(data['shape'])}")]
+    if params:
+        total = "? params" if None in params else plural(sum(params), "param")
+        lines.append(escape_html(total))
+    return _html_lines(lines, "group")
+
+
+def _html_lines(lines: list[str], kind: str) -> str:
+    """Escaped lines as an HTML-like label: the first in full size, the rest smaller."""
+    rest = "".join(f'<br/><font point-size="9" color="{SUBTLE[kind]}">{line}</font>'
+                   for line in lines[1:])
+    return f"<{lines[0]}{rest}>"
+
+
+def describe(sig: tuple) -> str:
+    """What a box stands for: `Add`; `32×Add` side by side; `500×(Linear → ReLU)` one
+    after another; `59×(32×Add)`, 59 layers of 32 Adds."""
+    if sig[0] == "parallel":
+        return f"{sig[1]}×{_describe_part(sig[2])}"
+    if sig[0] == "repeat":
+        block = " → ".join(describe(s) for s in sig[2])
+        if len(sig[2]) == 1:
+            return f"{sig[1]}×{_describe_part(sig[2][0])}"
+        return f"{sig[1]}×({block})"
+    return sig[0] if sig[2] is None else f"{sig[2]:g}"
+
+
+def _describe_part(sig: tuple) -> str:
+    return f"({describe(sig)})" if sig[0] in ("parallel", "repeat") else describe(sig)
+
+
+def _draw_edges(diagram, view: nx.DiGraph, source, target, edge: dict) -> None:
+    # A number's shape is always (); saying so on its edge is clutter.
+    label = "" if view.nodes[source]["kind"] == "const" else " | ".join(sorted(edge["shapes"]))
+    plain = view.nodes[source]["kind"] != "group" and view.nodes[target]["kind"] != "group"
+    for _ in range(edge["count"] if plain else 1):  # Mul(x, x) reads x twice
+        diagram.edge(source, target, label=escape_string(label))
+
+
+def _caption(program, view: nx.DiGraph) -> str:
+    import graphviz
+
+    total = program.trainable_count
+    lines = [] if program.filename == "<string>" else [Path(program.filename).name]
+    lines.append(plural(total, "trainable parameter") if total is not None
+                 else "trainable parameters: known once the data is read")
+    if program.settings.data is not None:
+        lines.append(f"data: {program.settings.data}")
+    boxes = sum(1 for _, data in view.nodes(data=True) if "copy_of" not in data)
+    if boxes < len(program.nodes):
+        lines.append(f"{len(program.nodes):,} nodes drawn as {boxes:,} boxes")
+    # Joined with real DOT line breaks; nohtml: the text might start with < and end with >.
+    return graphviz.nohtml("\\n".join(escape_string(line) for line in lines))
+
+

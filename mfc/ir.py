@@ -1,0 +1,177 @@
+"""The typed program every stage after the front end reads: `Node` records in a `Program`.
+
+The front end (mfc.lang) builds a `Program` from spec text; backends (mfc.backends), the
+training loop (mfc.train), drawing (mfc.draw) and the commands read it and never reach
+back into the compiler, the graph builder or data files. A `Program` is plain data: it
+imports nothing that runs a network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mfc.diagnostics import E407, Diagnostic, Span
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from mfc.data import DataInfo
+    from mfc.ops import Op
+    from mfc.settings import TrainSettings
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a spec: a named value and the op that computes it.
+
+    `inputs` keeps argument order and repeats (`Mul(x, x)` reads x twice). `shape` is a
+    tuple of ints, 'N' (the batch) and '?' (a size the data gives at run time), or None
+    while unknown. `op` is None only inside the front end, for a call already reported
+    as wrong.
+    """
+
+    name: str
+    op: Op | None
+    inputs: tuple[str, ...] = ()
+    attrs: Mapping = field(default_factory=dict)
+    span: Span | None = None  # the expression that computes it
+    decl: Span | None = None  # where its name is defined (the expression, if anonymous)
+    label: str = ""  # how messages name it: its name, or its source text
+    anonymous: bool = False
+    index: int = 0  # definition order, for stable output
+    shape: tuple | None = None
+
+    @property
+    def kind(self) -> str | None:
+        return self.op.kind if self.op is not None else None
+
+    @property
+    def elements(self) -> int | None:
+        """How many numbers the value holds, or None while a size is not known."""
+        if self.shape is None or not all(isinstance(d, int) for d in self.shape):
+            return None
+        return math.prod(self.shape)
+
+    def declared_at(self) -> str:
+        """Where the spec defines it, for messages: 'declared at line 3'."""
+        return f"declared at line {self.decl.line}" if self.decl else "declared in the spec"
+
+
+def needed_by(nodes: Mapping[str, Node], *names: str) -> list[str]:
+    """The nodes whose values `names` depend on, themselves included, in the order of
+    `nodes` (a topological one)."""
+    needed = set(names)
+    for node in reversed(nodes.values()):
+        if node.name in needed:
+            needed.update(node.inputs)
+    return [name for name in nodes if name in needed]
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A checked spec.
+
+    Attributes
+    ----------
+    nodes : name → Node, every node of the spec in topological order.
+    graph : the networkx DiGraph of who reads whom (its nodes carry no attributes).
+    loss : the node training minimises.
+    outputs : the nodes a prediction returns (by default the loss's operand that is not
+        the targets).
+    settings : the train block, with any overrides.
+    data : what the compile learned of the data without loading it (None: no data, or
+        a file not there yet).
+    diagnostics : the warnings (a Program has no errors).
+    source, filename, base_dir : the spec's text, its name, and the folder data paths
+        are relative to.
+    """
+
+    nodes: Mapping[str, Node]
+    graph: nx.DiGraph
+    loss: str
+    outputs: tuple[str, ...]
+    settings: TrainSettings
+    data: DataInfo | None
+    diagnostics: tuple[Diagnostic, ...]
+    source: str
+    filename: str
+    base_dir: Path
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.nodes)
+
+    @cached_property
+    def shapes(self) -> dict[str, tuple | None]:
+        return {name: node.shape for name, node in self.nodes.items()}
+
+    @cached_property
+    def param_names(self) -> list[str]:
+        """The trainable params, in topological order."""
+        return [n.name for n in self.nodes.values() if n.kind == "param"]
+
+    @cached_property
+    def input_names(self) -> list[str]:
+        return [n.name for n in self.nodes.values() if n.kind == "data"]
+
+    def param_count(self, name: str) -> int | None:
+        return self.nodes[name].elements
+
+    @property
+    def trainable_count(self) -> int | None:
+        """Total trainable elements, or None while a size waits for the data."""
+        counts = [self.param_count(n) for n in self.param_names]
+        return None if None in counts else sum(counts)
+
+    def needed_by(self, *names: str) -> list[str]:
+        """The nodes whose values `names` depend on, themselves included, in order."""
+        return needed_by(self.nodes, *names)
+
+    @cached_property
+    def label_inputs(self) -> dict[str, int | None]:
+        """Input name → the number of classes, for each Input that feeds class labels to
+        a loss (None when the scores' width waits for the data)."""
+        found: dict[str, int | None] = {}
+        for node in self.nodes.values():
+            if node.op is None or not node.op.labels:
+                continue
+            source = self.nodes[node.inputs[node.op.target]]
+            if source.kind == "data":
+                classes = node.op.classes([self.nodes[i].shape for i in node.inputs])
+                known = [c for c in (found.get(source.name), classes) if c is not None]
+                found[source.name] = min(known, default=None)
+        return found
+
+    def scores_and_labels(self) -> tuple[str, str] | None:
+        """(scores, labels) of the first op in the loss that scores class labels fed by
+        an Input: what accuracy is measured on."""
+        for name in self.needed_by(self.loss):
+            node = self.nodes[name]
+            if node.op.labels and self.nodes[node.inputs[node.op.target]].kind == "data":
+                return node.inputs[node.op.prediction], node.inputs[node.op.target]
+        return None
+
+    def unfed_inputs(self, settings: TrainSettings) -> list[Diagnostic]:
+        """E407 for each Input the loss needs that neither the data's features nor its
+        targets fill, under `settings`."""
+        fed = {settings.features, settings.targets} if settings.data else set()
+        needed = set(self.needed_by(self.loss))
+        return [self._unfed(settings, name) for name in self.input_names
+                if name in needed and name not in fed]
+
+    def _unfed(self, settings: TrainSettings, name: str) -> Diagnostic:
+        decl = self.nodes[name].decl
+        if not settings.data:
+            return Diagnostic(E407, f"the loss needs Input '{name}', but no data feeds it",
+                              decl, help="name the data in the train block (data = "
+                              "\"iris\"), or pass --data")
+        return Diagnostic(E407, f"the loss needs Input '{name}', but the data feeds only "
+                          f"'{settings.features}' (features) and '{settings.targets}' "
+                          f"(targets)", decl, help=f"feed it the features with "
+                          f"`features = {name}` or the targets with `targets = {name}` in "
+                          "the train block")

@@ -1,0 +1,232 @@
+"""The training loop: minibatch gradient descent as the lesson does it.
+
+Per epoch, examples // batch_size steps; each step takes a batch (mfc.train.sampling),
+runs forward and backward on the backend, and updates the params (mfc.train.optim).
+After each epoch: `Epoch: N, Loss: L`, L the mean batch loss of the epoch. Without data,
+an epoch is one step and L the loss before its update.
+
+Nothing is lost: a loss that stops being finite ends the run (nothing should be saved
+from that state); Ctrl-C finishes the current step, so the params are those a whole
+step produced.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from mfc.diagnostics import DataError, MfcError
+from mfc.train.optim import OPTIMIZERS
+from mfc.train.sampling import SAMPLERS
+
+
+class Diverged(MfcError):
+    """The loss became NaN or infinite; the params are left as they were before the
+    step that found it, and nothing should be saved from them."""
+
+    def __init__(self, loss: float, epoch: int, step: int, steps: int, learning_rate: float):
+        if epoch == 1 and step == 1:  # no update has happened: the start is at fault
+            super().__init__(f"the loss is {loss} at the starting params, before any step; "
+                             "check the spec's ops and inits (a log or root of a "
+                             "negative number, a division by zero)")
+        else:
+            super().__init__(f"the loss became {loss} in epoch {epoch}, step {step} of "
+                             f"{steps}; try a smaller learning rate than {learning_rate:g}")
+        self.loss, self.epoch, self.step = loss, epoch, step
+
+    exit_code = 1
+
+
+class NotFinite(ArithmeticError):
+    """A step's loss was NaN or infinite (the step stopped before its update)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, once the current step had finished: the params are those of a whole
+    step (`step` of `steps` in `epoch`)."""
+
+    def __init__(self, epoch: int, step: int, steps: int, losses: list[float]):
+        super().__init__()
+        self.epoch, self.step, self.steps, self.losses = epoch, step, steps, losses
+
+    def where(self) -> str:
+        if self.step == self.steps:
+            return f"after epoch {self.epoch}"
+        return f"in epoch {self.epoch} after step {self.step} of {self.steps}"
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """What one epoch did: its mean batch loss, and on validation data (when the
+    `validation` setting holds some out) the loss and, for CrossEntropy, accuracy."""
+
+    number: int
+    loss: float
+    validation_loss: float | None = None
+    accuracy: float | None = None
+
+    def line(self) -> str:
+        """`Epoch: N, Loss: L`, the lesson's format, then any validation fields.
+
+        Numbers have the lesson's 3 decimals (`31.214`), except that a magnitude of
+        1e9 or more is written `1.235e+12`: a run about to diverge would otherwise
+        print hundreds of digits.
+        """
+        text = f"Epoch: {self.number}, Loss: {_number(self.loss)}"
+        if self.validation_loss is not None:
+            text += f", Validation loss: {_number(self.validation_loss)}"
+        if self.accuracy is not None:
+            text += f", Validation accuracy: {self.accuracy:.3f}"
+        return text
+
+
+def _number(value: float) -> str:
+    return f"{value:.3e}" if abs(value) >= 1e9 else f"{value:.3f}"
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(network, settings, prepared, on_epoch=None) -> list[float]:
+    """Train `network` (a lowered program) in place with `settings` on `prepared` data
+    (mfc.data.prepare; None to train without data); return the mean batch loss of each
+    epoch. `on_epoch` is called with an `Epoch` after each.
+
+    Raises DataError when the data does not fit the network's Inputs, Diverged when the
+    loss stops being finite, Interrupted on Ctrl-C.
+    """
+    # The loss is checked for NaN and infinity at every step and stops the run with a
+    # clear message; numpy's warnings on the way there would only be noise.
+    with np.errstate(all="ignore"):
+        trainer = Trainer(network, settings, _fed(network, settings, prepared))
+        with _ctrl_c_finishes_the_step() as stop:
+            return trainer.run(settings.epochs, on_epoch or (lambda epoch: None), stop)
+
+
+def _fed(network, settings, prepared):
+    """The prepared arrays by the network's Input slots, checked against the Inputs'
+    shapes and cast to the network's dtype (a DataError naming the data, if they
+    do not fit)."""
+    if prepared is None:
+        return None
+    try:
+        return {part: network.checked_slots(arrays) if arrays is not None else None
+                for part, arrays in (("train", prepared.train),
+                                     ("validation", prepared.validation))}
+    except ValueError as err:
+        raise DataError(f"{settings.data}: {err}") from None
+
+
+class Trainer:
+    """One network, its batches and its optimizer. `step()` is one whole training
+    step (batch, forward, backward, update) and returns the batch loss."""
+
+    def __init__(self, network, settings, fed: dict | None):
+        self.network, self.settings = network, settings
+        self.validation = fed["validation"] if fed else None
+        self.optimizer = OPTIMIZERS[settings.optimizer](network.theta, network.grad, settings)
+        self.sample = None
+        if fed is not None:
+            rng = np.random.default_rng((settings.seed, 2))
+            self.sample = SAMPLERS[settings.sampling](fed["train"], settings.batch_size, rng)
+            self.sample.prime()  # the batch's shapes pick the buffers
+        self.steps = self.sample.steps if self.sample is not None else 1
+        network.activate(network.loss_plan)
+        self._passes = ([n.forward for n in network.loss_plan],
+                        [n.backward for n in network.backward_plan])
+        self._scores = network.scores_and_labels
+
+    def step(self) -> float:
+        """One training step; raises NotFinite (before the update) when the loss is
+        NaN or infinite."""
+        if self.sample is not None:
+            self.sample()
+        forward, backward = self._passes
+        for run in forward:
+            run()
+        loss = self.network.loss.value.item()
+        if not math.isfinite(loss):
+            raise NotFinite(loss)
+        for run in backward:
+            run()
+        self.optimizer.update()
+        return loss
+
+    def run(self, epochs: int, on_epoch, stop) -> list[float]:
+        """Train for `epochs`; return the mean batch loss of each."""
+        losses: list[float] = []
+        for epoch in range(1, epochs + 1):
+            losses.append(self._epoch(epoch, stop, losses))
+            validation = self.validate()
+            on_epoch(Epoch(epoch, losses[-1], *validation))
+            if stop.requested:
+                raise Interrupted(epoch, self.steps, self.steps, losses)
+        return losses
+
+    def _epoch(self, epoch: int, stop, losses: list[float]) -> float:
+        """The steps of one epoch; their mean loss."""
+        total = 0.0
+        for step in range(1, self.steps + 1):
+            total += self._checked_step(epoch, step)
+            if stop.requested:
+                raise Interrupted(epoch, step, self.steps, losses)
+        return total / self.steps
+
+    def _checked_step(self, epoch: int, step: int) -> float:
+        try:
+            return self.step()
+        except NotFinite as err:
+            raise Diverged(err.args[0], epoch, step, self.steps,
+                           self.settings.learning_rate) from None
+
+    def validate(self) -> tuple[float | None, float | None]:
+        """Loss and (for a loss on class labels) accuracy on the validation rows, if any."""
+        held_out = self.validation
+        if not held_out:
+            return None, None
+        network = self.network
+        batch = {node: node.value for node in held_out}
+        for node, array in held_out.items():
+            node.value = array
+        network.activate(network.loss_plan)
+        network.run_forward(network.loss_plan)
+        loss, accuracy = network.loss_value(), None
+        if self._scores is not None:
+            scores, labels = self._scores
+            accuracy = float(np.mean(scores.value.argmax(axis=1) == labels.value))
+        for node, array in batch.items():
+            node.value = array
+        network.activate(network.loss_plan)
+        return loss, accuracy
+
+
+class _Stop:
+    requested = False
+
+
+@contextmanager
+def _ctrl_c_finishes_the_step():
+    """While training, the first Ctrl-C asks the loop to stop after the current step
+    (so the params are never half-updated); a second one stops at once."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach only the main thread
+        return
+
+    def request(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, request)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
