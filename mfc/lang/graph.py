@@ -18,7 +18,7 @@ from mfc.diagnostics import (E101, E102, E103, E104, E105, E106, E107, E108, E10
                              E111, E203, Note, Report, Span, did_you_mean)
 from mfc.ir import Node
 from mfc.lang import ast
-from mfc.ops import OPS, USER_OPS
+from mfc.ops import OPS, USER_OPS, Const
 from mfc.text import plural
 
 HOLE = "_"  # a dim to infer
@@ -93,7 +93,7 @@ class _Builder:
         if isinstance(item, ast.Number):
             if not math.isfinite(item.value):
                 self.report(E111, "this number is too large to represent", item.span)
-            call = ast.Call("Const", (), (), item.span, item.span)
+            call = ast.Call(Const.name, (), (), item.span, item.span)
             return self.add(call, target, owner, (), {"value": item.value})
         if item.id == HOLE:
             self.report(E108, "'_' stands for a dim to infer; it is not a value here",
@@ -105,17 +105,16 @@ class _Builder:
         return self.add(call, target, owner, (item.id,), {}, refs=[item])
 
     def call(self, call: ast.Call, inputs, target, owner) -> str | None:
-        op = OPS.get(call.op) if call.op != "Const" else None
+        op = _user_op(call.op)
         if op is None:
             self.report(E102, f"unknown op '{call.op}'", call.op_span,
                         help=did_you_mean(call.op, USER_OPS) or
                         f"the ops are: {', '.join(USER_OPS)}")
         elif len(call.args) != len(op.operands):
             self.report(E105, _arity_message(op, len(call.args)), call.span)
-            op = None
-        attrs = self.keyword_attrs(call, OPS[call.op]) if call.op in OPS else {}
+        attrs = self.keyword_attrs(call, op) if op else {}
         refs = [a for a in call.args if isinstance(a, ast.Name)]
-        usable = op is not None and None not in inputs
+        usable = op is not None and len(call.args) == len(op.operands) and None not in inputs
         return self.add(call, target, owner, tuple(i for i in inputs if i is not None),
                         attrs, refs, usable)
 
@@ -170,9 +169,9 @@ class _Builder:
 
     def dims_attrs(self, call: ast.Call) -> dict:
         op = OPS[call.op]
-        if op.name == "Param" and not call.args:
-            self.report(E105, "Param needs at least one dim, as in Param(10) or "
-                        "Param(_, 10)", call.span)
+        if op.needs_dims and not call.args:
+            self.report(E105, f"{op.name} needs at least one dim, as in {op.name}(10) or "
+                        f"{op.name}(_, 10)", call.span)
         dims = tuple(self.dim(arg) for arg in call.args)
         return {"dims": dims, "dim_spans": tuple(a.span for a in call.args),
                 **self.keyword_attrs(call, op)}
@@ -209,6 +208,12 @@ def _literal_number(expr) -> int | float | None:
     if isinstance(expr, ast.Call) and expr.op == "Neg" and isinstance(expr.args[0], ast.Number):
         return -expr.args[0].value
     return None
+
+
+def _user_op(name: str):
+    """The op a spec may call by `name`, or None (a Const is written as a number)."""
+    op = OPS.get(name)
+    return op if op is not None and op.user else None
 
 
 def _takes_dims(call: ast.Call) -> bool:
