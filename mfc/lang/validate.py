@@ -66,17 +66,19 @@ def against_the_data(nodes: dict[str, Node], settings: TrainSettings, loss: str 
             report(E401, message, setting_span(settings, key if origin == "spec" else "data"),
                    help=help)
     if loss is not None and info.classes:
-        _check_classes(nodes, nodes[loss], info.classes, report)
+        for name in needed_by(nodes, loss):
+            node = nodes[name]
+            if node.op.labels and node.inputs[node.op.target] == settings.targets:
+                _check_classes(nodes, node, info.classes, report)
 
 
-def _check_classes(nodes, loss: Node, classes: int, report: Report) -> None:
-    if not loss.op.labels:
-        return
-    scores = nodes[loss.inputs[loss.op.prediction]]
-    width = loss.op.classes([nodes[i].shape for i in loss.inputs])
+def _check_classes(nodes, node: Node, classes: int, report: Report) -> None:
+    """E200 when an op scoring the data's labels has scores of another width."""
+    scores = nodes[node.inputs[node.op.prediction]]
+    width = node.op.classes([nodes[i].shape for i in node.inputs])
     if width is not None and width != classes:
-        report(E200, f"{loss.op.name}: the data has {classes} classes but {scores.label} "
-               f"has {width} columns", loss.span, help=f"give the last layer {classes} outputs")
+        report(E200, f"{node.op.name}: the data has {classes} classes but {scores.label} "
+               f"has {width} columns", node.span, help=f"give the last layer {classes} outputs")
 
 
 def warnings(nodes: dict[str, Node], graph: nx.DiGraph, loss: str, report: Report) -> None:

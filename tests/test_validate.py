@@ -1,0 +1,108 @@
+"""Stage 5 (mfc.lang.validate): the loss, the outputs, what the data rules out, warnings."""
+
+import numpy as np
+import pytest
+
+import mfc
+from conftest import LESSON, spec_errors
+
+CLASSIFIER = """\
+X, y = Input(), Input()
+W, b = Param(_, 3), Param(3)
+scores = Linear(X, W, b)
+ce = CrossEntropy(y, scores)
+cost = ce + 0.01 * Sum(W * W)
+train { data = "iris"; loss = cost }
+"""
+
+
+def program(source: str, **settings):
+    return mfc.compile(source, "net.mf", **settings).program
+
+
+def located(source: str, **settings) -> list[tuple]:
+    return [(d.code, d.line, d.column) for d in spec_errors_with(source, **settings)]
+
+
+def spec_errors_with(source: str, **settings):
+    with pytest.raises(mfc.SpecError) as info:
+        mfc.compile(source, "net.mf", **settings)
+    return info.value.diagnostics
+
+
+# -- the loss and the outputs
+
+
+def test_the_loss_is_the_one_sink_of_one_element():
+    assert program(LESSON).loss == "cost"
+
+
+def test_the_loss_setting_picks_among_several():
+    assert program("x = Param(3)\na = Sum(x)\nb = Mean(x)\ntrain { loss = b }").loss == "b"
+
+
+def test_the_output_is_the_losss_operand_that_is_not_the_targets():
+    assert program(LESSON).outputs == ("l2",)
+
+
+def test_the_output_of_a_regularised_loss_is_its_data_loss_prediction():
+    assert program(CLASSIFIER).outputs == ("scores",)
+
+
+def test_a_loss_made_of_no_loss_op_has_no_output():
+    assert program("x = Param(1, init=10)\ncost = x ** 2 + 5\n").outputs == ()
+
+
+def test_labels_and_their_classes_come_from_the_op_not_its_name():
+    p = program(CLASSIFIER)
+    assert p.label_inputs == {"y": 3}
+    assert p.scores_and_labels() == ("scores", "y")
+    assert program(LESSON).label_inputs == {}
+
+
+# -- what the data rules out: one rule, wherever the setting came from
+
+
+def test_a_validation_fraction_that_leaves_no_rows_is_found_at_check_time():
+    source = LESSON.replace("train {", "train { validation = 0.001;")
+    assert located(source) == [("E401", 6, 22)]
+
+
+def test_a_batch_larger_than_the_data_from_the_spec_is_located_at_its_setting():
+    source = LESSON.replace("batch_size = 11", "batch_size = 500")
+    (d,) = spec_errors_with(source)
+    assert (d.code, d.line) == ("E401", 6) and "442 training examples" in d.message
+
+
+def test_the_default_batch_size_against_tiny_data_is_located_at_the_data(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.ones((20, 2)), y=np.ones(20))
+    spec = tmp_path / "net.mf"
+    spec.write_text('X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n'
+                    'train { data = "d.npz" }\n')
+    with pytest.raises(mfc.SpecError) as info:
+        mfc.load(spec)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.line, d.column) == ("E401", 4, 16) and "the default batch_size" in d.message
+
+
+def test_a_flag_the_data_rules_out_is_a_setting_error_not_a_spec_error():
+    with pytest.raises(mfc.SettingError, match="^batch_size: 'batch_size' is 1000"):
+        mfc.compile(LESSON, batch_size=1000)
+
+
+def test_scores_as_wide_as_another_number_of_classes_is_E200():
+    assert [d.code for d in spec_errors(CLASSIFIER.replace("Param(_, 3), Param(3)",
+                                                           "Param(_, 4), Param(4)"))] == ["E200"]
+
+
+# -- warnings
+
+
+def test_softmax_before_a_labels_loss_inside_a_bigger_loss_is_W005():
+    source = CLASSIFIER.replace("CrossEntropy(y, scores)", "CrossEntropy(y, Softmax(scores))")
+    assert [d.code for d in program(source).diagnostics] == ["W005"]
+
+
+def test_a_param_that_never_reaches_the_loss_is_W001():
+    p = program("x = Param(3)\nz = Param(2)\ncost = Sum(x)\nunused = Sum(z)\ntrain { loss = cost }")
+    assert sorted(d.code for d in p.diagnostics) == ["W001", "W003"]
