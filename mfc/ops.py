@@ -48,6 +48,12 @@ def _int_value(value, kind):
     return int(value)
 
 
+def _number_value(value, kind):
+    if kind != "number" or not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return float(value)
+
+
 def _init_value(value, kind):
     if kind == "number":
         if not math.isfinite(value):
@@ -69,6 +75,7 @@ class Op:
     kind = "op"  # data | param | const | op | loss: what the node is, and how it draws
     symbol: str | None = None  # infix ops draw compactly as their symbol
     user = True  # written in specs by name (a Const is written as a number)
+    needs_dims = False  # a leaf that must be given at least one dim
     target: int | None = None  # a loss's operand that holds the targets
     labels = False  # whether those targets are class labels (indices into the scores)
 
@@ -165,7 +172,7 @@ class Param(Op):
     (U(±1/√fan_in)), xavier (U(±√(6/(fan_in+fan_out)))), he (normal·√(2/fan_in)), or a
     number (fill). Default: normal for two or more dims, zeros for one."""
 
-    name, operands, kind = "Param", None, "param"
+    name, operands, kind, needs_dims = "Param", None, "param", True
     keywords = {"init": KeywordSpec(_init_value, None, "zeros, ones, normal, uniform, "
                                     "xavier, he or a number")}
 
@@ -262,6 +269,30 @@ class ReLU(Identity):
             return (g * (x > 0.0),)
         dx = np.greater(x, 0.0, out=into[0])  # the mask as 0.0 and 1.0, in the buffer
         return (np.multiply(dx, g, out=dx),)
+
+
+class LeakyReLU(Identity):
+    """y = x where x > 0, else alpha·x (alpha 0.01 by default); dx = g where x > 0,
+    else alpha·g"""
+
+    name = "LeakyReLU"
+    keywords = {"alpha": KeywordSpec(_number_value, 0.01, "a number, such as 0.01")}
+
+    def forward(self, attrs, x, out=None):
+        alpha = attrs.get("alpha", 0.01)
+        if out is None:
+            return np.where(x > 0.0, x, x * alpha)
+        np.multiply(x, alpha, out=out)
+        np.copyto(out, x, where=x > 0.0)
+        return out
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        alpha = attrs.get("alpha", 0.01)
+        if into[0] is None:
+            return (np.where(x > 0.0, g, g * alpha),)
+        dx = np.multiply(g, alpha, out=into[0])
+        np.copyto(dx, g, where=x > 0.0)
+        return (dx,)
 
 
 class Tanh(Identity):

@@ -34,6 +34,7 @@ CASES = {
     "Neg": [((3, 4),)],
     "Sigmoid": [((3, 4),), ((5,),)],
     "ReLU": [(away_from_zero(3, 4),)],
+    "LeakyReLU": [(away_from_zero(3, 4),), (away_from_zero(3, 4), {"alpha": 0.2})],
     "Tanh": [((3, 4),)],
     "Softmax": [((3, 4),), ((3, 4), {"axis": 0})],
     "Sum": [((3, 4),), ((3, 4), {"axis": 0}), ((3, 4), {"axis": 1}), ((3, 4), {"axis": -1})],
