@@ -4,7 +4,7 @@
     python bench/train_bench.py --blas-threads 0 --repeats 15
 
 A step is what training repeats: take a batch, forward, backward, SGD update, the loss
-as a float. mfc's is `mfc.train.Trainer.step` on a spec compiled from text; the
+as a float. mfc's is `mfc.train.loop.Trainer.step` on a spec compiled from text; the
 reference's is `reference.Reference.step`. Same data (standardised), same batch size,
 same sampling, same learning rate. Repeats of the two are interleaved and the minimum of
 each is kept, since this machine's noise only ever adds time.
@@ -53,14 +53,15 @@ CASES = [
 
 def mfc_trainer(text: str, **settings):
     """A `Trainer` for the spec `text`, with `settings` overriding its train block."""
-    from mfc import train
-    from mfc.lang.compiler import compile_text
+    import mfc
+    from mfc import data, settings as train_settings
+    from mfc.train.loop import Trainer
 
-    program = compile_text(text, "<bench>", base_dir=".")
-    chosen = program.settings.with_overrides(**settings)
-    network = program.network(chosen.dtype, chosen.seed)
-    prepared = train.prepare_data(program, network, chosen, note=lambda text: None)
-    return train.Trainer(network, chosen, prepared)
+    model = mfc.compile(text, "<bench>")
+    chosen = train_settings.at_train_time(model.program.settings, settings)
+    network = model.network(chosen.dtype, chosen.seed)
+    prepared = data.prepare(model.program, chosen, note=lambda text: None)
+    return Trainer(network, chosen, prepared)
 
 
 def time_once(step, n_steps: int) -> float:
@@ -91,7 +92,7 @@ def memory_growth(epochs: int) -> tuple[int, int]:
     run 5 epochs at a time so that the list of losses `run` returns is not kept. Each
     reading follows a full collection, which also empties Python's free lists (of
     floats, say), whose fill would otherwise read as a few KiB of noise."""
-    from mfc.train import _Stop
+    from mfc.train.loop import _Stop
 
     trainer = mfc_trainer(DIGITS, batch_size=64, validation=0.2, learning_rate=1e-2)
     stop, ignore = _Stop(), lambda epoch: None

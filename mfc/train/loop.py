@@ -103,7 +103,7 @@ def train(network, settings, prepared, on_epoch=None) -> list[float]:
     # The loss is checked for NaN and infinity at every step and stops the run with a
     # clear message; numpy's warnings on the way there would only be noise.
     with np.errstate(all="ignore"):
-        trainer = Trainer(network, settings, _fed(network, settings, prepared))
+        trainer = Trainer(network, settings, prepared)
         with _ctrl_c_finishes_the_step() as stop:
             return trainer.run(settings.epochs, on_epoch or (lambda epoch: None), stop)
 
@@ -126,8 +126,9 @@ class Trainer:
     """One network, its batches and its optimizer. `step()` is one whole training
     step (batch, forward, backward, update) and returns the batch loss."""
 
-    def __init__(self, network, settings, fed: dict | None):
+    def __init__(self, network, settings, prepared):
         self.network, self.settings = network, settings
+        fed = _fed(network, settings, prepared)
         self.validation = fed["validation"] if fed else None
         self.optimizer = OPTIMIZERS[settings.optimizer](network.theta, network.grad, settings)
         self.sample = None
