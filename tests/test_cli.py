@@ -438,3 +438,17 @@ def test_a_format_other_than_the_name_says_is_written_with_a_note(tmp_path, caps
     code, _, err = run(capsys, "draw", SPECS / "warmup.mf", "-o", out, "--format", "dot")
     assert code == 0 and out.read_text().startswith("digraph")
     assert err.startswith("mfc: note: ") and "dot" in err and "svg" in err
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_error_that_is_not_mfcs_is_a_bug_and_says_so(capsys, monkeypatch, debug):
+    def broken(args):
+        raise ValueError("an invariant broke")
+
+    monkeypatch.setattr(cli.check, "run", broken)
+    argv = (["--debug"] if debug else []) + ["check", str(SPECS / "warmup.mf")]
+    assert main(argv) == 70
+    err = capsys.readouterr().err
+    assert "mfc: internal error: ValueError: an invariant broke" in err
+    assert "please report it" in err
+    assert ("Traceback" in err) == debug
