@@ -17,6 +17,7 @@ ufunc calls, and a consumer writes a param's gradient straight into its place.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, MutableMapping
 
 import numpy as np
@@ -261,8 +262,7 @@ class Network:
         self.backward_plan = [n for n in reversed(nodes.values()) if n in self.needs_grad]
         self.label_inputs = {nodes[name]: classes
                              for name, classes in program.label_inputs.items()}
-        pair = program.scores_and_labels()
-        self.scores_and_labels = None if pair is None else (nodes[pair[0]], nodes[pair[1]])
+        self.scores_and_labels = program.scores_and_labels()  # names, or None
         self._make_params(program, seed)
         self._wire()
         if isinstance(self.loss, ParamNode):  # `loss = x`: a param minimised directly
@@ -357,6 +357,42 @@ class Network:
 
     def loss_value(self) -> float:
         return self.loss.value.item()
+
+    # -- what the training loop asks of a backend
+
+    def ready(self) -> None:
+        """Point the training passes at buffers for the Inputs' current shapes (a
+        sampler's first batch, say)."""
+        self.activate(self.loss_plan)
+        self._passes = ([n.forward for n in self.loss_plan],
+                        [n.backward for n in self.backward_plan])
+
+    def loss_and_gradients(self) -> float:
+        """Forward at the Inputs' current values, then backward: the loss, with every
+        param's gradient in `grad` (left as it was when the loss is not finite: no
+        update should follow)."""
+        forward, backward = self._passes
+        for run in forward:
+            run()
+        loss = self.loss.value.item()
+        if math.isfinite(loss):
+            for run in backward:
+                run()
+        return loss
+
+    def evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
+        """The loss, and the values of the nodes `names` (copies), on `arrays` (slot →
+        array, as `checked_slots` gives); the training batch is left as it was."""
+        batch = {node: node.value for node in arrays}
+        for node, array in arrays.items():
+            node.value = array
+        self.activate(self.loss_plan)
+        self.run_forward(self.loss_plan)
+        loss, values = self.loss_value(), [self.nodes[n].value.copy() for n in names]
+        for node, array in batch.items():
+            node.value = array
+        self.activate(self.loss_plan)
+        return loss, values
 
     # -- the API's entry points: checked feeds, copied results
 

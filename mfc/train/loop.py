@@ -137,24 +137,16 @@ class Trainer:
             self.sample = SAMPLERS[settings.sampling](fed["train"], settings.batch_size, rng)
             self.sample.prime()  # the batch's shapes pick the buffers
         self.steps = self.sample.steps if self.sample is not None else 1
-        network.activate(network.loss_plan)
-        self._passes = ([n.forward for n in network.loss_plan],
-                        [n.backward for n in network.backward_plan])
-        self._scores = network.scores_and_labels
+        network.ready()
 
     def step(self) -> float:
         """One training step; raises NotFinite (before the update) when the loss is
         NaN or infinite."""
         if self.sample is not None:
             self.sample()
-        forward, backward = self._passes
-        for run in forward:
-            run()
-        loss = self.network.loss.value.item()
+        loss = self.network.loss_and_gradients()
         if not math.isfinite(loss):
             raise NotFinite(loss)
-        for run in backward:
-            run()
         self.optimizer.update()
         return loss
 
@@ -187,23 +179,14 @@ class Trainer:
 
     def validate(self) -> tuple[float | None, float | None]:
         """Loss and (for a loss on class labels) accuracy on the validation rows, if any."""
-        held_out = self.validation
-        if not held_out:
+        if not self.validation:
             return None, None
-        network = self.network
-        batch = {node: node.value for node in held_out}
-        for node, array in held_out.items():
-            node.value = array
-        network.activate(network.loss_plan)
-        network.run_forward(network.loss_plan)
-        loss, accuracy = network.loss_value(), None
-        if self._scores is not None:
-            scores, labels = self._scores
-            accuracy = float(np.mean(scores.value.argmax(axis=1) == labels.value))
-        for node, array in batch.items():
-            node.value = array
-        network.activate(network.loss_plan)
-        return loss, accuracy
+        pair = self.network.scores_and_labels or ()
+        loss, values = self.network.evaluate(self.validation, pair)
+        if not pair:
+            return loss, None
+        scores, labels = values
+        return loss, float(np.mean(scores.argmax(axis=1) == labels))
 
 
 class _Stop:
