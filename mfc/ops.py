@@ -16,6 +16,11 @@ to write its gradient into, None to allocate one, or False when no gradient is w
 (data, constants): an op may skip that work and return None there. Either way an op may
 return an array other than the one offered (`g` itself, say): the runtime uses what is
 returned. Called with no buffers, every op is a plain function of its operands.
+
+Every op takes every shape its `shape` rule admits, a 0-d value included, whether it
+comes as a 0-d array or as the numpy scalar a reduction or a ufunc returns for one (a
+scalar cannot be an `out=`: see `_writable`). tests/test_ops.py tries each op at every
+rank its rule accepts.
 """
 
 from __future__ import annotations
@@ -145,6 +150,12 @@ def _broadcast_axes(grad_shape: tuple, shape: tuple) -> tuple[tuple, tuple]:
     return axes, kept
 
 
+def _writable(value):
+    """`value` as an array to go on writing into. A ufunc given out=None returns a
+    numpy scalar, not a 0-d array, for a 0-d result, and a scalar cannot be an `out=`."""
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
+
+
 def _column(a):
     """Reshape to (m, 1): (m,) − (m, 1) would otherwise broadcast to (m, m)."""
     return a.reshape(-1, 1)
@@ -245,13 +256,14 @@ class Sigmoid(Identity):
     name = "Sigmoid"
 
     def forward(self, attrs, x, out=None):
-        out = np.multiply(x, 0.5, out=out)  # the tanh form cannot overflow as e^(−x) can
+        # The tanh form cannot overflow as e^(−x) can.
+        out = _writable(np.multiply(x, 0.5, out=out))
         np.tanh(out, out=out)
         np.multiply(out, 0.5, out=out)
         return np.add(out, 0.5, out=out)
 
     def backward(self, attrs, g, out, x, into=(None,)):
-        dx = np.subtract(1.0, out, out=into[0])
+        dx = _writable(np.subtract(1.0, out, out=into[0]))
         np.multiply(dx, out, out=dx)
         return (np.multiply(dx, g, out=dx),)
 
@@ -304,7 +316,7 @@ class Tanh(Identity):
         return np.tanh(x, out=out)
 
     def backward(self, attrs, g, out, x, into=(None,)):
-        dx = np.multiply(out, out, out=into[0])
+        dx = _writable(np.multiply(out, out, out=into[0]))
         np.subtract(1.0, dx, out=dx)
         return (np.multiply(dx, g, out=dx),)
 

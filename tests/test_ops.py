@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import numeric_gradient
+import mfc
 from mfc.ops import LEAF_KINDS, OPS
 
 
@@ -153,3 +154,106 @@ def test_cross_entropy_stays_finite_for_extreme_logits(dtype):
     assert value == pytest.approx(-log_probs[[0, 1, 2], labels].mean(), rel=1e-5)
     expected = (np.exp(log_probs) - np.eye(3)[labels]) / 3
     np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- every op, every rank
+# Not a table to keep up: every registered op is tried on 0-d, 1-d and 2-d operands, and
+# the combinations its own shape rule admits (asked of the checker, through a spec) must
+# run, forward and backward, with and without buffers. A new op is covered as it lands.
+
+RANK_SHAPES = [(), (3,), (2, 3), (3, 3)]
+
+
+def _operand_source(op, index: int, shape: tuple) -> str:
+    """How a spec writes an operand of `shape`: a Param (a 0-d one as the Sum of one),
+    or for a loss's class labels an Input of fixed size."""
+    dims = ", ".join(map(str, shape or (2,)))
+    leaf = f"Input({dims})" if op.labels and index == op.target else f"Param({dims}, init=ones)"
+    return f"Sum({leaf})" if shape == () else leaf
+
+
+def _admitted_cases():
+    """(op name, operand shapes) for each combination the op's shape rule accepts."""
+    import itertools
+
+    cases = []
+    for name, op in OPS.items():
+        if op.kind in LEAF_KINDS:
+            continue
+        for shapes in itertools.product(RANK_SHAPES, repeat=len(op.operands)):
+            operands = ", ".join(_operand_source(op, i, s) for i, s in enumerate(shapes))
+            try:
+                mfc.compile(f"v = {name}({operands})\ncost = Sum(v)\n")
+            except mfc.SpecError as err:
+                assert {d.code[:2] for d in err.diagnostics} == {"E2"}, err
+                continue
+            cases.append((name, shapes))
+    return cases
+
+
+ADMITTED = _admitted_cases()
+
+
+def _operands_at_rank(op, shapes, rng):
+    """Values away from every op's kinks and poles (positive, 0.5..2), class labels for
+    a labels operand; a 0-d operand as the numpy scalar a reduction returns."""
+    values = []
+    for i, shape in enumerate(shapes):
+        if op.labels and i == op.target:
+            classes = shapes[op.prediction][-1]
+            values.append(np.asarray(rng.integers(0, classes, shape)))
+        else:
+            values.append(np.asarray(rng.uniform(0.5, 2.0, shape) * rng.choice([1.0, -1.0])))
+    if op.name == "Pow":  # a negative base has no real power
+        values[0] = np.asarray(np.abs(values[0]))
+    return values
+
+
+def test_every_op_is_tried_at_every_rank():
+    tried = {name for name, _ in ADMITTED}
+    assert {n for n, op in OPS.items() if op.kind not in LEAF_KINDS} <= tried
+    assert any(() in shapes for _, shapes in ADMITTED)
+
+
+@pytest.mark.parametrize("name,shapes", ADMITTED,
+                         ids=[f"{n}{list(s)}" for n, s in ADMITTED])
+def test_every_op_runs_on_every_shape_its_rule_admits(name, shapes):
+    """Forward and backward, plain (operands as 0-d arrays and as numpy scalars) and into
+    buffers: values of the checked shape, gradients equal and equal to the numeric ones."""
+    op, rng = OPS[name], np.random.default_rng(len(shapes))
+    xs = _operands_at_rank(op, shapes, rng)
+    scalars = [x[()] if x.ndim == 0 else x for x in xs]
+    value = op.forward({}, *xs)
+    shape = np.shape(value)
+    weights = rng.standard_normal(shape)
+    for operands in (xs, scalars):
+        out = op.forward({}, *operands)
+        np.testing.assert_allclose(out, value, rtol=1e-12)
+        grads = op.backward({}, weights, out, *operands)
+        buffered = op.forward({}, *operands, out=np.empty(shape))
+        into = tuple(False if x.dtype.kind == "i" else np.empty(x.shape) for x in xs)
+        into_grads = op.backward({}, weights.copy(), buffered, *operands, into=into)
+        np.testing.assert_allclose(buffered, value, rtol=1e-12)
+        for x, grad, into_grad in zip(xs, grads, into_grads):
+            if x.dtype.kind == "i":
+                continue
+            assert np.shape(grad) == x.shape and np.shape(into_grad) == x.shape
+            np.testing.assert_allclose(into_grad, grad, rtol=1e-12, atol=1e-15)
+    for x, grad in zip(xs, grads):
+        if x.dtype.kind != "i":
+            numeric = numeric_gradient(lambda: float(np.sum(op.forward({}, *xs) * weights)), x)
+            np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,shapes", ADMITTED,
+                         ids=[f"{n}{list(s)}" for n, s in ADMITTED])
+def test_every_op_trains_on_every_shape_its_rule_admits(name, shapes):
+    """The runtime's passes (a first one that allocates, then buffers) on the same spec."""
+    op = OPS[name]
+    operands = ", ".join(_operand_source(op, i, s) for i, s in enumerate(shapes))
+    model = mfc.compile(f"v = {name}({operands})\ncost = Sum(v)\n")
+    feed = {n: np.zeros(model.shapes[n], int) for n in model.program.input_names}
+    first = model.gradients(feed)
+    again = model.gradients(feed)  # now into the buffers the first run sized
+    for param in first:
+        np.testing.assert_allclose(again[param], first[param], rtol=1e-12)

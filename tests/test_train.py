@@ -237,3 +237,10 @@ def test_a_loss_not_finite_at_the_start_blames_the_spec_not_the_learning_rate():
 def test_a_diverging_step_is_named():
     with pytest.raises(Diverged, match=r"epoch \d+, step \d+ of \d+"):
         program_of("x = Param(1, init=10)\ncost = x ** 2 + 5").train(learning_rate=1e200)
+
+
+@pytest.mark.parametrize("loss", ["Sigmoid(Sum(x))", "Sigmoid(x @ x)", "Tanh(Mean(x))"])
+def test_a_one_element_value_trains(loss):
+    """A 0-d value through an elementwise op: a numpy scalar must never reach `out=`."""
+    losses = program_of(f"x = Param(3, init=ones)\ncost = {loss}\n").train(epochs=2)
+    assert all(np.isfinite(losses))
