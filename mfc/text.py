@@ -26,3 +26,12 @@ def one_line(text: str) -> str:
 def plural(count: int, noun: str) -> str:
     """`1 error`, `2 errors`, `0 errors`, with thousands separators: `1,024 params`."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its start and its end joined
+    by an ellipsis, `limit` characters in all: both ends of a long name tell it apart."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (limit - 1 - head):]}"

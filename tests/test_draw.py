@@ -348,3 +348,18 @@ def test_caption_counts_one_parameter_in_the_singular():
     source = dot.build(mfc.compile("x = Param(1, init=10)\ncost = x ** 2 + 5\n").program).source
     # Compiled from a string, the spec has no file name to show.
     assert '\tlabel="1 trainable parameter"' in source
+
+
+def test_long_names_and_statements_are_cut_to_a_sane_length():
+    """Graphviz's `dot` refuses a token longer than 16 KB; ids, labels and tooltips stay
+    far below that, and long names that differ only at the end stay distinct boxes."""
+    long_a, long_b = "a" * 20000, "a" * 19999 + "b"
+    text = (f"x = Input(_, 3)\n{long_a} = Tanh(x)\n{long_b} = Sigmoid(x)\n"
+            f"cost = Sum({long_a} * {long_b} + {long_a} * x)\n")  # a 60 KB statement
+    program = mfc.compile(text, "long.mf").program
+    for view in (views.plain_view(program), views.collapsed_view(program)):
+        source = dot.build(program, view).source
+        assert max(len(line) for line in source.splitlines()) < 2000
+        long_ids = set(re.findall(r'^\t"?(a{20}[^" ]*)"? \[', source, re.MULTILINE))
+        assert len(long_ids) == 2
+    assert dot.escape_html("b" * 1000) == "b" * 39 + "…" + "b" * 40

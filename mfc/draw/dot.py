@@ -5,19 +5,25 @@ along it; mfc.draw.render turns the DOT into svg, png or pdf. Nothing here runs 
 
 Escaping: node labels are HTML-like (bold names) and hold only text passed through
 `escape_html`; everything else (edge labels, tooltips, the caption) is a quoted DOT
-string passed through `escape_string`.
+string passed through `escape_string`. Both cut the text to a length fit for a picture
+(`LABEL_CHARS`, `TOOLTIP_CHARS`), and a long name gets a short DOT id (`dot_id`): a
+spec may hold a 20 KB statement, but Graphviz's `dot` refuses a token past 16 KB.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import networkx as nx
 
 from mfc.draw.views import detach_far_readers, plain_view
-from mfc.text import format_shape, one_line, plural
+from mfc.text import clip, format_shape, one_line, plural
 
 PNG_DPI = "144"  # graphviz's 72 dpi makes png text blurry on today's screens
+LABEL_CHARS = 80  # a name, an op, a shape: a box wider than this is no longer a box
+TOOLTIP_CHARS = 400  # the spec's text behind a box
+ID_CHARS = 64  # DOT ids (and svg titles) longer than this are cut and told apart by a hash
 
 # ---------------------------------------------------------------- styles
 
@@ -57,13 +63,22 @@ def _visible(text: str) -> str:
     return one_line(text.encode("utf-8", "replace").decode("utf-8"))
 
 
-def escape_html(text) -> str:
+def _shown(text, limit: int) -> str:
+    """`str(text)` cut to `limit` characters and made visible (cut first: a long text
+    costs nothing past its ends, and cut again, since spelling out control characters
+    lengthens it)."""
+    return clip(_visible(clip(str(text), limit)), limit)
+
+
+def escape_html(text, limit: int = LABEL_CHARS) -> str:
     """Escape text for the inside of an HTML-like DOT label (`<...>`).
 
     Parameters
     ----------
     text : object
         Any value; it is shown as `str(text)`.
+    limit : int
+        At most this many characters are shown (`mfc.text.clip`).
 
     Returns
     -------
@@ -71,20 +86,22 @@ def escape_html(text) -> str:
         The text with `& < > "` as entities, backslashes as `&#92;` (so that no
         renderer reads an escape sequence) and control characters spelled out.
     """
-    text = _visible(str(text))
+    text = _shown(text, limit)
     for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"),
                          ("\\", "&#92;")):
         text = text.replace(char, entity)
     return text
 
 
-def escape_string(text) -> str:
+def escape_string(text, limit: int = LABEL_CHARS) -> str:
     """Escape text for a quoted DOT string (an edge label, a tooltip, the caption).
 
     Parameters
     ----------
     text : object
         Any value; it is shown as `str(text)`.
+    limit : int
+        At most this many characters are shown (`mfc.text.clip`).
 
     Returns
     -------
@@ -96,7 +113,16 @@ def escape_string(text) -> str:
     """
     import graphviz
 
-    return graphviz.escape(_visible(str(text)).replace("&", "&amp;"))
+    return graphviz.escape(_shown(text, limit).replace("&", "&amp;"))
+
+
+def dot_id(box: str) -> str:
+    """The DOT id of a box: its name, or for a name past `ID_CHARS` its start and a hash
+    of the whole (two long names that differ only at the end stay two boxes)."""
+    if len(box) <= ID_CHARS:
+        return box
+    digest = hashlib.sha1(box.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{box[:ID_CHARS - 13]}~{digest}"
 
 
 # ---------------------------------------------------------------- the Digraph
@@ -128,7 +154,7 @@ def build(program, view: nx.DiGraph | None = None, rankdir: str = "TB"):
     diagram.attr(label=_caption(program, view))
     lines = program.source.splitlines()
     for box, data in view.nodes(data=True):
-        diagram.node(box, **_box_attrs(program, data, lines))
+        diagram.node(dot_id(box), **_box_attrs(program, data, lines))
     for target in view:
         for source, edge in view.pred[target].items():
             _draw_edges(diagram, view, source, target, edge)
@@ -141,8 +167,9 @@ def _box_attrs(program, data: dict, lines: list[str]) -> dict:
     node = program.nodes[data["members"][0]]
     if "copy_of" in data:
         return {"label": f"<<b>{escape_html(node.label)}</b>>", **KIND_STYLES[data["kind"]],
-                **COPY_STYLE, "tooltip": escape_string(f"{node.label}, drawn again here")}
-    tooltip = {"tooltip": escape_string(_source_line(node, lines))}
+                **COPY_STYLE, "tooltip": escape_string(
+                    f"{clip(node.label, TOOLTIP_CHARS)}, drawn again here", TOOLTIP_CHARS)}
+    tooltip = {"tooltip": escape_string(_source_line(node, lines), TOOLTIP_CHARS)}
     if node.anonymous and node.op.symbol:
         return {"label": escape_html(node.op.symbol), **INFIX_STYLE, **tooltip}
     if node.anonymous and node.kind == "const":
@@ -156,8 +183,11 @@ def _source_line(node, lines: list[str]) -> str:
     span = node.span
     if span is None or span.line != span.end_line or span.line > len(lines):
         return node.label
-    text = lines[span.line - 1][span.column - 1:span.end_column - 1]
-    return f"line {span.line}: {text if node.anonymous else f'{node.name} = {text}'}"
+    start, end = span.column - 1, span.end_column - 1  # sliced short: 5,000 nodes of one
+    text = lines[span.line - 1][start:min(end, start + TOOLTIP_CHARS)]  # long line
+    text += "…" if end > start + TOOLTIP_CHARS else ""
+    name = clip(node.name, LABEL_CHARS)
+    return f"line {span.line}: {text if node.anonymous else f'{name} = {text}'}"
 
 
 def _node_label(node, data: dict) -> str:
@@ -210,7 +240,7 @@ def _draw_edges(diagram, view: nx.DiGraph, source, target, edge: dict) -> None:
     label = "" if view.nodes[source]["kind"] == "const" else " | ".join(sorted(edge["shapes"]))
     plain = view.nodes[source]["kind"] != "group" and view.nodes[target]["kind"] != "group"
     for _ in range(edge["count"] if plain else 1):  # Mul(x, x) reads x twice
-        diagram.edge(source, target, label=escape_string(label))
+        diagram.edge(dot_id(source), dot_id(target), label=escape_string(label))
 
 
 def _caption(program, view: nx.DiGraph) -> str:
