@@ -5,6 +5,10 @@ symlink is followed to the file it names (which is then replaced, in its own fol
 the link kept); anything else already at the path (a folder, a FIFO, a device such as
 /dev/null, a socket) is refused, because replacing it with a regular file would destroy
 it and writing into it is not a file write that can be made atomic.
+
+And the rule for what may be replaced (`check_replaceable`): only a file of the kind mfc
+writes there (a model file where a model goes; a drawing whose content is the format its
+name says), unless the user forces it. A spec, a CSV, notes: never by accident.
 """
 
 from __future__ import annotations
@@ -12,8 +16,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
+import zipfile
 from pathlib import Path
+
+from mfc.diagnostics import MfcError
+
+DRAWINGS = ("svg", "png", "pdf", "dot")  # the drawing formats mfc writes
+_KIND_NAMES = {"model": "an mfc model file", "svg": "an svg drawing", "png": "a png image",
+               "pdf": "a pdf document", "dot": "a DOT graph"}
+_HEAD = 4096  # bytes read to tell a file's kind
+# Where an svg's first element may be preceded by an XML declaration, comments, a doctype.
+_SVG = re.compile(r"^(\s*(<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>))*\s*<svg[\s>/]", re.DOTALL)
+_DOT = re.compile(r"^(\s*(//[^\n]*|/\*.*?\*/|#[^\n]*))*\s*(strict\s+)?(di)?graph\b",
+                  re.DOTALL | re.IGNORECASE)
 
 _KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device",
           stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}
@@ -63,6 +80,55 @@ def check_writable(path) -> None:
     descriptor, temporary = _create_temporary(target.parent)
     os.close(descriptor)
     os.unlink(temporary)
+
+
+class NotReplaceable(MfcError):
+    """A file is in the way that mfc did not write (see `check_replaceable`)."""
+
+
+def check_replaceable(path, writing: str, force: bool = False) -> None:
+    """Raise NotReplaceable unless writing a `writing` file at `path` may replace what
+    is there: nothing (or a dangling symlink); a model file, when writing a model; a
+    drawing in the format its name says (the format being written, for a name that
+    says none), when writing a drawing. `force` allows anything.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Followed through symlinks, as `atomic_write` does.
+    writing : {"model", "svg", "png", "pdf", "dot"}
+        What is about to be written.
+    """
+    if force or not os.path.isfile(path):  # nothing there; what is not a file is
+        return                             # atomic_write's to refuse
+    expected = writing
+    if writing in DRAWINGS:
+        suffix = Path(path).suffix.lower().removeprefix(".")
+        expected = suffix if suffix in DRAWINGS else writing
+    if kind_of_file(path) != expected:
+        raise NotReplaceable(f"{path} is there already, and is not {_KIND_NAMES[expected]}")
+
+
+def kind_of_file(path) -> str | None:
+    """Which kind of file that mfc writes the regular file at `path` holds, from its
+    content: 'model' (an .npz archive of .npy arrays, with or without a manifest.json),
+    'svg', 'png', 'pdf' or 'dot'; None for anything else or an unreadable file."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(_HEAD)
+            is_zip = zipfile.is_zipfile(file)
+            names = zipfile.ZipFile(file).namelist() if is_zip else None
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if names is not None:
+        model = all(n.endswith(".npy") or n == "manifest.json" for n in names)
+        return "model" if model else None
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    text = head.decode("utf-8", "ignore").removeprefix("\ufeff")
+    return "svg" if _SVG.match(text) else "dot" if _DOT.match(text) else None
 
 
 def same_file(a, b) -> bool:

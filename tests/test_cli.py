@@ -120,6 +120,27 @@ def test_save_refuses_the_spec_and_the_data_before_training(capsys, tmp_path):
     assert (tmp_path / "q.csv").read_text() == rows and (tmp_path / "link.npz").is_symlink()
 
 
+def test_save_replaces_only_a_model_file_without_force(capsys, tmp_path):
+    other = write_spec(tmp_path, "x = Param(3)\ncost = Sum(x)\n", "other.mf")
+    notes = tmp_path / "notes.npz"
+    notes.write_text("mine")
+    for path in (other, notes):
+        before = path.read_bytes()
+        code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 1, "--save", path)
+        one_line_error(code, out, err, f"--save {path}", "not an mfc model file", "--force")
+        assert path.read_bytes() == before
+        code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 1, "--save", path,
+                           "--force")
+        assert code == 0 and f"saved 1 param to {path}" in err
+    code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 1, "--save", notes)
+    assert code == 0, err  # a model file now: mfc's to replace
+
+
+def test_save_to_an_empty_name_asks_for_one(capsys):
+    one_line_error(*run(capsys, "run", SPECS / "warmup.mf", "--save", ""),
+                   "--save needs a file name")
+
+
 def test_save_refuses_what_is_not_a_regular_file_before_training(capsys, tmp_path):
     fifo = tmp_path / "p.npz"
     os.mkfifo(fifo)
@@ -354,10 +375,30 @@ def test_a_failed_render_leaves_the_old_file_alone(lesson, tmp_path, no_renderer
 
 def test_writing_replaces_the_file_and_leaves_no_temporary(lesson, tmp_path):
     out = tmp_path / "out.dot"
-    out.write_text("old")
+    out.write_text("digraph old {}\n")
     assert main(["draw", str(lesson), "-o", str(out)]) == 0
     assert out.read_text().startswith("digraph")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.mf", "out.dot"]
+
+
+@pytest.mark.parametrize("name,content,fmt", [
+    ("h.csv", "a,b\n1,2\n", "png"), ("h.csv", "a,b\n1,2\n", "dot"),
+    ("notes.svg", "my notes", "dot"), ("old.dot", "x = Param(3)\n", "dot")])
+def test_draw_replaces_only_a_drawing_of_the_format_its_name_says(lesson, tmp_path, capsys,
+                                                                  no_renderer, name, content,
+                                                                  fmt):
+    out = tmp_path / name
+    out.write_text(content)
+    code, stdout, err = run(capsys, "draw", lesson, "-o", out, "--format", fmt)
+    one_line_error(code, stdout, err, f"-o {out}", "--force")
+    assert out.read_text() == content
+    if fmt == "dot":  # renders with nothing installed
+        assert run(capsys, "draw", lesson, "-o", out, "--format", fmt, "--force")[0] == 0
+        assert out.read_text().startswith("digraph mfc {")
+
+
+def test_draw_to_an_empty_name_asks_for_one(lesson, capsys):
+    one_line_error(*run(capsys, "draw", lesson, "-o", ""), "-o needs a file name")
 
 
 def test_unwritable_output_is_one_line_exit_2(lesson, tmp_path, capsys):

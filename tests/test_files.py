@@ -1,10 +1,15 @@
-"""mfc.files.atomic_write: the whole new file, or the old one untouched."""
+"""mfc.files: the whole new file or the old one untouched (atomic_write), and only what
+mfc wrote replaced (check_replaceable)."""
 
 import os
+import zipfile
 
+import numpy as np
 import pytest
 
-from mfc.files import atomic_write, check_writable, same_file
+from mfc.files import (NotReplaceable, atomic_write, check_replaceable, check_writable,
+                       kind_of_file, same_file)
+from mfc.modelfile import save_params
 
 
 def write_half_then(error):
@@ -138,3 +143,67 @@ def test_same_file_sees_through_symlinks(tmp_path):
     assert same_file(tmp_path / "." / "spec.mf", tmp_path / "spec.mf")
     assert not same_file(tmp_path / "new.svg", tmp_path / "spec.mf")
     assert not same_file(tmp_path / "a", tmp_path / "spec.mf")
+
+
+# ---------------------------------------------------------------- what may be replaced
+
+
+def _zip_of(path, *members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for member in members:
+            archive.writestr(member, b"x")
+
+
+FILES = [  # (name, how to write it, the kind of file mfc sees in it)
+    ("p.npz", lambda p: save_params(p, {"W": np.ones((2, 3)), "b": np.zeros(3)}), "model"),
+    ("m.npz", lambda p: _zip_of(p, "manifest.json", "params/W.npy"), "model"),
+    ("w", lambda p: save_params(p, {"x": np.ones(1)}), "model"),  # whatever its name
+    ("z.npz", lambda p: _zip_of(p, "notes.txt", "W.npy"), None),
+    ("a.png", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20)), "png"),
+    ("a.pdf", lambda p: p.write_bytes(b"%PDF-1.7\n%..."), "pdf"),
+    ("a.svg", lambda p: p.write_text('<?xml version="1.0"?>\n<!DOCTYPE svg>\n<svg>'), "svg"),
+    ("b.svg", lambda p: p.write_text("<svg xmlns='http://www.w3.org/2000/svg'></svg>"), "svg"),
+    ("a.dot", lambda p: p.write_text("digraph mfc {\n}\n"), "dot"),
+    ("b.dot", lambda p: p.write_text("// mine\nstrict graph {}"), "dot"),
+    ("h.csv", lambda p: p.write_text("a,b\n1,2\n"), None),
+    ("s.mf", lambda p: p.write_text("x = Param(3)\ncost = Sum(x)\n"), None),
+    ("e.png", lambda p: p.write_bytes(b""), None),
+    ("t.html", lambda p: p.write_text("<html><body><svg></svg></body></html>"), None),
+]
+
+
+@pytest.mark.parametrize("name,write,kind", FILES)
+def test_kind_of_file_knows_what_mfc_writes(tmp_path, name, write, kind):
+    write(tmp_path / name)
+    assert kind_of_file(tmp_path / name) == kind
+
+
+@pytest.mark.parametrize("name,write,kind", FILES)
+def test_only_a_file_of_the_kind_being_written_is_replaceable(tmp_path, name, write, kind):
+    path = tmp_path / name
+    write(path)
+    before = path.read_bytes()
+    for writing in ("model", "svg", "png", "pdf", "dot"):
+        # a drawing's kind is the one its name says, when it names one
+        expected = name.rsplit(".", 1)[-1] if writing != "model" and "." in name and \
+            name.rsplit(".", 1)[-1] in ("svg", "png", "pdf", "dot") else writing
+        if kind == expected:
+            check_replaceable(path, writing)
+        else:
+            with pytest.raises(NotReplaceable):
+                check_replaceable(path, writing)
+        check_replaceable(path, writing, force=True)
+    assert path.read_bytes() == before
+
+
+def test_nothing_there_or_a_dangling_symlink_is_replaceable(tmp_path):
+    check_replaceable(tmp_path / "new.npz", "model")
+    (tmp_path / "link.png").symlink_to("nowhere.png")
+    check_replaceable(tmp_path / "link.png", "png")
+
+
+def test_a_symlink_is_judged_by_the_file_it_names(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "link.npz").symlink_to("notes.txt")
+    with pytest.raises(NotReplaceable):
+        check_replaceable(tmp_path / "link.npz", "model")

@@ -23,6 +23,8 @@ def add_parser(commands) -> None:
                       f"similar nodes past N nodes (default {DRAW_MAX_NODES})")
     draw.add_argument("--collapse", action="store_true",
                       help="collapse runs of similar nodes whatever the size")
+    draw.add_argument("--force", action="store_true", help="let the drawing replace a "
+                      "file that is not a drawing in the format its name says")
     draw.set_defaults(handler=run)
 
 
@@ -35,6 +37,7 @@ def run(args) -> int:
     program = compile_spec(args.file)
     if output is not None:
         not_read_by(program, "-o", output, "the drawing")
+        _check_replaceable(args, output, fmt)
     collapse = _should_collapse(program, args)
     image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=collapse)
     suffix = output.suffix.lower().removeprefix(".") if output else ""
@@ -51,12 +54,25 @@ def _destination(args) -> tuple[str, Path | None]:
     if args.output is None:
         fmt = args.format or "svg"
         output = _beside_the_spec(args.file, fmt)
+    elif not args.output:
+        raise CliError("-o needs a file name, such as net.svg (or - for stdout)")
     else:
         output = Path(args.output)
         fmt = args.format or _format_of(args.output)
     if same_file(output, args.file):
         raise CliError(_over_the_spec(args, output))
     return fmt, output
+
+
+def _check_replaceable(args, output: Path, fmt: str) -> None:
+    """Fail before drawing when the drawing would replace a file mfc did not draw."""
+    from mfc.files import NotReplaceable, check_replaceable
+
+    try:
+        check_replaceable(output, fmt, args.force)
+    except NotReplaceable as err:
+        flag = "-o " if args.output is not None else "the drawing "
+        raise CliError(f"{flag}{err}; --force replaces it") from None
 
 
 def _over_the_spec(args, output: Path) -> str:

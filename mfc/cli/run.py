@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mfc.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, compile_spec,
                             not_read_by, note)
-from mfc.files import check_writable
+from mfc.files import NotReplaceable, check_replaceable, check_writable
 from mfc.settings import OPTIMIZERS
 from mfc.text import plural
 
@@ -24,6 +24,8 @@ def add_parser(commands) -> None:
     # Checked with the train block's settings, so that a bad value reads the same.
     run.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
     run.add_argument("--save", metavar="PATH.npz", help="write the trained params here")
+    run.add_argument("--force", action="store_true",
+                     help="let --save replace a file that is not an mfc model file")
     run.add_argument("--load", metavar="PATH.npz", help="start from these saved params")
     run.set_defaults(handler=run_command)
 
@@ -33,7 +35,7 @@ def run_command(args) -> int:
     from mfc.train import Diverged, Interrupted
 
     model = Model(compile_spec(args.file, **_overrides(args)))
-    _check_save_path(args.save, model.program)
+    _check_save_path(args.save, model.program, args.force)
     try:
         _train(model, args.load)
     except Diverged as err:
@@ -63,21 +65,26 @@ def _data_flag(data: str | None) -> str | None:
     return os.path.abspath(data)
 
 
-def _check_save_path(path: str | None, program) -> None:
+def _check_save_path(path: str | None, program, force: bool) -> None:
     """Fail before training, not after, when the params could not be saved, or would
-    replace the spec or the data it trains on."""
+    replace the spec or the data it trains on, or a file mfc did not write."""
     if path is None:
         return
     try:
         _check_save_folder(path)
         not_read_by(program, "--save", path, "the params")
         check_writable(path)  # a temporary file in the folder, removed at once
+        check_replaceable(path, "model", force)
     except OSError as err:
         raise CliError(f"--save {path}: {err.strerror or err}") from None
+    except NotReplaceable as err:
+        raise CliError(f"--save {err}; --force replaces it") from None
 
 
 def _check_save_folder(path: str) -> None:
     folder = Path(path).parent
+    if not path:
+        raise CliError("--save needs a file name, such as model.npz")
     if Path(path).is_dir():
         raise CliError(f"--save {path}: is a folder; give a file name such as model.npz")
     if not folder.exists():
