@@ -221,6 +221,20 @@ def test_nan_stops_the_run_and_saves_nothing(capsys, tmp_path):
     assert not path.exists()
 
 
+def test_a_late_divergence_saves_the_last_finite_epoch_and_exits_1(capsys, tmp_path):
+    spec = write_spec(tmp_path, "x = Param(1, init=10)\ncost = x ** 2 + 5\n"
+                      "train { learning_rate = 1.5; epochs = 600 }\n")
+    path = tmp_path / "p.npz"
+    code, out, err = run(capsys, "run", spec, "--save", path)
+    last = len(out.splitlines())  # the last epoch whose line was printed
+    assert code == 1 and last > 500
+    assert err.startswith(f"mfc: error: the loss became inf in epoch {last + 1}, step 1")
+    assert err.count("\n") == 2
+    assert f"saved 1 param to {path}, as of epoch {last}" in err
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["x"][0] == 10 * (-2.0) ** last
+
+
 def test_save_then_load_resumes(capsys, tmp_path):
     path = tmp_path / "p.npz"
     code, first, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 3, "--save", path)
@@ -278,6 +292,44 @@ def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
     with np.load(path, allow_pickle=False) as archive:
         assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_keep_the_last_completed_step(capsys, tmp_path, monkeypatch, signum):
+    path = tmp_path / "p.npz"
+    report = cli.run._Progress.report
+
+    def signal_after_epoch_2(progress, epoch):
+        report(progress, epoch)
+        if epoch.number == 2:
+            signal.raise_signal(signum)
+
+    monkeypatch.setattr(cli.run._Progress, "report", signal_after_epoch_2)
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--save", path)
+    assert code == 128 + signum
+    name = signal.Signals(signum).name
+    assert len(out.splitlines()) == 2 and f"interrupted ({name}) after epoch 2" in err
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
+    assert signal.getsignal(signum) is signal.SIG_DFL
+
+
+def test_a_sigterm_from_outside_saves_and_exits_143(tmp_path):
+    import subprocess
+
+    spec = write_spec(tmp_path, "x = Param(1, init=10)\ncost = x ** 2 + 5\n"
+                      "train { learning_rate = 0.001; epochs = 100000000 }\n")
+    path = tmp_path / "p.npz"
+    process = subprocess.Popen([sys.executable, "-m", "mfc", "run", str(spec), "--save",
+                                str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stdout.readline().startswith("Epoch: 1,")  # training has begun
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "interrupted (SIGTERM)" in err and f"saved 1 param to {path}" in err
+    with np.load(path, allow_pickle=False) as archive:
+        assert 0 < archive["x"][0] < 10
 
 
 # ---------------------------------------------------------------- mfc draw

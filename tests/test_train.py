@@ -244,3 +244,27 @@ def test_a_one_element_value_trains(loss):
     """A 0-d value through an elementwise op: a numpy scalar must never reach `out=`."""
     losses = program_of(f"x = Param(3, init=ones)\ncost = {loss}\n").train(epochs=2)
     assert all(np.isfinite(losses))
+
+
+# x ← x − 1.5·2x = −2x: finite for about 510 epochs, then x² overflows to inf.
+RUNAWAY = "x = Param(1, init=10)\ncost = x ** 2 + 5\ntrain { learning_rate = 1.5; epochs = 600 }\n"
+
+
+def test_a_run_that_diverges_late_keeps_the_params_of_its_last_finite_epoch():
+    program = program_of(RUNAWAY)
+    epochs = []
+    with pytest.raises(Diverged) as info:
+        program.train(on_epoch=epochs.append)
+    err = info.value
+    assert err.epoch == len(epochs) + 1 > 500 and err.kept == len(epochs)
+    assert program.params["x"][0] == 10 * (-2.0) ** err.kept  # the end of that epoch
+
+
+def test_a_run_that_diverges_in_its_first_epoch_is_set_back_to_its_start():
+    program = program_of(REGRESSOR)
+    start = {k: v.copy() for k, v in program.params.items()}
+    with pytest.raises(Diverged) as info:
+        program.train(learning_rate=1e6)
+    assert info.value.epoch == 1 and info.value.kept == 0
+    for name, value in start.items():
+        np.testing.assert_array_equal(program.params[name], value)

@@ -15,7 +15,8 @@ import traceback
 
 from mfc import __version__
 from mfc.cli import check, draw, run
-from mfc.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+from mfc.cli.common import (EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE,
+                            CliError)
 from mfc.diagnostics import MfcError, SpecError
 from mfc.text import one_line, plural
 
@@ -43,9 +44,9 @@ def main(argv=None) -> int:
     except MfcError as err:  # mfc's own errors: the user's to fix, said in one line
         print(one_line(f"mfc: error: {err}"), file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # a second SIGTERM while training says which signal
         print("mfc: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_SIGNAL + stop.signum if hasattr(stop, "signum") else EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except OSError as err:  # a last resort: each path the user gives has its own message

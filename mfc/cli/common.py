@@ -15,6 +15,7 @@ from mfc.files import same_file
 from mfc.text import plural
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
+EXIT_SIGNAL = 128  # plus the number of the signal that stopped a run (SIGINT: 130)
 
 
 class CliError(MfcError):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
-from mfc.cli.common import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CliError, compile_spec,
+from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError, compile_spec,
                             not_read_by, note)
 from mfc.files import NotReplaceable, check_replaceable, check_writable
 from mfc.settings import OPTIMIZERS
-from mfc.text import plural
+from mfc.text import one_line, plural
 
 
 def add_parser(commands) -> None:
@@ -39,8 +40,7 @@ def run_command(args) -> int:
     try:
         _train(model, args.load)
     except Diverged as err:
-        saved = "; nothing was saved" if args.save else ""
-        raise CliError(f"{err}{saved}", EXIT_FAILED) from None
+        return _diverged(err, model, args.save)
     except Interrupted as stop:
         return _interrupted(stop, model, args.save)
     if args.save:
@@ -109,12 +109,25 @@ def _train(model, load: str | None) -> None:
                        EXIT_FAILED) from None
 
 
+def _diverged(err, model, path: str | None) -> int:
+    """The loss stopped being finite: say where and, with --save, save the params of the
+    last epoch whose loss was finite (the model holds them again), if one was."""
+    if path is None or not err.kept:
+        saved = "; nothing was saved: no epoch ended with a finite loss" if path else ""
+        raise CliError(f"{err}{saved}", EXIT_FAILED)
+    print(one_line(f"mfc: error: {err}"), file=sys.stderr)
+    _save(path, model, f"as of epoch {err.kept}, the last with a finite loss")
+    return EXIT_FAILED
+
+
 def _interrupted(stop, model, path: str | None) -> int:
-    """Ctrl-C came once a step had finished: say where, and save that step's params."""
-    print(f"mfc: interrupted {stop.where()}", file=sys.stderr)
+    """Ctrl-C (SIGTERM, SIGHUP) came once a step had finished: say where, and save that
+    step's params; exit 128 + the signal's number."""
+    name = "" if stop.signum == signal.SIGINT else f" ({signal.Signals(stop.signum).name})"
+    print(f"mfc: interrupted{name} {stop.where()}", file=sys.stderr)
     if path is not None:
         _save(path, model, "as of that last completed step")
-    return EXIT_INTERRUPTED
+    return EXIT_SIGNAL + stop.signum
 
 
 def _save(path: str, model, when: str = "") -> None:

@@ -5,9 +5,11 @@ runs forward and backward on the backend, and updates the params (mfc.train.opti
 After each epoch: `Epoch: N, Loss: L`, L the mean batch loss of the epoch. Without data,
 an epoch is one step and L the loss before its update.
 
-Nothing is lost: a loss that stops being finite ends the run (nothing should be saved
-from that state); Ctrl-C finishes the current step, so the params are those a whole
-step produced.
+Nothing is lost: a loss that stops being finite ends the run and sets the params back
+to the end of the last epoch whose loss was finite (the start, if none was): those are
+worth saving, the diverged ones are not. Ctrl-C, SIGTERM and SIGHUP (a closed terminal,
+a job scheduler's stop) finish the current step, so the params are those a whole step
+produced.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from mfc.train.sampling import SAMPLERS
 
 
 class Diverged(MfcError):
-    """The loss became NaN or infinite; the params are left as they were before the
-    step that found it, and nothing should be saved from them."""
+    """The loss became NaN or infinite in step `step` of `epoch`. The params are set
+    back to those at the end of epoch `kept`, the last whose loss was finite (0: the
+    start, when the first epoch already diverged)."""
 
-    def __init__(self, loss: float, epoch: int, step: int, steps: int, learning_rate: float):
+    def __init__(self, loss: float, epoch: int, step: int, steps: int, learning_rate: float,
+                 kept: int = 0):
         if epoch == 1 and step == 1:  # no update has happened: the start is at fault
             super().__init__(f"the loss is {loss} at the starting params, before any step; "
                              "check the spec's ops and inits (a log or root of a "
@@ -37,7 +41,7 @@ class Diverged(MfcError):
         else:
             super().__init__(f"the loss became {loss} in epoch {epoch}, step {step} of "
                              f"{steps}; try a smaller learning rate than {learning_rate:g}")
-        self.loss, self.epoch, self.step = loss, epoch, step
+        self.loss, self.epoch, self.step, self.kept = loss, epoch, step, kept
 
     exit_code = 1
 
@@ -47,17 +51,27 @@ class NotFinite(ArithmeticError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, once the current step had finished: the params are those of a whole
-    step (`step` of `steps` in `epoch`)."""
+    """Ctrl-C (or SIGTERM, SIGHUP: `signum`), once the current step had finished: the
+    params are those of a whole step (`step` of `steps` in `epoch`)."""
 
-    def __init__(self, epoch: int, step: int, steps: int, losses: list[float]):
+    def __init__(self, epoch: int, step: int, steps: int, losses: list[float],
+                 signum: int = signal.SIGINT):
         super().__init__()
         self.epoch, self.step, self.steps, self.losses = epoch, step, steps, losses
+        self.signum = signum
 
     def where(self) -> str:
         if self.step == self.steps:
             return f"after epoch {self.epoch}"
         return f"in epoch {self.epoch} after step {self.step} of {self.steps}"
+
+
+class StoppedAtOnce(KeyboardInterrupt):
+    """A second Ctrl-C (SIGTERM, SIGHUP) while the loop was finishing its step."""
+
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -151,14 +165,17 @@ class Trainer:
         return loss
 
     def run(self, epochs: int, on_epoch, stop) -> list[float]:
-        """Train for `epochs`; return the mean batch loss of each."""
+        """Train for `epochs`; return the mean batch loss of each. Diverged sets the
+        params back to the end of the last epoch with a finite loss."""
         losses: list[float] = []
+        self._kept, self.kept_epoch = self.network.theta.copy(), 0
         for epoch in range(1, epochs + 1):
             losses.append(self._epoch(epoch, stop, losses))
+            self._keep(epoch)
             validation = self.validate()
             on_epoch(Epoch(epoch, losses[-1], *validation))
             if stop.requested:
-                raise Interrupted(epoch, self.steps, self.steps, losses)
+                raise Interrupted(epoch, self.steps, self.steps, losses, stop.requested)
         return losses
 
     def _epoch(self, epoch: int, stop, losses: list[float]) -> float:
@@ -167,15 +184,24 @@ class Trainer:
         for step in range(1, self.steps + 1):
             total += self._checked_step(epoch, step)
             if stop.requested:
-                raise Interrupted(epoch, step, self.steps, losses)
+                raise Interrupted(epoch, step, self.steps, losses, stop.requested)
         return total / self.steps
 
     def _checked_step(self, epoch: int, step: int) -> float:
         try:
             return self.step()
         except NotFinite as err:
+            np.copyto(self.network.theta, self._kept)
             raise Diverged(err.args[0], epoch, step, self.steps,
-                           self.settings.learning_rate) from None
+                           self.settings.learning_rate, self.kept_epoch) from None
+
+    def _keep(self, epoch: int) -> None:
+        """A copy of the params at the end of an epoch, while they are finite (a finite
+        loss may still have taken them to inf): what a divergence sets them back to."""
+        theta = self.network.theta
+        if np.isfinite(theta).all():
+            np.copyto(self._kept, theta)
+            self.kept_epoch = epoch
 
     def validate(self) -> tuple[float | None, float | None]:
         """Loss and (for a loss on class labels) accuracy on the validation rows, if any."""
@@ -190,13 +216,19 @@ class Trainer:
 
 
 class _Stop:
-    requested = False
+    requested = 0  # the number of the signal that asked the loop to stop
+
+
+# Ctrl-C, a closed terminal, a job scheduler's or `kill`'s polite stop (SIGHUP is not
+# on Windows).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
 
 @contextmanager
 def _ctrl_c_finishes_the_step():
-    """While training, the first Ctrl-C asks the loop to stop after the current step
-    (so the params are never half-updated); a second one stops at once."""
+    """While training, the first Ctrl-C (SIGTERM, SIGHUP) asks the loop to stop after
+    the current step (so the params are never half-updated); a second one stops at once."""
     stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signals reach only the main thread
@@ -204,13 +236,14 @@ def _ctrl_c_finishes_the_step():
 
     def request(signum, frame):
         if stop.requested:
-            raise KeyboardInterrupt
-        stop.requested = True
+            raise StoppedAtOnce(signum)
+        stop.requested = signum
 
-    previous = signal.signal(signal.SIGINT, request)
+    previous = {signum: signal.signal(signum, request) for signum in STOP_SIGNALS}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
