@@ -8,6 +8,7 @@ pays for it), the data prepared for it, and the training loop.
 from __future__ import annotations
 
 from mfc import settings as train_settings
+from mfc.backends import BACKENDS, DEFAULT
 from mfc.diagnostics import DataError, SpecError
 from mfc.ir import Program
 
@@ -19,10 +20,16 @@ class Model:
     ----------
     program : mfc.ir.Program
         The checked spec: typed nodes in order, loss, outputs, settings, data.
+    backend : str
+        What runs it: "numpy" (generated code, the default) or "miniflow" (the
+        lesson's node runtime); see mfc.backends.BACKENDS.
     """
 
-    def __init__(self, program: Program):
-        self.program = program
+    def __init__(self, program: Program, backend: str = DEFAULT):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; the backends are "
+                             f"{', '.join(BACKENDS)}")
+        self.program, self.backend = program, backend
         self._network = None
 
     def __repr__(self) -> str:
@@ -88,27 +95,47 @@ class Model:
         ValueError) for a bad setting; `mfc.train.Diverged` when the loss stops being
         finite; `mfc.train.Interrupted` on Ctrl-C.
         """
-        from mfc import data, train
+        from mfc import train
+
+        settings, prepared = self._prepared(settings, note)
+        network = self.network(settings.dtype, settings.seed)
+        return train.train(network, settings, prepared, on_epoch)
+
+    def explain(self, *, note=None, **settings) -> str:
+        """What training runs, as the numpy backend generates it: the Python source of
+        one whole training step (sample, forward, backward, update) for this spec's
+        batches, with `settings` as `train` takes them. Raises as `train` does."""
+        from mfc import backends
+        from mfc.backends import generated
+        from mfc.train.loop import fed_slots
+
+        settings, prepared = self._prepared(settings, note)
+        network = backends.lower("numpy", self.program, settings.dtype, settings.seed)
+        fed = fed_slots(network, settings, prepared)
+        return generated.explain(network, fed and fed["train"], settings.batch_size)
+
+    def _prepared(self, settings: dict, note):
+        """(the train settings with `settings` replacing some, the data prepared for
+        them); SpecError for an Input the loss needs that nothing feeds."""
+        from mfc import data
 
         settings = train_settings.at_train_time(self.program.settings, settings)
         unfed = self.program.unfed_inputs(settings)
         if unfed:
             raise SpecError(unfed, self.program.source, self.program.filename)
-        network = self.network(settings.dtype, settings.seed)
-        prepared = data.prepare(self.program, settings, note or (lambda text: None))
-        return train.train(network, settings, prepared, on_epoch)
+        return settings, data.prepare(self.program, settings, note or (lambda text: None))
 
     def network(self, dtype: str | None = None, seed: int | None = None):
-        """The lowered `mfc.backends.miniflow.Network`, built on first use (with `seed`,
+        """The network `backend` lowered the program to, built on first use (with `seed`,
         if given, for the params); with another `dtype`, rebuilt with the params kept."""
-        from mfc.backends import miniflow
+        from mfc import backends
 
         old = self._network
         if old is not None and (dtype is None or old.dtype == dtype):
             return old
         if self.program.trainable_count is None:
             self._data_must_exist()
-        self._network = miniflow.lower(self.program, dtype=dtype, seed=seed)
+        self._network = backends.lower(self.backend, self.program, dtype=dtype, seed=seed)
         if old is not None:
             self._network.theta[...] = old.theta
         return self._network

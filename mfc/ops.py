@@ -21,6 +21,15 @@ Every op takes every shape its `shape` rule admits, a 0-d value included, whethe
 comes as a 0-d array or as the numpy scalar a reduction or a ufunc returns for one (a
 scalar cannot be an `out=`: see `_writable`). tests/test_ops.py tries each op at every
 rank its rule accepts.
+
+Beside them, each op writes the same computation as numpy source for the generated step
+(mfc.backends.generated, `mfc emit`): `forward_code(c, attrs, out, *xs)` and
+`backward_code(c, attrs, g, out, *xs, into=...)` take `mfc.codegen.Var`s (names in the
+generated code, with their concrete shapes) where `forward` and `backward` take arrays,
+write lines through the emitter `c`, and return the Var holding the value (`out`, an
+operand, or a new local) or one Var per operand (None where `into` has None: not
+wanted). They make the same numpy calls in the same order as `forward` and `backward`,
+so the generated step computes exactly what the node runtime does.
 """
 
 from __future__ import annotations
@@ -127,6 +136,12 @@ class Op:
     def backward(self, attrs, g, out, *xs, into=None):
         raise NotImplementedError
 
+    def forward_code(self, c, attrs, out, *xs):
+        raise NotImplementedError(f"{self.name} has no forward_code")
+
+    def backward_code(self, c, attrs, g, out, *xs, into):
+        raise NotImplementedError(f"{self.name} has no backward_code")
+
 
 def _unbroadcast(grad, shape, out=None):
     """Sum `grad` down to `shape`, undoing numpy broadcasting; `grad` itself when it
@@ -154,6 +169,17 @@ def _writable(value):
     """`value` as an array to go on writing into. A ufunc given out=None returns a
     numpy scalar, not a 0-d array, for a 0-d result, and a scalar cannot be an `out=`."""
     return value if isinstance(value, np.ndarray) else np.asarray(value)
+
+
+def _unbroadcast_code(c, grad, shape, into):
+    """`_unbroadcast` as code: `grad` itself when it has `shape`, else its sum into `into`."""
+    if into is None:
+        return None
+    if grad.shape == tuple(shape):
+        return grad
+    axes, kept = _broadcast_axes(grad.shape, tuple(shape))
+    c.line(f"{grad}.sum(axis={axes!r}, keepdims=True, out={c.reshaped(into, kept)})")
+    return into
 
 
 def _column(a):
@@ -217,6 +243,9 @@ class Const(Op):
     def forward(self, attrs, out=None):
         return np.asarray(attrs["value"], dtype=float)
 
+    def forward_code(self, c, attrs, out):
+        return c.constant("c", f"asarray({float(attrs['value'])!r}, {c.dtype!r})", ())
+
 
 # ---------------------------------------------------------------- unary, elementwise
 # A unary op in the backward pass always has its operand wanted (the op is there only
@@ -237,6 +266,12 @@ class Identity(Op):
     def backward(self, attrs, g, out, x, into=(None,)):
         return (g,)
 
+    def forward_code(self, c, attrs, out, x):
+        return x
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        return (g,)
+
 
 class Neg(Identity):
     """y = −x; dx = −g"""
@@ -248,6 +283,14 @@ class Neg(Identity):
 
     def backward(self, attrs, g, out, x, into=(None,)):
         return (np.negative(g, out=into[0]),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"negative({x}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        c.line(f"negative({g}, out={into[0]})")
+        return into
 
 
 class Sigmoid(Identity):
@@ -267,6 +310,17 @@ class Sigmoid(Identity):
         np.multiply(dx, out, out=dx)
         return (np.multiply(dx, g, out=dx),)
 
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"multiply({x}, 0.5, out={out}); tanh({out}, out={out}); "
+               f"multiply({out}, 0.5, out={out}); add({out}, 0.5, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        dx = into[0]
+        c.line(f"subtract(1.0, {out}, out={dx}); multiply({dx}, {out}, out={dx}); "
+               f"multiply({dx}, {g}, out={dx})")
+        return into
+
 
 class ReLU(Identity):
     """y = max(x, 0); dx = g where x > 0"""
@@ -281,6 +335,15 @@ class ReLU(Identity):
             return (g * (x > 0.0),)
         dx = np.greater(x, 0.0, out=into[0])  # the mask as 0.0 and 1.0, in the buffer
         return (np.multiply(dx, g, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"maximum({x}, 0.0, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        dx = into[0]
+        c.line(f"greater({x}, 0.0, out={dx}); multiply({dx}, {g}, out={dx})")
+        return into
 
 
 class LeakyReLU(Identity):
@@ -306,6 +369,17 @@ class LeakyReLU(Identity):
         np.copyto(dx, g, where=x > 0.0)
         return (dx,)
 
+    def forward_code(self, c, attrs, out, x):
+        alpha = float(attrs.get("alpha", 0.01))
+        c.line(f"multiply({x}, {alpha!r}, out={out}); copyto({out}, {x}, where={x} > 0.0)")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        alpha = float(attrs.get("alpha", 0.01))
+        dx = into[0]
+        c.line(f"multiply({g}, {alpha!r}, out={dx}); copyto({dx}, {g}, where={x} > 0.0)")
+        return into
+
 
 class Tanh(Identity):
     """y = tanh(x); dx = (1 − y²)·g"""
@@ -319,6 +393,16 @@ class Tanh(Identity):
         dx = _writable(np.multiply(out, out, out=into[0]))
         np.subtract(1.0, dx, out=dx)
         return (np.multiply(dx, g, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"tanh({x}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        dx = into[0]
+        c.line(f"multiply({out}, {out}, out={dx}); subtract(1.0, {dx}, out={dx}); "
+               f"multiply({dx}, {g}, out={dx})")
+        return into
 
 
 class Softmax(Identity):
@@ -342,6 +426,21 @@ class Softmax(Identity):
         dx = np.multiply(g, out, out=into[0])
         np.subtract(g, dx.sum(axis=axis, keepdims=True), out=dx)
         return (np.multiply(dx, out, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        axis = attrs.get("axis", -1)
+        c.line(f"subtract({x}, {x}.max(axis={axis}, keepdims=True), out={out}); "
+               f"exp({out}, out={out}); "
+               f"divide({out}, {out}.sum(axis={axis}, keepdims=True), out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        axis = attrs.get("axis", -1)
+        dx = into[0]
+        c.line(f"multiply({g}, {out}, out={dx}); "
+               f"subtract({g}, {dx}.sum(axis={axis}, keepdims=True), out={dx}); "
+               f"multiply({dx}, {out}, out={dx})")
+        return into
 
 
 # ---------------------------------------------------------------- reductions
@@ -372,6 +471,19 @@ class Sum(Op):
     def _scale(self, x, axis):
         return 1.0
 
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"{x}.sum(axis={attrs.get('axis')!r}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        axis = attrs.get("axis")
+        if axis is not None:  # np.expand_dims(g, axis), as a reshape
+            kept = list(x.shape)
+            kept[axis] = 1
+            g = c.reshaped(g, kept)
+        c.line(f"multiply({g}, {self._scale(x, axis)!r}, out={into[0]})")
+        return into
+
 
 class Mean(Sum):
     """y = mean of x, over every element or along `axis`; dx = g / count, spread back"""
@@ -380,6 +492,10 @@ class Mean(Sum):
 
     def forward(self, attrs, x, out=None):
         return x.mean(axis=attrs.get("axis"), out=out)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"{x}.mean(axis={attrs.get('axis')!r}, out={out})")
+        return out
 
     def _scale(self, x, axis):
         return 1.0 / (x.size if axis is None else x.shape[axis])
@@ -406,6 +522,14 @@ class Add(Op):
         db = _unbroadcast(g, b.shape, into[1]) if into[1] is not False else None
         return da, db
 
+    def forward_code(self, c, attrs, out, a, b):
+        c.line(f"add({a}, {b}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, a, b, into):
+        return (_unbroadcast_code(c, g, a.shape, into[0]),
+                _unbroadcast_code(c, g, b.shape, into[1]))
+
 
 class Sub(Add):
     """y = a − b; da = g, db = −g"""
@@ -423,6 +547,19 @@ class Sub(Add):
             db = np.negative(db, out=into[1] if db is g else db)  # never negate g in place
         return da, db
 
+    def forward_code(self, c, attrs, out, a, b):
+        c.line(f"subtract({a}, {b}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, a, b, into):
+        da = _unbroadcast_code(c, g, a.shape, into[0])
+        db = _unbroadcast_code(c, g, b.shape, into[1])
+        if db is not None:
+            target = into[1] if db is g else db
+            c.line(f"negative({db}, out={target})")
+            db = target
+        return da, db
+
 
 class Mul(Add):
     """y = a · b (elementwise); da = g·b, db = g·a"""
@@ -437,6 +574,14 @@ class Mul(Add):
         db = _product_grad(g, a, b.shape, into[1])
         return da, db
 
+    def forward_code(self, c, attrs, out, a, b):
+        c.line(f"multiply({a}, {b}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, a, b, into):
+        return (_product_grad_code(c, g, b, a.shape, into[0]),
+                _product_grad_code(c, g, a, b.shape, into[1]))
+
 
 def _product_grad(g, factor, shape, buffer):
     """g·factor summed down to `shape`; straight into `buffer` when nothing is summed
@@ -446,6 +591,28 @@ def _product_grad(g, factor, shape, buffer):
     if g.shape == shape:
         return np.multiply(g, factor, out=buffer)
     return _unbroadcast(g * factor, shape, buffer)
+
+
+def _expression_grad(c, expression, shape, operand_shape, buffer):
+    """A gradient the runtime computes as `expression`, a new array of the broadcast
+    `shape`, summed down to the operand's shape (None when not wanted)."""
+    if buffer is None:
+        return None
+    value = c.local("grad", shape)
+    c.line(f"{value} = {expression}")
+    return _unbroadcast_code(c, value, operand_shape, buffer)
+
+
+def _product_grad_code(c, g, factor, shape, buffer):
+    """`_product_grad` as code."""
+    if buffer is None:
+        return None
+    if g.shape == tuple(shape):
+        c.line(f"multiply({g}, {factor}, out={buffer})")
+        return buffer
+    product = c.local("product", g.shape)
+    c.line(f"{product} = {g} * {factor}")
+    return _unbroadcast_code(c, product, shape, buffer)
 
 
 class Div(Add):
@@ -460,6 +627,14 @@ class Div(Add):
         da = _unbroadcast(g / b, a.shape, into[0]) if into[0] is not False else None
         db = _unbroadcast(-g * out / b, b.shape, into[1]) if into[1] is not False else None
         return da, db
+
+    def forward_code(self, c, attrs, out, a, b):
+        c.line(f"divide({a}, {b}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, a, b, into):
+        return (_expression_grad(c, f"{g} / {b}", out.shape, a.shape, into[0]),
+                _expression_grad(c, f"-{g} * {out} / {b}", out.shape, b.shape, into[1]))
 
 
 class Pow(Add):
@@ -478,6 +653,20 @@ class Pow(Add):
             safe = np.where(a > 0, a, 1.0)
             log_a = np.where(a > 0, np.log(safe), 0.0)
             db = _unbroadcast(g * out * log_a, b.shape, into[1])
+        return da, db
+
+    def forward_code(self, c, attrs, out, a, b):
+        c.line(f"power({a}, {b}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, a, b, into):
+        da = _expression_grad(c, f"{g} * {b} * power({a}, {b} - 1.0)", out.shape, a.shape,
+                              into[0])
+        db = None
+        if into[1] is not None:
+            log_a = c.local("log_a", a.shape)
+            c.line(f"{log_a} = where({a} > 0, log(where({a} > 0, {a}, 1.0)), 0.0)")
+            db = _expression_grad(c, f"{g} * {out} * {log_a}", out.shape, b.shape, into[1])
         return da, db
 
 
@@ -511,6 +700,25 @@ class MatMul(Op):
         return (None if da is None else da.reshape(a.shape),
                 None if db is None else db.reshape(b.shape))
 
+    def forward_code(self, c, attrs, out, a, b):
+        call = "dot" if a.ndim == 2 and b.ndim == 2 else "matmul"
+        c.line(f"{call}({a}, {b}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, a, b, into):
+        if a.ndim == 2 and b.ndim == 2:
+            return _matmul_grads_code(c, g, a, b, into)
+        a2 = c.reshaped(a, (1, a.size) if a.ndim == 1 else a.shape)
+        b2 = c.reshaped(b, (b.size, 1) if b.ndim == 1 else b.shape)
+        g2 = c.reshaped(g, (a2.shape[0], b2.shape[1]))
+        wanted = tuple(None if buffer is None else c.temp(operand.shape, hint="d")
+                       for buffer, operand in zip(into, (a2, b2)))
+        da, db = _matmul_grads_code(c, g2, a2, b2, wanted)
+        for grad, buffer in zip((da, db), into):  # reshaped, as the runtime returns them
+            if grad is not None:
+                c.line(f"copyto({buffer}, {grad}.reshape({buffer.shape!r}))")
+        return into
+
 
 def _matmul_grads(g, a, b, into):
     """g·bᵀ and aᵀ·g for 2-D operands. np.dot, not matmul: for small matrices its
@@ -519,6 +727,15 @@ def _matmul_grads(g, a, b, into):
     da = np.dot(g, b.T, out=into[0]) if into[0] is not False else None
     db = np.dot(a.T, g, out=into[1]) if into[1] is not False else None
     return da, db
+
+
+def _matmul_grads_code(c, g, a, b, into):
+    """`_matmul_grads` as code."""
+    if into[0] is not None:
+        c.line(f"dot({g}, {b}.T, out={into[0]})")
+    if into[1] is not None:
+        c.line(f"dot({a}.T, {g}, out={into[1]})")
+    return into[0], into[1]
 
 
 class Linear(Op):
@@ -541,6 +758,16 @@ class Linear(Op):
         dx, dw = _matmul_grads(g, x, w, into)  # dX is skipped for the data: costly, unused
         db = g.sum(axis=0, out=into[2]) if into[2] is not False else None
         return dx, dw, db
+
+    def forward_code(self, c, attrs, out, x, w, b):
+        c.line(f"dot({x}, {w}, out={out}); add({out}, {b}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, w, b, into):
+        dx, dw = _matmul_grads_code(c, g, x, w, into)
+        if into[2] is not None:
+            c.line(f"{g}.sum(axis=0, out={into[2]})")
+        return dx, dw, into[2]
 
 
 # ---------------------------------------------------------------- losses
@@ -583,6 +810,23 @@ class MSE(Op):
             dy = np.negative(da, out=_column_out(into[0])).reshape(y.shape)
         return dy, (da.reshape(a.shape) if into[1] is not False else None)
 
+    def forward_code(self, c, attrs, out, y, a):
+        diff = c.temp((y.size, 1), hint="diff")
+        value = c.local("mse", ())
+        c.line(f"subtract({c.reshaped(y, diff.shape)}, {c.reshaped(a, diff.shape)}, "
+               f"out={diff}); {value} = vdot({diff}, {diff}) / {diff.size}")
+        return value
+
+    def backward_code(self, c, attrs, g, out, y, a, into):
+        column = (a.size, 1)
+        da = c.temp(column, hint="da") if into[1] is None else c.reshaped(into[1], column)
+        scale = _scaled(c, g, 2.0 / a.size, f"float({g}) * 2.0 / {a.size}")
+        c.line(f"subtract({c.reshaped(a, column)}, {c.reshaped(y, column)}, out={da}); "
+               f"multiply({da}, {scale}, out={da})")
+        if into[0] is not None:
+            c.line(f"negative({da}, out={c.reshaped(into[0], column)})")
+        return into[0], into[1]
+
 
 class CrossEntropy(Op):
     """value = mean over the batch of −log softmax(logits)[label];
@@ -612,6 +856,26 @@ class CrossEntropy(Op):
         probs[np.arange(len(probs)), _label_indices(labels)] -= scale
         return None, probs
 
+    def forward_code(self, c, attrs, out, labels, logits):
+        e, sums, shifts = _exp_shifted_code(c, logits)
+        rows = c.constant("rows", f"arange({logits.shape[0]})", (logits.shape[0],), "intp")
+        value = c.local("cross_entropy", ())
+        c.notes[self, value] = e, sums  # the backward pass reuses them, unchanged
+        c.line(f"{value} = (log({sums}).sum() + {shifts} - {logits}[{rows}, {labels}].sum())"
+               f" / {logits.shape[0]}")
+        return value
+
+    def backward_code(self, c, attrs, g, out, labels, logits, into):
+        if into[1] is None:
+            return None, None
+        e, sums = c.notes[self, out]  # e^(logits − shift) and its row sums, as `forward`'s
+        m = logits.shape[0]
+        rows = c.constant("rows", f"arange({m})", (m,), "intp")
+        scale = _scaled(c, g, 1.0 / m, f"float({g}) / {m}")
+        c.line(f"multiply({e}, divide({scale}, {sums}).reshape(-1, 1), out={into[1]})")
+        c.line(f"{into[1]}[{rows}, {labels}] -= {scale}")
+        return None, into[1]
+
 
 def _exp_shifted(logits, out=None):
     """(e^(logits − shift), its row sums, the shifts summed over the rows).
@@ -633,6 +897,37 @@ def _exp_shifted(logits, out=None):
     e = np.subtract(logits, shift, out=out)
     np.exp(e, out=e)
     return e, np.dot(e, ones), shift.sum()
+
+
+def _scaled(c, g, constant: float, expression: str):
+    """A loss's scale of its upstream gradient `g`: `constant` (its value for g = 1,
+    computed as `expression` would) when g is the loss's own gradient of ones, else a
+    local assigned `expression`."""
+    if g.ones:
+        return repr(constant)
+    scale = c.local("scale", ())
+    c.line(f"{scale} = {expression}")
+    return scale
+
+
+def _exp_shifted_code(c, logits):
+    """`_exp_shifted` as code: (Vars of e, its row sums, the shifts summed)."""
+    m, k = logits.shape
+    e, sums = c.temp(logits.shape, hint="e"), c.temp((m,), hint="sums")
+    ones = c.constant("ones_k", f"ones({k}, {c.dtype!r})", (k,))
+    small, shifts = c.local("small", ()), c.local("shifts", ())
+    c.line(f"{small} = {logits}.max() < {_exp_limit(np.dtype(c.dtype))!r}")
+    with c.block(f"if {small}:"):
+        c.line(f"exp({logits}, out={e}); dot({e}, {ones}, out={sums}); "
+               f"{small} = {sums}.min() > 1e-30")
+    with c.block(f"if {small}:"):
+        c.line(f"{shifts} = 0.0")
+    with c.block("else:"):
+        shift = c.local("shift", (m, 1))
+        c.line(f"{shift} = {logits}.max(axis=1, keepdims=True)")
+        c.line(f"subtract({logits}, {shift}, out={e}); exp({e}, out={e}); "
+               f"dot({e}, {ones}, out={sums}); {shifts} = {shift}.sum()")
+    return e, sums, shifts
 
 
 @lru_cache(maxsize=8)

@@ -58,6 +58,28 @@ def test_every_spec_runs_to_a_lower_loss(capsys, spec):
     assert len(losses) == 3 and losses[-1] < losses[0]
 
 
+@pytest.mark.parametrize("spec", ["regressor.mf", "iris.mf"])
+def test_both_backends_print_the_same_lines(capsys, spec):
+    outputs = [run(capsys, "run", SPECS / spec, "--epochs", 5, "--backend", backend)
+               for backend in ("numpy", "miniflow")]
+    assert outputs[0][0] == outputs[1][0] == 0
+    assert outputs[0][1] == outputs[1][1]
+
+
+def test_explain_prints_the_generated_step_and_trains_nothing(capsys):
+    code, out, err = run(capsys, "run", SPECS / "digits.mf", "--explain", "--batch-size", 8)
+    assert code == 0, err
+    assert "def step():" in out and "Epoch" not in out
+    assert "# scores = Linear(h, W2, b2)  (8, 10)" in out
+    compile(out, "explained", "exec")  # valid Python
+
+
+@pytest.mark.parametrize("flags", [["--backend", "miniflow"], ["--save", "p.npz"]])
+def test_explain_refuses_what_it_cannot_do(capsys, flags):
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--explain", *flags)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+
+
 def test_flags_override_the_block(capsys, tmp_path):
     code, out, _ = run(capsys, "run", SPECS / "regressor.mf", "--epochs", 2, "--batch-size",
                        50, "--learning-rate", 0.001, "--seed", 5, "--optimizer", "adam",

@@ -37,9 +37,9 @@ def program_of(text, base_dir=None):
     """A Model of the spec; with `base_dir`, written there first (its data paths are
     relative to it)."""
     if base_dir is None:
-        return mfc.compile(text, "<test>")
+        return mfc.compile(text, "<test>", backend="miniflow")
     (base_dir / "spec.mf").write_text(text)
-    return mfc.load(base_dir / "spec.mf")
+    return mfc.load(base_dir / "spec.mf", backend="miniflow")
 
 
 def check_program_gradients(program, feed, rtol=1e-5):

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import numeric_gradient
 import mfc
-from mfc.ops import LEAF_KINDS, OPS
+from mfc.codegen import Emitter, Names, link, numpy_namespace
+from mfc.ops import LEAF_KINDS, OPS, Op
 
 
 # ---------------------------------------------------------------- the op table
@@ -139,6 +140,53 @@ def test_backward_does_not_write_into_its_upstream_gradient():
             np.testing.assert_array_equal(g, kept, err_msg=name)
 
 
+# ---------------------------------------------------------------- generated code
+
+
+def test_every_op_writes_its_code():
+    """The numpy backend and `mfc emit` take each op's code from the op itself."""
+    lacking = [name for name, op in OPS.items() if op.kind not in LEAF_KINDS
+               and (type(op).forward_code is Op.forward_code
+                    or type(op).backward_code is Op.backward_code)]
+    assert lacking == [], "write forward_code and backward_code beside forward and backward"
+
+
+def generated(op, attrs, xs, g, wanted):
+    """(value, gradients) of the op's generated code run on `xs`, with upstream `g`;
+    gradients only for the operands in `wanted`."""
+    c = Emitter(Names(["args"]))
+    names = [c.define(f"x{i}", f"args[{i}]", x.shape, x.dtype.name) for i, x in enumerate(xs)]
+    out = c.temp(np.shape(op.forward(attrs, *xs)), hint="out")
+    value = op.forward_code(c, attrs, out, *names)
+    forward = c.take_lines()
+    upstream = c.define("g", f"args[{len(xs)}]", np.shape(g))
+    into = tuple(c.temp(x.shape, hint="d") if i in wanted else None for i, x in enumerate(xs))
+    grads = op.backward_code(c, attrs, upstream, value, *names, into=into)
+    body = forward + c.take_lines()
+    returned = ", ".join(str(v) for v in grads if v is not None)
+    text = ("def build(args):\n" + "".join(f"    {name} = {e}\n" for name, e in c.setup)
+            + "    def run():\n" + "".join(f"        {line}\n" for line in body)
+            + f"        return {value}, ({returned},)\n    return run\n")
+    value, grads = link(text, "build", numpy_namespace(), [*xs, g])()
+    return value, iter(grads)
+
+
+@pytest.mark.parametrize("name,index", case_ids())
+def test_generated_code_computes_exactly_what_the_op_does(name, index):
+    op = OPS[name]
+    makers, attrs = split_case(CASES[name][index])
+    rng = np.random.default_rng(index)
+    xs = operands_of(makers, rng)
+    value = op.forward(attrs, *xs)
+    g = rng.standard_normal(np.shape(value))
+    wanted = [i for i, x in enumerate(xs) if x.dtype.kind != "i"]
+    expected = op.backward(attrs, g, value, *xs)
+    code_value, code_grads = generated(op, attrs, xs, g, wanted)
+    np.testing.assert_array_equal(code_value, value)
+    for i in wanted:
+        np.testing.assert_array_equal(next(code_grads), expected[i], err_msg=f"operand {i}")
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cross_entropy_stays_finite_for_extreme_logits(dtype):
     """Logits beyond exp's range, and rows far below the others, take the shifted path."""
@@ -257,3 +305,18 @@ def test_every_op_trains_on_every_shape_its_rule_admits(name, shapes):
     again = model.gradients(feed)  # now into the buffers the first run sized
     for param in first:
         np.testing.assert_allclose(again[param], first[param], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,shapes", ADMITTED,
+                         ids=[f"{n}{list(s)}" for n, s in ADMITTED])
+def test_generated_code_computes_exactly_what_the_op_does_at_every_rank(name, shapes):
+    op, rng = OPS[name], np.random.default_rng(len(shapes))
+    xs = _operands_at_rank(op, shapes, rng)
+    value = op.forward({}, *xs)
+    g = rng.standard_normal(np.shape(value))
+    wanted = [i for i, x in enumerate(xs) if x.dtype.kind != "i"]
+    expected = op.backward({}, g, value, *xs)
+    code_value, code_grads = generated(op, {}, xs, g, wanted)
+    np.testing.assert_array_equal(code_value, value)
+    for i in wanted:
+        np.testing.assert_array_equal(next(code_grads), expected[i], err_msg=f"operand {i}")

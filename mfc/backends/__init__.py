@@ -1,5 +1,10 @@
 """Backends: each takes a `Program` (mfc.ir) and returns a network that runs it.
 
+`BACKENDS` names each backend's module, which offers `lower(program, dtype=None,
+seed=None)`; `lower(name, program, ...)` imports it only when asked for (the command line's
+`--backend`, `mfc.Model(backend=...)`). `numpy` (generated code) is the default;
+`miniflow` (the lesson's node runtime) is the reference every backend is tested against.
+
 What the training loop and the API ask of a lowered network (mfc.backends.miniflow's
 `Network` is the reference every backend is tested against):
 
@@ -8,6 +13,10 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
 - `checked_slots(arrays)`: Input name → array, checked against the Inputs' shapes and
   cast to the network's dtype, returned by *slot*: an object whose `value` a pass reads
   (a sampler sets it to each batch);
+- `step_function(sample, update)`: one whole training step as a function of no
+  arguments: `sample()` (None: no data) sets the slots to the next batch, forward and
+  backward run, and `update()` (the optimizer's, over `theta` and `grad`) follows when
+  the loss is finite; it returns the loss;
 - `ready()`: prepare the training passes for the slots' current shapes;
 - `loss_and_gradients()`: forward and backward at the slots' values; the loss as a
   float, the gradients in `grad`;
@@ -18,3 +27,18 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
 
 A backend never reaches back into the compiler, the graph builder or data files.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+
+# name → the module that lowers to it (imported on first use: torch is heavy)
+BACKENDS = {"numpy": "mfc.backends.generated", "miniflow": "mfc.backends.miniflow"}
+DEFAULT = "numpy"
+
+
+def lower(name: str, program, dtype: str | None = None, seed: int | None = None):
+    """`program` lowered by the backend `name` (a key of BACKENDS), its params
+    initialised from `seed`. Raises KeyError for an unknown name, DataError as the
+    backends' `lower` do."""
+    return import_module(BACKENDS[name]).lower(program, dtype=dtype, seed=seed)

@@ -203,7 +203,8 @@ class Params(MutableMapping):
 # ---------------------------------------------------------------- lowering
 
 
-def lower(program, dtype: str | None = None, seed: int | None = None) -> "Network":
+def lower(program, dtype: str | None = None, seed: int | None = None,
+          network: type | None = None) -> "Network":
     """Build the MiniFlow nodes of a compiled `Program`, with its params initialised.
 
     Parameters
@@ -211,6 +212,8 @@ def lower(program, dtype: str | None = None, seed: int | None = None) -> "Networ
     program : the front end's `Program`.
     dtype : 'float64' (default: the program's `dtype` setting) or 'float32'.
     seed : seeds the params' initialisation (default: the program's `seed` setting).
+    network : the class of network to build (a subclass of `Network`, whose passes run
+        otherwise: the numpy backend's).
 
     Raises
     ------
@@ -226,7 +229,7 @@ def lower(program, dtype: str | None = None, seed: int | None = None) -> "Networ
     for node in nodes.values():
         if node.op.kind == "const":
             node.value = node.op.forward(node.attrs).astype(dtype)
-    return Network(program, nodes, dtype, settings.seed if seed is None else seed)
+    return (network or Network)(program, nodes, dtype, settings.seed if seed is None else seed)
 
 
 def _node_class(op) -> type:
@@ -279,7 +282,9 @@ class Network:
         self.theta = np.zeros(sum(sizes), self.dtype)
         self.grad = np.zeros(sum(sizes), self.dtype)
         rng, start, arrays = np.random.default_rng(seed), 0, {}
+        self.layout = {}  # name → (first index in theta, shape)
         for node, shape, size in zip(params, shapes, sizes):
+            self.layout[node.name] = (start, shape)
             node.value = self.theta[start:start + size].reshape(shape)
             node.total = self.grad[start:start + size].reshape(shape)
             node.value[...] = node.op.initialize(node.attrs, shape, rng)
@@ -379,6 +384,22 @@ class Network:
             for run in backward:
                 run()
         return loss
+
+    def step_function(self, sample, update):
+        """One whole training step: `sample()` (if given: it sets the Inputs' values),
+        forward and backward, then `update()` when the loss is finite; returns the loss."""
+        self.ready()
+        loss_and_gradients = self.loss_and_gradients
+
+        def step() -> float:
+            if sample is not None:
+                sample()
+            loss = loss_and_gradients()
+            if math.isfinite(loss):
+                update()
+            return loss
+
+        return step
 
     def evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
         """The loss, and the values of the nodes `names` (copies), on `arrays` (slot →

@@ -7,6 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
+from mfc.backends import BACKENDS, DEFAULT
 from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError, compile_spec,
                             not_read_by, note)
 from mfc.files import NotReplaceable, check_replaceable, check_writable
@@ -28,6 +29,12 @@ def add_parser(commands) -> None:
     run.add_argument("--force", action="store_true",
                      help="let --save replace a file that is not an mfc model file")
     run.add_argument("--load", metavar="PATH.npz", help="start from these saved params")
+    run.add_argument("--backend", choices=BACKENDS, default=DEFAULT,
+                     help="what runs the network: numpy (generated code, the default) or "
+                     "miniflow (the lesson's node runtime)")
+    run.add_argument("--explain", action="store_true",
+                     help="print the generated training step (numpy backend) instead of "
+                     "training")
     run.set_defaults(handler=run_command)
 
 
@@ -35,7 +42,9 @@ def run_command(args) -> int:
     from mfc.model import Model
     from mfc.train import Diverged, Interrupted
 
-    model = Model(compile_spec(args.file, **_overrides(args)))
+    model = Model(compile_spec(args.file, **_overrides(args)), backend=args.backend)
+    if args.explain:
+        return _explain(model, args)
     _check_save_path(args.save, model.program, args.force)
     try:
         _train(model, args.load)
@@ -45,6 +54,16 @@ def run_command(args) -> int:
         return _interrupted(stop, model, args.save)
     if args.save:
         _save(args.save, model)
+    return EXIT_OK
+
+
+def _explain(model, args) -> int:
+    if args.backend != "numpy":
+        raise CliError("--explain shows the numpy backend's generated code; "
+                       f"it has nothing to show for --backend {args.backend}")
+    if args.save or args.load:
+        raise CliError("--explain trains nothing, so it takes neither --save nor --load")
+    print(model.explain(note=note), end="")
     return EXIT_OK
 
 

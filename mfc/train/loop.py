@@ -122,7 +122,7 @@ def train(network, settings, prepared, on_epoch=None) -> list[float]:
             return trainer.run(settings.epochs, on_epoch or (lambda epoch: None), stop)
 
 
-def _fed(network, settings, prepared):
+def fed_slots(network, settings, prepared):
     """The prepared arrays by the network's Input slots, checked against the Inputs'
     shapes and cast to the network's dtype (a DataError naming the data, if they
     do not fit)."""
@@ -142,7 +142,7 @@ class Trainer:
 
     def __init__(self, network, settings, prepared):
         self.network, self.settings = network, settings
-        fed = _fed(network, settings, prepared)
+        fed = fed_slots(network, settings, prepared)
         self.validation = fed["validation"] if fed else None
         self.optimizer = OPTIMIZERS[settings.optimizer](network.theta, network.grad, settings)
         self.sample = None
@@ -151,17 +151,14 @@ class Trainer:
             self.sample = SAMPLERS[settings.sampling](fed["train"], settings.batch_size, rng)
             self.sample.prime()  # the batch's shapes pick the buffers
         self.steps = self.sample.steps if self.sample is not None else 1
-        network.ready()
+        self._step = network.step_function(self.sample, self.optimizer.update)
 
     def step(self) -> float:
-        """One training step; raises NotFinite (before the update) when the loss is
-        NaN or infinite."""
-        if self.sample is not None:
-            self.sample()
-        loss = self.network.loss_and_gradients()
+        """One training step; raises NotFinite (the params left as they were) when the
+        loss is NaN or infinite."""
+        loss = self._step()
         if not math.isfinite(loss):
             raise NotFinite(loss)
-        self.optimizer.update()
         return loss
 
     def run(self, epochs: int, on_epoch, stop) -> list[float]:

@@ -1,0 +1,178 @@
+"""Writing numpy source: what ops write their code into, and turning source into functions.
+
+Generated code has two parts. The *setup* defines, once, every array the code reuses:
+buffers (`empty(...)`), views of the flat params and gradients, constants. The *body*
+is straight-line numpy over those names, one function per pass (forward, step, ...).
+An op writes its part of a body through an `Emitter` (`c.line(...)`), asking it for
+buffers (`c.temp`), views and fresh local names, so that ops never pick names
+themselves. The setup and the functions are compiled together (`link`): the functions
+are closures over the setup's names, which Python reads faster than globals.
+
+Generated code calls numpy's functions by their bare names (`dot`, `add`, ...), taken
+from `NUMPY_NAMES`; a spec's node named like one of them is renamed (`Names`).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+# numpy's functions generated code calls by bare name, and Python's it uses.
+NUMPY_NAMES = ("add", "arange", "asarray", "copyto", "divide", "dot", "empty", "exp",
+               "greater", "log", "matmul", "maximum", "multiply", "negative", "ones",
+               "power", "subtract", "tanh", "vdot", "where", "zeros")
+PYTHON_NAMES = ("isfinite", "float", "len", "range", "sum", "np")
+
+
+@dataclass(frozen=True)
+class Var:
+    """A value in generated code: the name it goes by, its shape and dtype, and whether
+    it is defined once in the setup (`fixed`: a buffer, a param, a constant) or in
+    the body (an Input's current batch, a value an op returned)."""
+
+    name: str
+    shape: tuple
+    dtype: str = "float64"
+    fixed: bool = False
+    ones: bool = False  # every element is 1.0 (the loss's gradient of itself)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def size(self) -> int:
+        size = 1
+        for n in self.shape:
+            size *= n
+        return size
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+class Names:
+    """Unique identifiers for generated code, close to the spec's names (`l1`, `d_l1`):
+    never a Python keyword, a numpy function the code calls, or a name given before."""
+
+    def __init__(self, reserved=()):
+        self.taken = set(NUMPY_NAMES) | set(PYTHON_NAMES) | set(reserved)
+
+    def new(self, hint: str) -> str:
+        base = re.sub(r"\W", "_", hint) or "v"
+        if base[0].isdigit() or keyword.iskeyword(base):
+            base = "_" + base
+        name, n = base, 1
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+
+class Emitter:
+    """Where ops write their code: lines of the current body, and definitions of the
+    setup (shared by every body of one generated module).
+
+    `notes` holds what an op's forward leaves for its backward (a node's softmax, say),
+    by key; it lives as long as the Emitter.
+    """
+
+    def __init__(self, names: Names, dtype: str = "float64"):
+        self.names, self.dtype = names, dtype
+        self.setup: list[tuple[str, str]] = []  # (name, expression), in order
+        self.lines: list[str] = []
+        self.notes: dict = {}
+        self._indent = 0
+
+    # -- the body
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self._indent + text)
+
+    @contextmanager
+    def block(self, header: str):
+        """`with c.block("if ok:"):` indents the lines written inside it."""
+        self.line(header)
+        self._indent += 1
+        try:
+            yield
+        finally:
+            self._indent -= 1
+
+    def local(self, hint: str, shape: tuple, dtype: str | None = None) -> Var:
+        """A fresh name for a value the body assigns."""
+        return Var(self.names.new(hint), tuple(shape), dtype or self.dtype)
+
+    def take_lines(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+    # -- the setup
+
+    def define(self, hint: str, expression: str, shape: tuple, dtype: str | None = None) -> Var:
+        """A name the setup binds once to `expression` (a buffer, a constant)."""
+        var = Var(self.names.new(hint), tuple(shape), dtype or self.dtype, fixed=True)
+        self.setup.append((var.name, expression))
+        return var
+
+    def constant(self, hint: str, expression: str, shape: tuple, dtype: str | None = None,
+                 ones: bool = False) -> Var:
+        """A constant the setup defines once, shared by every op that asks for the same
+        `expression` (an `arange`, a vector of ones)."""
+        dtype = dtype or self.dtype
+        for name, defined in self.setup:
+            if defined == expression:
+                return Var(name, tuple(shape), dtype, fixed=True, ones=ones)
+        var = self.define(hint, expression, shape, dtype)
+        return Var(var.name, var.shape, dtype, fixed=True, ones=ones)
+
+    def temp(self, shape: tuple, dtype: str | None = None, hint: str = "t") -> Var:
+        """A buffer of `shape` allocated once (uninitialised)."""
+        dtype = dtype or self.dtype
+        return self.define(hint, f"empty({tuple(shape)!r}, {dtype!r})", shape, dtype)
+
+    def reshaped(self, var: Var, shape: tuple) -> Var:
+        """`var` seen with another shape: defined once in the setup when `var` is, else
+        reshaped in the body."""
+        shape = tuple(shape)
+        if shape == var.shape:
+            return var
+        expression = f"{var}.reshape({shape!r})"
+        if var.fixed:
+            return self.define(f"{var}_r", expression, shape, var.dtype)
+        view = self.local(f"{var}_r", shape, var.dtype)
+        self.line(f"{view} = {expression}")
+        return view
+
+
+def setup_lines(setup: list[tuple[str, str]], bodies: str) -> list[str]:
+    """The setup's definitions that `bodies` (or a later definition) use, in order: a
+    buffer an op asked for but did not use is left out."""
+    used_text, kept = bodies, []
+    for name, expression in reversed(setup):
+        if re.search(rf"\b{re.escape(name)}\b", used_text):
+            kept.append(f"{name} = {expression}")
+            used_text += "\n" + expression
+    return kept[::-1]
+
+
+def link(source: str, factory: str, namespace: dict, *args):
+    """Compile `source`, which defines the function `factory`, and call it with `args`;
+    `namespace` gives the names the source reads (numpy's functions, say)."""
+    scope = dict(namespace)
+    exec(compile(source, f"<mfc generated {factory}>", "exec"), scope)  # noqa: S102
+    return scope[factory](*args)
+
+
+def numpy_namespace() -> dict:
+    """numpy's functions by the bare names generated code calls them, and Python's."""
+    import math
+
+    import numpy as np
+
+    namespace = {name: getattr(np, name) for name in NUMPY_NAMES}
+    namespace.update(np=np, isfinite=math.isfinite)
+    return namespace

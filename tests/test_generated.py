@@ -1,0 +1,109 @@
+"""mfc.backends.generated (the numpy backend): generated code computes what the MiniFlow
+node runtime computes, over whole runs of every spec, optimizer and sampling."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mfc
+from mfc.backends import BACKENDS, lower
+from mfc.settings import OPTIMIZERS, SAMPLINGS
+
+SPECS = sorted(Path(__file__).parent.parent.joinpath("specs").glob("*.mf"))
+
+SHARED = """
+X = Input(_, 3)
+W = Param(3, 3)
+x = Param(3, init=normal)
+twice = Linear(Tanh(Linear(X, W, x)), W, x)   # W and x each feed two consumers
+square = x * x                                # x read twice by one node
+cost = Sum(twice) + Sum(square) + Mean(Sigmoid(x) @ W) - Sum(X / (x * x + 1.0))
+"""
+
+
+def run(spec, backend, **settings):
+    """(epoch records, final params, the model) of one training run."""
+    model = mfc.load(spec, backend=backend)
+    epochs = []
+    model.train(on_epoch=epochs.append, **settings)
+    return epochs, {k: v.copy() for k, v in model.params.items()}, model
+
+
+def assert_same_runs(a, b, rtol=1e-12):
+    (epochs_a, params_a, _), (epochs_b, params_b, _) = a, b
+    assert len(epochs_a) == len(epochs_b)
+    for ea, eb in zip(epochs_a, epochs_b):
+        for field in ("loss", "validation_loss", "accuracy"):
+            va, vb = getattr(ea, field), getattr(eb, field)
+            assert (va is None) == (vb is None)
+            if va is not None:
+                assert vb == pytest.approx(va, rel=rtol, abs=0), (ea, eb)
+    for name in params_a:
+        np.testing.assert_allclose(params_b[name], params_a[name], rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_whole_runs_of_every_spec_equal_the_node_runtime(spec):
+    assert_same_runs(run(spec, "miniflow"), run(spec, "numpy"))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("sampling", SAMPLINGS)
+def test_every_optimizer_and_sampling_equals_the_node_runtime(spec, optimizer, sampling):
+    settings = dict(optimizer=optimizer, sampling=sampling, epochs=3)
+    assert_same_runs(run(spec, "miniflow", **settings), run(spec, "numpy", **settings))
+
+
+@pytest.mark.parametrize("settings", [dict(dtype="float32"), dict(validation=0.3, seed=4),
+                                      dict(batch_size=1), dict(standardize=False)])
+def test_other_settings_equal_the_node_runtime(settings):
+    spec = SPECS[[p.name for p in SPECS].index("iris.mf")]
+    settings = dict(epochs=4, **settings)
+    assert_same_runs(run(spec, "miniflow", **settings), run(spec, "numpy", **settings))
+
+
+def test_shared_params_and_repeated_operands_match_the_node_runtime():
+    feed = {"X": np.random.default_rng(1).standard_normal((5, 3))}
+    models = {b: mfc.compile(SHARED, backend=b) for b in BACKENDS}
+    grads = {b: m.gradients(feed) for b, m in models.items()}
+    values = {b: m.forward(feed) for b, m in models.items()}
+    for name in grads["miniflow"]:
+        np.testing.assert_array_equal(grads["numpy"][name], grads["miniflow"][name])
+    assert values["numpy"].keys() == values["miniflow"].keys()
+    for name in values["miniflow"]:
+        np.testing.assert_array_equal(values["numpy"][name], values["miniflow"][name])
+
+
+def test_forward_and_gradients_keep_code_for_each_shape_of_feed():
+    model = mfc.compile(SHARED)
+    rng = np.random.default_rng(0)
+    feeds = [{"X": rng.standard_normal((n, 3))} for n in (2, 7, 2)]
+    first = [model.gradients(feed)["W"] for feed in feeds]
+    reference = mfc.compile(SHARED, backend="miniflow")
+    for feed, grad in zip(feeds, first):
+        np.testing.assert_array_equal(grad, reference.gradients(feed)["W"])
+    assert model.network().forward(feeds[0])["twice"] is not model.forward(feeds[0])["twice"]
+
+
+def test_the_generated_step_is_readable_numpy_named_after_the_spec():
+    text = mfc.load(SPECS[[p.name for p in SPECS].index("regressor.mf")]).explain()
+    assert "def step():" in text
+    assert "# l1 = Linear(X, W1, b1)  (11, 10)" in text  # the spec's names, the batch's shape
+    assert "dot(X, W1, out=l1)" in text
+    assert "W1 = theta[0:100].reshape((10, 10))" in text
+    assert "update()" in text
+
+
+def test_the_lowering_is_miniflows():
+    """The same nodes and params: only the passes differ."""
+    program = mfc.load(SPECS[0]).program
+    a, b = lower("miniflow", program), lower("numpy", program)
+    assert list(a.nodes) == list(b.nodes)
+    np.testing.assert_array_equal(a.theta, b.theta)
+
+
+def test_an_unknown_backend_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
+        mfc.compile("x = Param(1)\ncost = Sum(x * x)", backend="tensorflow")
