@@ -20,11 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mfc.diagnostics import DataError, SettingError, did_you_mean
+from mfc.lazy import LazyModule
 from mfc.settings import data_problems, held_out_rows
 from mfc.text import format_shape, plural
+
+np = LazyModule("numpy", globals(), "np")  # imported when data is first read
 
 
 @dataclass(frozen=True)
@@ -344,8 +345,7 @@ def _parse_cell(source: str, line: int, column: str, cell: str) -> float:
 # damaged archive, ValueError and EOFError for a damaged .npy file inside it.
 NPZ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError,
               ValueError, EOFError)
-_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}
+_NPY_HEADER_READERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
 
 
 def _describe_npz(source: str, path: Path) -> DataInfo:
@@ -387,7 +387,7 @@ def npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], 
         if version not in _NPY_HEADER_READERS:  # 3.0 is only for structured arrays
             raise ValueError(f"{member} is in .npy format {version[0]}.{version[1]}, "
                              "which mfc does not read")
-        shape, _, dtype = _NPY_HEADER_READERS[version](f)
+        shape, _, dtype = getattr(np.lib.format, _NPY_HEADER_READERS[version])(f)
     return shape, dtype
 
 

@@ -79,7 +79,6 @@ class Program:
     Attributes
     ----------
     nodes : name → Node, every node of the spec in topological order.
-    graph : the networkx DiGraph of who reads whom (its nodes carry no attributes).
     loss : the node training minimises.
     outputs : the nodes a prediction returns (by default the loss's operand that is not
         the targets).
@@ -92,7 +91,6 @@ class Program:
     """
 
     nodes: Mapping[str, Node]
-    graph: nx.DiGraph
     loss: str
     outputs: tuple[str, ...]
     settings: TrainSettings
@@ -105,6 +103,18 @@ class Program:
     @property
     def order(self) -> list[str]:
         return list(self.nodes)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The networkx DiGraph of who reads whom (its nodes carry no attributes), for
+        drawing and graph algorithms; built on first use, so that checking a spec never
+        imports networkx."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.nodes)
+        graph.add_edges_from((i, node.name) for node in self.nodes.values() for i in node.inputs)
+        return graph
 
     @cached_property
     def shapes(self) -> dict[str, tuple | None]:

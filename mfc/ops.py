@@ -40,7 +40,9 @@ from types import MappingProxyType
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
+from mfc.lazy import LazyModule
+
+np = LazyModule("numpy", globals(), "np")  # imported when an op first runs
 
 LEAF_KINDS = frozenset({"data", "param", "const"})  # kinds of node that compute nothing
 INIT_NAMES = ("zeros", "ones", "normal", "uniform", "xavier", "he")

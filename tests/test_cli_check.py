@@ -97,3 +97,14 @@ def test_check_does_not_import_scikit_learn_or_graphviz(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
                           text=True, cwd=Path(__file__).parent.parent)
     assert done.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_check_imports_neither_numpy_nor_networkx():
+    """Their imports cost more than checking a small spec; a check runs no array code."""
+    regressor = next(p for p in SPECS if p.name == "regressor.mf")
+    script = ("import sys\nfrom mfc.cli import main\n"
+              "code = main(['check', sys.argv[1]])\n"
+              "print(code, sorted(m for m in ('numpy', 'networkx', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script, str(regressor)],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "0 []"

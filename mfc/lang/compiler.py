@@ -76,7 +76,7 @@ def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
     diagnostics = report.sorted()
     if report.errors or loss is None:
         raise SpecError(diagnostics, text, filename)
-    return Program(nodes=nodes, graph=graph, loss=loss, outputs=validate.outputs(nodes, loss),
+    return Program(nodes=nodes, loss=loss, outputs=validate.outputs(nodes, loss),
                    settings=settings, data=info, diagnostics=tuple(diagnostics), source=text,
                    filename=filename, base_dir=base_dir)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 
 from mfc.diagnostics import (E101, E102, E103, E104, E105, E106, E107, E108, E109, E110,
                              E111, E203, Note, Report, Span, did_you_mean)
@@ -24,7 +23,50 @@ from mfc.text import plural
 HOLE = "_"  # a dim to infer
 
 
-def build(module: ast.Module, source: str, report: Report) -> tuple[dict[str, Node], nx.DiGraph]:
+class Graph:
+    """Who reads whom: for each node, the nodes that read it (each once, in the order
+    the edges came). The front end's checks need no more; networkx, whose import alone
+    costs more than checking a small spec, is built from the records only to name the
+    nodes of a cycle (mfc.lang.order) and to draw (`Program.graph`). Reads like the
+    part of networkx's DiGraph it stands for."""
+
+    def __init__(self):
+        self._readers: dict[str, dict[str, None]] = {}
+        self._read: dict[str, int] = {}  # name → how many distinct nodes it reads
+
+    def add_node(self, name: str) -> None:
+        if name not in self._readers:
+            self._readers[name], self._read[name] = {}, 0
+
+    def add_edges_from(self, edges) -> None:
+        for source, reader in edges:
+            self.add_node(source)
+            self.add_node(reader)
+            if reader not in self._readers[source]:
+                self._readers[source][reader] = None
+                self._read[reader] += 1
+
+    def successors(self, name: str):
+        return iter(self._readers[name])
+
+    def out_degree(self, name: str) -> int:
+        return len(self._readers[name])
+
+    def in_degree(self, name: str) -> int:
+        return self._read[name]
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return [(s, r) for s, readers in self._readers.items() for r in readers]
+
+    def __iter__(self):
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+
+def build(module: ast.Module, source: str, report: Report) -> tuple[dict[str, Node], Graph]:
     """The nodes of a parsed spec, by name in definition order, and the graph of who
     reads whom; problems found on the way go to `report`."""
     builder = _Builder(source.splitlines(), report)
@@ -38,7 +80,7 @@ class _Builder:
     def __init__(self, lines: list[str], report: Report):
         self.lines, self.report = lines, report
         self.nodes: dict[str, Node] = {}
-        self.graph = nx.DiGraph()
+        self.graph = Graph()
         self.anon_counts: dict[tuple[str, str], int] = {}
         self.refs: list[ast.Name] = []  # every name used as an operand, to resolve at the end
 

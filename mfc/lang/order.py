@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections import deque
 
-import networkx as nx
-
 from mfc.diagnostics import E120, Note, Report
 from mfc.ir import Node
 
 
-def topological_order(graph: nx.DiGraph, nodes: dict[str, Node], report: Report) -> list[str]:
-    """Every node of `graph` in an order where each node follows its inputs.
+def topological_order(graph, nodes: dict[str, Node], report: Report) -> list[str]:
+    """Every node of `graph` (a `mfc.lang.graph.Graph`, or a networkx DiGraph) in an
+    order where each node follows its inputs.
 
     Returns the order; the nodes on or after a cycle are left out, and each cycle is
     reported (E120) with every node on it, by their `nodes` records.
@@ -32,14 +31,19 @@ def topological_order(graph: nx.DiGraph, nodes: dict[str, Node], report: Report)
             if indegree[successor] == 0:
                 ready.append(successor)
     if len(order) < len(graph):
-        stuck = graph.subgraph(name for name, degree in indegree.items() if degree > 0)
-        for cycle in _cycles(stuck, nodes):
+        for cycle in _cycles(graph, {n for n, degree in indegree.items() if degree > 0}, nodes):
             _report_cycle(cycle, nodes, report)
     return order
 
 
-def _cycles(stuck: nx.DiGraph, nodes: dict[str, Node]) -> list[list[str]]:
-    """One cycle per strongly connected component that has one, first node first."""
+def _cycles(graph, left: set[str], nodes: dict[str, Node]) -> list[list[str]]:
+    """One cycle per strongly connected component of the nodes `left` unordered that
+    has one, first node first."""
+    import networkx as nx  # only for a spec with a cycle
+
+    stuck = nx.DiGraph()
+    stuck.add_nodes_from(n for n in graph if n in left)
+    stuck.add_edges_from((n, r) for n in stuck for r in graph.successors(n) if r in left)
     cycles = []
     for component in nx.strongly_connected_components(stuck):
         start = min(component, key=lambda n: nodes[n].index)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import networkx as nx
 
 from mfc.diagnostics import E200, E201, E202, E204, W006, Note, Report
 from mfc.ir import Node
+from mfc.lang.graph import Graph
 from mfc.text import format_shape
 
 MAX_ELEMENTS = 2**28  # 2 GiB of float64: past this, allocation is the user's typo
@@ -104,7 +104,7 @@ class Feed:
     setting: object  # the span of the train setting that names the data
 
 
-def infer(graph: nx.DiGraph, nodes: dict[str, Node], order: list[str], dims: Dims,
+def infer(graph: Graph, nodes: dict[str, Node], order: list[str], dims: Dims,
           feeds: dict, report: Report) -> dict[str, tuple | None]:
     """Shapes (of symbolic dims) of every node in `order`; problems go to `report`."""
     rules = ShapeRules(graph, nodes, dims, feeds, report)

@@ -4,19 +4,19 @@ matter (params that never learn, unused nodes)."""
 
 from __future__ import annotations
 
-import networkx as nx
 
 from mfc import settings as train_settings
 from mfc.diagnostics import (E200, E300, E301, E302, E401, E405, W001, W002, W003, W005,
                              Note, Report, SettingError, Span, did_you_mean)
 from mfc import ops
 from mfc.ir import Node, needed_by
+from mfc.lang.graph import Graph
 from mfc.ops import LEAF_KINDS
 from mfc.settings import TrainSettings, setting_span
 from mfc.text import format_shape
 
 
-def choose_loss(nodes: dict[str, Node], graph: nx.DiGraph, settings: TrainSettings,
+def choose_loss(nodes: dict[str, Node], graph: Graph, settings: TrainSettings,
                 report: Report, quiet: bool) -> str | None:
     """The node to minimise: the `loss` setting, else the one sink whose value has
     exactly one element. `quiet`: earlier errors may explain a missing loss, so say
@@ -81,7 +81,7 @@ def _check_classes(nodes, node: Node, classes: int, report: Report) -> None:
                f"has {width} columns", node.span, help=f"give the last layer {classes} outputs")
 
 
-def warnings(nodes: dict[str, Node], graph: nx.DiGraph, loss: str, report: Report) -> None:
+def warnings(nodes: dict[str, Node], graph: Graph, loss: str, report: Report) -> None:
     """W001 params that never reach the loss, W002 unused inputs, W003 unused results,
     W005 a Softmax fed to a loss that applies its own."""
     feeds_loss = set(needed_by(nodes, loss))
