@@ -30,11 +30,13 @@ np = LazyModule("numpy", globals(), "np")  # imported when data is first read
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What is known about a dataset before loading it; None means unknown."""
+    """What is known about a dataset before loading it; None means unknown.
+    `continuous`: the targets are known to be continuous (a regression dataset)."""
 
     rows: int | None
     features: int
     classes: int | None
+    continuous: bool = False
 
 
 @dataclass(eq=False)
@@ -55,7 +57,7 @@ class Dataset:
 # Checked against scikit-learn 1.9 by tests/test_data.py. diabetes's targets are
 # integer-valued (25..346, 214 distinct) but it is a regression problem.
 BUNDLED: dict[str, DataInfo] = {
-    "diabetes": DataInfo(rows=442, features=10, classes=None),
+    "diabetes": DataInfo(rows=442, features=10, classes=None, continuous=True),
     "iris": DataInfo(rows=150, features=4, classes=3),
     "wine": DataInfo(rows=178, features=13, classes=3),
     "breast_cancer": DataInfo(rows=569, features=30, classes=2),

@@ -169,19 +169,26 @@ class Program:
     def unfed_inputs(self, settings: TrainSettings) -> list[Diagnostic]:
         """E407 for each Input the loss needs that neither the data's features nor its
         targets fill, under `settings`."""
-        fed = {settings.features, settings.targets} if settings.data else set()
-        needed = set(self.needed_by(self.loss))
-        return [self._unfed(settings, name) for name in self.input_names
-                if name in needed and name not in fed]
+        return unfed_inputs(self.nodes, self.loss, settings)
 
-    def _unfed(self, settings: TrainSettings, name: str) -> Diagnostic:
-        decl = self.nodes[name].decl
-        if not settings.data:
-            return Diagnostic(E407, f"the loss needs Input '{name}', but no data feeds it",
-                              decl, help="name the data in the train block (data = "
-                              "\"iris\"), or pass --data")
-        return Diagnostic(E407, f"the loss needs Input '{name}', but the data feeds only "
-                          f"'{settings.features}' (features) and '{settings.targets}' "
-                          f"(targets)", decl, help=f"feed it the features with "
-                          f"`features = {name}` or the targets with `targets = {name}` in "
-                          "the train block")
+
+def unfed_inputs(nodes: Mapping[str, Node], loss: str,
+                 settings: TrainSettings) -> list[Diagnostic]:
+    """E407 for each Input that `loss` needs and that neither the data's features nor its
+    targets fill, under `settings`: at check time when the spec names its data (a run
+    may change the data, not which Inputs it feeds), else when the run starts."""
+    fed = {settings.features, settings.targets} if settings.data else set()
+    return [_unfed(nodes[name].decl, settings, name) for name in needed_by(nodes, loss)
+            if nodes[name].kind == "data" and name not in fed]
+
+
+def _unfed(decl: Span | None, settings: TrainSettings, name: str) -> Diagnostic:
+    if not settings.data:
+        return Diagnostic(E407, f"the loss needs Input '{name}', but no data feeds it",
+                          decl, help="name the data in the train block (data = "
+                          "\"iris\"), or pass --data")
+    return Diagnostic(E407, f"the loss needs Input '{name}', but the data feeds only "
+                      f"'{settings.features}' (features) and '{settings.targets}' "
+                      f"(targets)", decl, help=f"feed it the features with "
+                      f"`features = {name}` or the targets with `targets = {name}` in "
+                      "the train block")

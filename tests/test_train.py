@@ -182,11 +182,19 @@ def test_other_class_labels_are_mapped_with_a_note(tmp_path):
     assert notes == ["the targets' values -1, 1 are taken as the classes 0..1, in that order"]
 
 
-def test_continuous_targets_for_cross_entropy_suggest_mse():
-    program = program_of(CLASSIFIER.format(data="diabetes", classes=3, epochs=1))
-    with pytest.raises(DataError, match="the targets look continuous \\(214 distinct "
+def test_continuous_targets_for_cross_entropy_suggest_mse(tmp_path):
+    rows = "\n".join(f"{i % 7},{i * 3}" for i in range(300))
+    (tmp_path / "d.csv").write_text("a,t\n" + rows + "\n")  # targets unknown to check
+    program = program_of(CLASSIFIER.format(data="d.csv", classes=3, epochs=1), tmp_path)
+    with pytest.raises(DataError, match="the targets look continuous \\(300 distinct "
                                         "values\\).*use MSE"):
         program.train()
+
+
+def test_continuous_targets_of_a_bundled_dataset_are_found_at_compile_time():
+    with pytest.raises(SpecError) as info:
+        program_of(CLASSIFIER.format(data="diabetes", classes=3, epochs=1))
+    assert [d.code for d in info.value.diagnostics] == ["E404"]
 
 
 def test_too_many_classes_for_the_logits_is_found_at_compile_time():

@@ -90,6 +90,49 @@ def test_a_flag_the_data_rules_out_is_a_setting_error_not_a_spec_error():
         mfc.compile(LESSON, batch_size=1000)
 
 
+def test_class_labels_from_a_regression_dataset_are_found_at_check_time():
+    source = CLASSIFIER.replace('"iris"', '"diabetes"')
+    assert located(source) == [("E404", 6, 16)]
+    with pytest.raises(mfc.SettingError, match="^data: "):
+        mfc.compile(CLASSIFIER, data="diabetes")
+
+
+def test_an_input_the_named_data_cannot_feed_is_E407_at_check_time():
+    source = CLASSIFIER.replace("X, y = Input(), Input()", "X, y, z = Input(), Input(), Input(_, 3)")
+    source = source.replace("scores = Linear(X, W, b)", "scores = Linear(X, W, b) + z")
+    assert located(source) == [("E407", 1, 7)]
+    without_data = source.replace('data = "iris"; ', "").replace("Param(_, 3)", "Param(4, 3)")
+    assert program(without_data).loss == "cost"  # the data may come with `mfc run --data`
+    no_targets = 'X, z = Input(), Input(_, 1)\ncost = Sum(X @ Param(_, 1) + z)\n' \
+                 'train { data = "iris" }\n'  # an autoencoder's data: y goes unused
+    assert located(no_targets) == [("E407", 1, 4)]
+
+
+RUN_SPECS = {  # a loss on one output, or on three class scores
+    "mse": "X, y = Input(), Input()\nW, b = Param(_, 1), Param(1)\n"
+           "cost = MSE(y, Linear(X, W, b))\n",
+    "ce": "X, y = Input(), Input()\nW, b = Param(_, 3), Param(3)\n"
+          "cost = CrossEntropy(y, Linear(X, W, b))\n",
+}
+
+
+def test_what_check_accepts_with_bundled_data_the_run_does_not_refuse():
+    """A bundled dataset is known whole at check time, so every refusal is check's."""
+    from mfc.data import BUNDLED_NAMES
+
+    for data in BUNDLED_NAMES:
+        for name, text in RUN_SPECS.items():
+            for validation in (None, 0.001, 0.999):
+                for batch_size in (64, 2000):
+                    block = f'train {{ data = "{data}"; batch_size = {batch_size}; epochs = 1' + \
+                        (f"; validation = {validation}" if validation else "") + " }\n"
+                    try:
+                        model = mfc.compile(text + block)
+                    except mfc.SpecError:
+                        continue
+                    model.train()  # any refusal here, check could have made
+
+
 def test_scores_as_wide_as_another_number_of_classes_is_E200():
     assert [d.code for d in spec_errors(CLASSIFIER.replace("Param(_, 3), Param(3)",
                                                            "Param(_, 4), Param(4)"))] == ["E200"]

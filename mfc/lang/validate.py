@@ -6,10 +6,10 @@ from __future__ import annotations
 
 
 from mfc import settings as train_settings
-from mfc.diagnostics import (E200, E300, E301, E302, E401, E405, W001, W002, W003, W005,
+from mfc.diagnostics import (E200, E300, E301, E302, E401, E404, E405, W001, W002, W003, W005,
                              Note, Report, SettingError, Span, did_you_mean)
 from mfc import ops
-from mfc.ir import Node, needed_by
+from mfc.ir import Node, needed_by, unfed_inputs
 from mfc.lang.graph import Graph
 from mfc.ops import LEAF_KINDS
 from mfc.settings import TrainSettings, setting_span
@@ -50,10 +50,12 @@ def outputs(nodes: dict[str, Node], loss: str) -> tuple[str, ...]:
 
 def against_the_data(nodes: dict[str, Node], settings: TrainSettings, loss: str | None,
                      info, report: Report) -> None:
-    """What the data's size already rules out: settings it makes impossible (see
-    `mfc.settings.data_problems`), a loss scoring another number of classes than the
-    data has. A setting from the spec is reported at its place, a default one at the
-    data's; one given as a flag or keyword raises SettingError."""
+    """What the data already rules out, so that a spec `mfc check` accepts is not
+    refused by the run for anything check could know: settings its size makes
+    impossible (see `mfc.settings.data_problems`), Inputs the loss needs that it cannot
+    feed (E407), a loss scoring another number of classes than the data has, or class
+    labels from continuous targets. A setting from the spec is reported at its place,
+    a default one at the data's; one given as a flag or keyword raises SettingError."""
     if info is None:
         return
     if info.rows is not None:
@@ -65,11 +67,41 @@ def against_the_data(nodes: dict[str, Node], settings: TrainSettings, loss: str 
                 message += f" (the default {key}; set it in the train block)"
             report(E401, message, setting_span(settings, key if origin == "spec" else "data"),
                    help=help)
-    if loss is not None and info.classes:
-        for name in needed_by(nodes, loss):
-            node = nodes[name]
-            if node.op.labels and node.inputs[node.op.target] == settings.targets:
+    if loss is None:
+        return
+    if _feeds_are_sound(nodes, settings):  # else E405 has said what is wrong
+        for diagnostic in unfed_inputs(nodes, loss, settings):
+            report.add(diagnostic)
+    for name in needed_by(nodes, loss):
+        node = nodes[name]
+        if node.op.labels and node.inputs[node.op.target] == settings.targets:
+            if info.continuous:
+                _labels_from_continuous_targets(node, settings, report)
+            elif info.classes:
                 _check_classes(nodes, node, info.classes, report)
+
+
+def _feeds_are_sound(nodes: dict[str, Node], settings: TrainSettings) -> bool:
+    """The features and the targets go to two Inputs of the spec (the targets to none,
+    when the spec has no Input of their default name: an autoencoder, say)."""
+    features, targets = settings.features, settings.targets
+    unnamed_targets = targets not in nodes and settings.origin("targets") == "default"
+    return features != targets and all(
+        name in nodes and nodes[name].kind == "data" for name in (features, targets)
+        if not (name == targets and unnamed_targets))
+
+
+def _labels_from_continuous_targets(node: Node, settings: TrainSettings,
+                                    report: Report) -> None:
+    """E404 (SettingError for data given as a flag) when an op scoring class labels is
+    fed targets that the data's description says are continuous."""
+    message = (f"the data '{settings.data}' has continuous targets (a regression "
+               f"dataset), but {node.op.name} needs class labels")
+    if settings.origin("data") == "override":
+        raise SettingError(f"data: {message}")
+    report(E404, message, setting_span(settings, "data"),
+           notes=[Note(f"{node.op.name} reads the targets here", node.span)],
+           help="use MSE(y, ...) for a continuous target, or classification data")
 
 
 def _check_classes(nodes, node: Node, classes: int, report: Report) -> None:
