@@ -2,8 +2,9 @@
 
 `describe` is the cheap half, used at check time to learn a dataset's feature width
 without reading it; `load` reads the data itself, and `prepare` makes it ready to train a
-program on: split, standardised, targets as class indices where a loss wants labels. scikit-learn is imported only inside
-`_load_bundled`, so that checking a spec never pays for it. Every problem with the data
+program on: split, standardised, targets as class indices where a loss wants labels. The
+bundled datasets are read from scikit-learn's data files without importing it
+(mfc.bundled). Every problem with the data
 becomes a one-line `DataError` (a file the system cannot open, or one too large to
 load, included); CSV errors name the line (header = line 1) and column.
 """
@@ -201,14 +202,14 @@ def _no_target_column(source: str, target_column: str | None) -> None:
 
 
 def _load_bundled(name: str) -> Dataset:
-    from sklearn import datasets  # slow to import: only when the data is really needed
+    from mfc import bundled
 
-    bunch = getattr(datasets, f"load_{name}")()
+    X, y, feature_names = bundled.load(name)  # scikit-learn's files, without importing it
     return Dataset(
-        X=np.asarray(bunch.data, dtype=np.float64),
-        y=np.asarray(bunch.target, dtype=np.float64),
+        X=np.asarray(X, dtype=np.float64),
+        y=np.asarray(y, dtype=np.float64),
         name=name,
-        feature_names=[str(f) for f in bunch.feature_names],
+        feature_names=feature_names,
         classes=BUNDLED[name].classes,
     )
 

@@ -44,6 +44,37 @@ def test_bundled_table_matches_the_loaded_data(name):
     assert known.continuous == (len(np.unique(data.y)) > MAX_CLASSES)
 
 
+@pytest.mark.parametrize("name", BUNDLED_NAMES)
+def test_bundled_data_equals_scikit_learns_loaders(name):
+    """Read from scikit-learn's files without importing it, equal to its loaders."""
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    data = load(name, ".")
+    np.testing.assert_array_equal(data.X, bunch.data)
+    np.testing.assert_array_equal(data.y, bunch.target)
+    assert data.feature_names == [str(f) for f in bunch.feature_names]
+
+
+def test_loading_bundled_data_does_not_import_sklearn():
+    code = ("import sys, mfc.data; mfc.data.load('diabetes', '.'); "
+            "print('sklearn' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_without_scikit_learn_bundled_data_is_one_data_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sklearn" else real(name, *a))
+    with pytest.raises(DataError, match="pip install scikit-learn"):
+        load("iris", ".")
+
+
 def test_bundled_names():
     assert set(BUNDLED_NAMES) == {"diabetes", "iris", "wine", "breast_cancer", "digits"}
     assert is_bundled("iris") and not is_bundled("boston")
