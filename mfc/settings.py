@@ -22,6 +22,7 @@ class TrainSettings:
     features: str = "X"
     targets: str = "y"
     loss: str | None = None
+    output: tuple[str, ...] | None = None
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 0.01
@@ -31,6 +32,7 @@ class TrainSettings:
     sampling: str = "shuffle"
     standardize: bool = True
     validation: float | None = None
+    test: float | None = None
     dtype: str = "float64"
     spans: dict = field(default_factory=dict, compare=False, repr=False)  # the spec's
     overridden: frozenset = field(default=frozenset(), compare=False, repr=False)
@@ -38,7 +40,7 @@ class TrainSettings:
     def with_overrides(self, **overrides) -> "TrainSettings":
         """These settings with some replaced (flags on the command line, API keywords);
         None means "not given". Values are checked as the block's own are."""
-        given = {k: v for k, v in overrides.items() if v is not None}
+        given = {k: _normalised(k, v) for k, v in overrides.items() if v is not None}
         problems = [f"{key}: {p}" for key, value in given.items()
                     for p in [_check_override(key, value)] if p]
         if problems:
@@ -50,6 +52,17 @@ class TrainSettings:
         """Where a setting's value comes from: 'spec', 'override' or 'default'."""
         return "spec" if key in self.spans else \
             "override" if key in self.overridden else "default"
+
+
+def _normalised(key: str, value):
+    """An override as the block would hold it: node names as a tuple, from a list or
+    from text such as "h, scores" (how a flag gives them)."""
+    if key in SCHEMA and SCHEMA[key][0] == "nodes":
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(","))
+        if isinstance(value, (list, tuple)):
+            return tuple(value)
+    return value
 
 
 def _positive_int(value):
@@ -80,14 +93,16 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-# key -> (value kind: path | node | choice | number | bool, checker or choices, wording)
+# key -> (value kind: path | node | nodes | choice | number | bool, checker or choices,
+# wording). A `nodes` value is one name or several (`output = h, scores`).
 SCHEMA = {
     "data": ("path", None, "a dataset name or a path to a .csv or .npz file"),
     "target_column": ("path", None, "a CSV column name"),
     "features": ("node", None, "the name of the Input fed the features"),
     "targets": ("node", None, "the name of the Input fed the targets"),
     "loss": ("node", None, "the name of the node to minimise"),
-    "epochs": ("number", _positive_int, "a whole number, at least 1"),
+    "output": ("nodes", None, "the names of the nodes a prediction returns"),
+    "epochs": ("number", _count, "a whole number, 0 or more (0: evaluate, no training)"),
     "batch_size": ("number", _positive_int, "a whole number, at least 1"),
     "learning_rate": ("number", _positive_number, "a number greater than 0"),
     "optimizer": ("choice", OPTIMIZERS, "one of sgd, momentum, adam"),
@@ -96,6 +111,7 @@ SCHEMA = {
     "sampling": ("choice", SAMPLINGS, "shuffle or resample"),
     "standardize": ("bool", None, "true or false"),
     "validation": ("number", _fraction, "a fraction between 0 and 1, such as 0.2"),
+    "test": ("number", _fraction, "a fraction between 0 and 1, such as 0.2"),
     "dtype": ("choice", DTYPES, "float64 or float32"),
 }
 
@@ -110,13 +126,15 @@ def _check_override(key: str, value) -> str | None:
              "choice": lambda: value in check,
              "bool": lambda: isinstance(value, bool),
              "path": lambda: isinstance(value, str) and value != "",
-             "node": lambda: isinstance(value, str) and value.isidentifier()}[kind]()
+             "node": lambda: isinstance(value, str) and value.isidentifier(),
+             "nodes": lambda: isinstance(value, tuple) and len(value) > 0 and all(
+                 isinstance(name, str) and name.isidentifier() for name in value)}[kind]()
     return None if valid else f"must be {wording}, not {value!r}"
 
 
-# Chosen when the spec is compiled: they pick the loss node, and the Inputs whose shapes
-# the data's width fixes. A run may change the data, not its width.
-COMPILE_TIME = ("loss", "features", "targets")
+# Chosen when the spec is compiled: they pick the loss and output nodes, and the Inputs
+# whose shapes the data's width fixes. A run may change the data, not its width.
+COMPILE_TIME = ("loss", "features", "targets", "output")
 
 
 def at_train_time(settings: TrainSettings, overrides: dict) -> TrainSettings:
@@ -130,26 +148,46 @@ def at_train_time(settings: TrainSettings, overrides: dict) -> TrainSettings:
 
 
 def held_out_rows(rows: int, fraction: float | None) -> int:
-    """How many of `rows` a validation `fraction` holds out (rounded; 0 without one)."""
+    """How many of `rows` a validation or test `fraction` holds out (rounded; 0 without
+    one)."""
     return round(rows * fraction) if fraction else 0
+
+
+# The held-out parts, in the order a split takes them from the shuffled rows.
+HELD_OUT = (("validation", "validation"), ("test", "testing"))
+
+
+def split_sizes(settings: TrainSettings, rows: int) -> dict[str, int]:
+    """Rows for each part of the data: 'validation', 'test' (0 without the setting) and
+    'train' (the rest)."""
+    sizes = {key: held_out_rows(rows, getattr(settings, key)) for key, _ in HELD_OUT}
+    return {**sizes, "train": rows - sum(sizes.values())}
 
 
 def data_problems(settings: TrainSettings, rows: int) -> list[tuple[str, str, str]]:
     """(setting, message, help) for each setting that data of `rows` rows rules out. The
     one place that decides, whether the setting came from the spec, a flag or the API,
     and whether the rows were known at check time or only once the data was loaded."""
-    problems = []
-    held_out = held_out_rows(rows, settings.validation)
-    if settings.validation and not 0 < held_out < rows:
-        problems.append(("validation", f"'validation' of {settings.validation:g} leaves "
-                         f"{held_out} of the data's {rows} rows for validation and "
-                         f"{rows - held_out} for training; both need rows",
-                         f"a fraction between {1 / rows:.2g} and {1 - 1 / rows:.2g}"))
-    elif settings.batch_size > rows - held_out:
+    sizes = split_sizes(settings, rows)
+    problems = [_held_out_problem(settings, key, sizes, rows) for key, _ in HELD_OUT
+                if getattr(settings, key) and not (sizes[key] > 0 and sizes["train"] > 0)]
+    if not problems and settings.batch_size > sizes["train"]:
         problems.append(("batch_size", f"'batch_size' is {settings.batch_size}, more than "
-                         f"the {rows - held_out} training examples of the data",
-                         f"a batch_size of at most {rows - held_out}"))
+                         f"the {sizes['train']} training examples of the data",
+                         f"a batch_size of at most {sizes['train']}"))
     return problems
+
+
+def _held_out_problem(settings: TrainSettings, key: str, sizes: dict, rows: int) -> tuple:
+    """A validation or test fraction that leaves a part of the data without rows."""
+    parts = [f"{sizes[k]} for {purpose}" for k, purpose in HELD_OUT if getattr(settings, k)]
+    parts.append(f"{sizes['train']} for training")
+    others = sum(sizes[k] for k, _ in HELD_OUT if k != key)
+    fraction = getattr(settings, key)
+    return (key, f"'{key}' of {fraction:g} leaves, of the data's {rows} rows, "
+            f"{', '.join(parts[:-1])} and {parts[-1]}; "
+            f"{'both need' if len(parts) == 2 else 'each needs'} rows",
+            f"a fraction between {1 / rows:.2g} and {max(rows - others - 1, 1) / rows:.2g}")
 
 
 def setting_span(settings: TrainSettings | None, key: str) -> Span | None:

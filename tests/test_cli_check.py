@@ -27,6 +27,16 @@ def test_valid_spec_prints_a_summary(spec, capsys):
     out = capsys.readouterr().out
     assert ["W1", "Param", "(10,", "10)", "100"] in [line.split() for line in out.splitlines()]
     assert "trainable parameters: 121" in out
+    assert out.splitlines()[0].endswith(": ok, 10 nodes, loss 'cost', output 'l2'")
+
+
+def test_the_summary_names_every_output_and_json_gives_them(spec, capsys):
+    path = spec(LESSON.replace("train {", "train { output = s1, l2;"))
+    assert main(["check", path]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("outputs 's1', 'l2'")
+    assert main(["check", path, "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert (result["loss"], result["outputs"]) == ("cost", ["s1", "l2"])
 
 
 def test_spec_errors_exit_1_with_diagnostics_on_stderr(spec, capsys):

@@ -53,6 +53,37 @@ def test_a_loss_made_of_no_loss_op_has_no_output():
     assert program("x = Param(1, init=10)\ncost = x ** 2 + 5\n").outputs == ()
 
 
+def test_the_output_setting_names_one_node_or_several():
+    assert program(CLASSIFIER.replace("loss = cost", "loss = cost; output = X, scores")
+                   ).outputs == ("X", "scores")
+    assert program(LESSON, output="s1").outputs == ("s1",)
+    assert program(LESSON, output="s1, l2").outputs == ("s1", "l2")
+    assert program(LESSON, output=["l1"]).outputs == ("l1",)
+
+
+@pytest.mark.parametrize("setting, column", [
+    ("output = nothing", 18),  # no such node
+    ("output = l2, W1", 22),  # a Param: the data does not change it
+    ("output = s1, cost", 22),  # needs the targets, which a prediction lacks
+    ("output = y", 18),  # the targets themselves
+])
+def test_an_output_a_prediction_cannot_give_is_E405_at_its_name(setting, column):
+    source = LESSON.replace("train {", f"train {{ {setting};")
+    assert located(source) == [("E405", 6, column)]
+
+
+@pytest.mark.parametrize("setting, column", [('output = "l2"', 18), ("output = l2, 3", 22),
+                                            ("epochs = 1, 2", 18)])
+def test_an_ill_typed_output_or_a_list_where_one_value_goes_is_E401(setting, column):
+    source = LESSON.replace("train {", f"train {{ {setting};").replace(" epochs = 100;", "")
+    assert located(source) == [("E401", 6, column)]
+
+
+def test_output_is_fixed_when_the_spec_is_compiled():
+    with pytest.raises(mfc.SettingError, match="output: fixed when the spec is compiled"):
+        mfc.compile(LESSON).train(output="s1")
+
+
 def test_labels_and_their_classes_come_from_the_op_not_its_name():
     p = program(CLASSIFIER)
     assert p.label_inputs == {"y": 3}

@@ -45,6 +45,8 @@ def _check_files(args) -> int:
             worst = max(worst, EXIT_FAILED)
             continue
         _report(args, path, program.diagnostics, text, results, ok=True)
+        if args.format == "json":
+            results[-1].update(loss=program.loss, outputs=list(program.outputs))
         if args.format == "text":
             print(summary(program))
     if args.format == "json":
@@ -63,15 +65,24 @@ def _report(args, path, diagnostics, text, results, ok: bool) -> None:
         print(f"{path}: {plural(len(errors), 'error')}", file=sys.stderr)
 
 
+def _outputs(names) -> str:
+    """`, output 'l2'` (what a prediction returns), or nothing when the spec has none."""
+    if not names:
+        return ""
+    return f", output{'s' if len(names) > 1 else ''} " + ", ".join(f"'{n}'" for n in names)
+
+
 def summary(program) -> str:
-    """Each node in order with op and shape, params with element counts, the total."""
+    """Each node in order with op and shape, params with element counts, the total; the
+    header names the loss and the output."""
     rows = [("node", "op", "shape", "params")]
     for node in program.nodes.values():
         count = node.elements if node.kind == "param" else None
         rows.append((node.name, node.op.name, format_shape(node.shape),
                      f"{count:,}" if count is not None else ""))
     widths = [max(len(cell) for cell in column) for column in zip(*rows)]
-    lines = [f"{program.filename}: ok, {len(rows) - 1} nodes, loss '{program.loss}'"]
+    lines = [f"{program.filename}: ok, {len(rows) - 1} nodes, loss '{program.loss}'"
+             + _outputs(program.outputs)]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     total = program.trainable_count

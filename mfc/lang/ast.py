@@ -26,9 +26,10 @@ class Number:
 
 @dataclass(frozen=True)
 class Literal:
-    """A keyword or setting value: `kind` is 'number', 'string' or 'word' (a bare word)."""
+    """A keyword or setting value: `kind` is 'number', 'string', 'word' (a bare word),
+    or 'list' (a setting's several values, `output = h, scores`: a tuple of Literals)."""
 
-    value: int | float | str
+    value: int | float | str | tuple
     kind: str
     span: Span
 

@@ -73,10 +73,11 @@ def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
     validate.against_the_data(nodes, settings, loss, info, report)
     if loss is not None and not report.errors:  # after errors, warnings would mostly be echoes
         validate.warnings(nodes, graph, loss, report)
+    outputs = validate.outputs(nodes, loss, settings, report) if loss is not None else ()
     diagnostics = report.sorted()
     if report.errors or loss is None:
         raise SpecError(diagnostics, text, filename)
-    return Program(nodes=nodes, loss=loss, outputs=validate.outputs(nodes, loss),
+    return Program(nodes=nodes, loss=loss, outputs=outputs,
                    settings=settings, data=info, diagnostics=tuple(diagnostics), source=text,
                    filename=filename, base_dir=base_dir)
 

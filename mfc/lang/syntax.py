@@ -114,8 +114,10 @@ class _ToAst(Transformer):
         return ast.TrainBlock(tuple(items[1:]), _token_span(items[0]))
 
     def setting(self, items):
-        key, value = items
-        return ast.Setting(str(key), _literal(value), _span(key, value), _token_span(key))
+        key, *values = items
+        value = _literal(values[0]) if len(values) == 1 else \
+            ast.Literal(tuple(_literal(v) for v in values), "list", _span(values[0], values[-1]))
+        return ast.Setting(str(key), value, _span(key, values[-1]), _token_span(key))
 
     def number(self, items):
         return ast.Number(_number(items[0]), _token_span(items[0]))

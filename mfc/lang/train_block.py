@@ -27,6 +27,9 @@ def read(module: ast.Module, report: Report) -> TrainSettings | None:
         if valid:
             values[setting.key] = _value(setting)
             spans[setting.key] = setting.value.span
+            if setting.value.kind == "list":  # each name's own place: `output[1]`
+                spans.update((f"{setting.key}[{i}]", item.span)
+                             for i, item in enumerate(setting.value.value))
     return TrainSettings(**values, spans=spans)
 
 
@@ -40,8 +43,7 @@ def _check_setting(setting: ast.Setting, seen: dict, report: Report) -> bool:
                notes=[Note("first set here", seen[setting.key])])
         return False
     kind, check, wording = SCHEMA[setting.key]
-    literal = setting.value
-    message = _type_problem(kind, check, literal)
+    literal, message = _first_problem(kind, check, setting.value)
     if message is None:
         return True
     near = did_you_mean(str(literal.value), check) if kind == "choice" else None
@@ -50,8 +52,21 @@ def _check_setting(setting: ast.Setting, seen: dict, report: Report) -> bool:
     return False
 
 
+def _first_problem(kind: str, check, literal: ast.Literal) -> tuple[ast.Literal, str | None]:
+    """The first value of a setting that is ill-typed (one of several, for a list of node
+    names), and what is wrong with it; None when all are fine."""
+    if kind == "nodes":
+        for item in literal.value if literal.kind == "list" else (literal,):
+            if (message := _type_problem("node", None, item)) is not None:
+                return item, message
+        return literal, None
+    return literal, _type_problem(kind, check, literal)
+
+
 def _type_problem(kind: str, check, literal: ast.Literal) -> str | None:
     value, written = literal.value, literal.kind
+    if written == "list":
+        return "takes one value, not a list"
     if kind == "path":
         return None if written in ("string", "word") else "takes a name or a path, not a number"
     if kind == "node":
@@ -71,6 +86,9 @@ def _type_problem(kind: str, check, literal: ast.Literal) -> str | None:
 
 def _value(setting: ast.Setting):
     kind, check, _ = SCHEMA[setting.key]
+    if kind == "nodes":
+        value = setting.value
+        return tuple(item.value for item in (value.value if value.kind == "list" else (value,)))
     if kind == "bool":
         return setting.value.value == "true"
     if kind == "number":

@@ -36,16 +36,42 @@ def choose_loss(nodes: dict[str, Node], graph: Graph, settings: TrainSettings,
     return None
 
 
-def outputs(nodes: dict[str, Node], loss: str) -> tuple[str, ...]:
-    """What a prediction returns: the operand that is not the targets of each loss op the
-    loss is made of (`l2` in `MSE(y, l2)`, `scores` in `CrossEntropy(y, scores) +
-    0.01 * Sum(W * W)`); none when no such op feeds the loss."""
+def outputs(nodes: dict[str, Node], loss: str, settings: TrainSettings,
+            report: Report) -> tuple[str, ...]:
+    """What a prediction returns: the `output` setting's nodes, else the operand that is
+    not the targets of each loss op the loss is made of (`l2` in `MSE(y, l2)`, `scores`
+    in `CrossEntropy(y, scores) + 0.01 * Sum(W * W)`); none when no such op feeds the
+    loss. E405 for an output that names no node, a Param or Const (nothing the data
+    changes), or a node that needs the targets (a prediction has none)."""
+    if settings.output is not None:
+        spans = [settings.spans.get(f"output[{i}]", setting_span(settings, "output"))
+                 for i in range(len(settings.output))]
+        return tuple(name for name, span in zip(settings.output, spans)
+                     if _usable_output(nodes, name, span, settings, report))
     found = {}
     for name in needed_by(nodes, loss):
         node = nodes[name]
         if node.op.is_loss and node.op.prediction is not None:
             found[node.inputs[node.op.prediction]] = True
     return tuple(found)
+
+
+def _usable_output(nodes, name: str, span, settings: TrainSettings, report: Report) -> bool:
+    if name not in nodes:
+        report(E405, f"output names '{name}', but there is no such node", span,
+               help=did_you_mean(name, [n.name for n in nodes.values() if not n.anonymous]))
+        return False
+    node = nodes[name]
+    if node.kind in ("param", "const"):
+        report(E405, f"output names '{name}', a {node.op.name}: the data does not change it",
+               span, help="name a node computed from the features")
+        return False
+    if settings.targets in needed_by(nodes, name):
+        report(E405, f"output '{name}' needs the targets '{settings.targets}', which a "
+               "prediction does not have", span, help="name a node computed from the "
+               "features alone, such as the loss's prediction operand")
+        return False
+    return True
 
 
 def against_the_data(nodes: dict[str, Node], settings: TrainSettings, loss: str | None,
