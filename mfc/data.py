@@ -1,12 +1,14 @@
-"""Training data: bundled scikit-learn datasets, CSV files and NPZ files.
+"""Data: bundled scikit-learn datasets, CSV files and NPZ files.
 
 `describe` is the cheap half, used at check time to learn a dataset's feature width
 without reading it; `load` reads the data itself, and `prepare` makes it ready to train a
-program on: split, standardised, targets as class indices where a loss wants labels. The
-bundled datasets are read from scikit-learn's data files without importing it
-(mfc.bundled). Every problem with the data
-becomes a one-line `DataError` (a file the system cannot open, or one too large to
-load, included); CSV errors name the line (header = line 1) and column.
+program on: split into training, validation and test rows, preprocessed (mfc.preprocess:
+standardised, targets as class indices where a loss wants labels). `load_for_model`
+reads data to predict with or evaluate a trained model on, its columns matched to the
+model's features. The bundled datasets are read from scikit-learn's data files without
+importing it (mfc.bundled). Every problem with the data becomes a one-line `DataError`
+(a file the system cannot open, or one too large to load, included); CSV errors name the
+line (header = line 1) and column.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfc import preprocess
 from mfc.diagnostics import DataError, SettingError, did_you_mean
 from mfc.lazy import LazyModule
-from mfc.settings import data_problems, held_out_rows
+from mfc.preprocess import MAX_CLASSES, Preprocessing, class_labels, standardize  # noqa: F401
+from mfc.settings import HELD_OUT, data_problems, held_out_rows, split_sizes
 from mfc.text import format_shape, plural
 
 np = LazyModule("numpy", globals(), "np")  # imported when data is first read
@@ -42,17 +46,33 @@ class DataInfo:
 
 @dataclass(eq=False)
 class Dataset:
-    """Loaded data: X is float64 (rows, features), y is float64 (rows,)."""
+    """Loaded data: X is float64 (rows, features); y is (rows,) float64, or text for
+    class labels written as words (`setosa`), or None for data without targets.
+
+    `feature_names` come from a CSV header or a bundled dataset (`named`), or are made
+    up (`x0`, `x1`, ...: an NPZ file's features are known by position only);
+    `target_name` is the targets' column; `lines` the line of each row in a CSV file,
+    for messages.
+    """
 
     X: np.ndarray
-    y: np.ndarray
+    y: np.ndarray | None
     name: str
     feature_names: list[str]
     classes: int | None
+    target_name: str | None = None
+    lines: list[int] | None = None
+    named: bool = True
 
     @property
     def info(self) -> DataInfo:
         return DataInfo(self.X.shape[0], self.X.shape[1], self.classes)
+
+    def place(self, row: int) -> str:
+        """Where row `row` (from 0) came from, for messages: `d.csv:5`, `d.npz: row 5`."""
+        if self.lines is not None:
+            return f"{self.name}:{self.lines[row]}"
+        return f"{self.name}: row {row + 1}"
 
 
 # Checked against scikit-learn 1.9 by tests/test_data.py. diabetes's targets are
@@ -66,9 +86,6 @@ BUNDLED: dict[str, DataInfo] = {
 }
 BUNDLED_NAMES: tuple[str, ...] = tuple(BUNDLED)
 
-# Integer-valued targets with more distinct values than this are taken as regression
-# targets (diabetes has 214), not as class labels.
-MAX_CLASSES = 100
 _FILE_KINDS = (".csv", ".npz")
 # An .npz array larger than this (as float64) is refused from its header, unread: a
 # header can claim any shape, and numpy would try to allocate it.
@@ -121,7 +138,8 @@ def _describe_file(source: str, path: Path, target_column: str | None) -> DataIn
     return _describe_npz(source, path)
 
 
-def load(source: str, base_dir, target_column: str | None = None) -> Dataset:
+def load(source: str, base_dir, target_column: str | None = None,
+         text_labels: bool = False) -> Dataset:
     """Load a dataset.
 
     Parameters
@@ -129,10 +147,13 @@ def load(source: str, base_dir, target_column: str | None = None) -> Dataset:
     source : a bundled name, or a path to a .csv or .npz file (relative to `base_dir`).
     base_dir : the folder of the spec file.
     target_column : for a CSV, the target's column name; default the last column.
+    text_labels : the targets are class labels, so a CSV's may be words (`setosa`):
+        then y holds them as text.
 
     Returns
     -------
-    Dataset with X float64 (rows, features) and y float64 (rows,), both finite.
+    Dataset with X float64 (rows, features) and y float64 (rows,), both finite; y text
+    when `text_labels` and some target is not a number.
 
     Raises
     ------
@@ -146,7 +167,7 @@ def load(source: str, base_dir, target_column: str | None = None) -> Dataset:
         if not _is_file(source, path):
             raise DataError(f"data file '{source}' not found (looked in {path})")
         if path.suffix.lower() == ".csv":
-            return _load_csv(source, path, target_column)
+            return _load_csv(source, path, target_column, text_labels)
         _no_target_column(source, target_column)
         return _load_npz(source, path)
 
@@ -211,6 +232,7 @@ def _load_bundled(name: str) -> Dataset:
         name=name,
         feature_names=feature_names,
         classes=BUNDLED[name].classes,
+        target_name="target",  # as scikit-learn's data frames name it
     )
 
 
@@ -288,25 +310,91 @@ def _target_index(source: str, header: list[str], target_column: str | None) -> 
     )
 
 
-def _load_csv(source: str, path: Path, target_column: str | None) -> Dataset:
-    text = _decode(source, path.read_bytes())
+@dataclass(frozen=True)
+class _Table:
+    """A CSV file's cells, before any is read as a number: the header (None for a file
+    of numbers only, read by position), and each non-blank row with its line."""
+
+    header: list[str] | None
+    rows: list[list[str]]
+    lines: list[int]
+
+    @property
+    def width(self) -> int:
+        return len(self.header) if self.header is not None else len(self.rows[0])
+
+    def column(self, index: int) -> str:
+        """How messages name a column: `'age'`, or `3` without a header."""
+        return f"'{self.header[index]}'" if self.header is not None else str(index + 1)
+
+
+def _read_table(source: str, raw: bytes, header_optional: bool = False) -> _Table:
+    """The cells of a CSV file, every row as wide as the header. `header_optional`: a
+    first line of numbers only is data, not a header (and an empty file is said to be)."""
+    text = _decode(source, raw)
+    if header_optional and not text.strip():
+        raise DataError(f"{source} is empty")
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = _header_names(source, _next_row(reader, source, skip_blank=False) or [])
-    target = _target_index(source, header, target_column)
-    rows = []
+    first = _next_row(reader, source, skip_blank=False) or []
+    header, rows, lines = None, [], []
+    if header_optional and first and all(_is_number(cell) for cell in first):
+        rows, lines = [first], [1]
+    else:
+        header = _header_names(source, first)
+    width = len(header) if header is not None else len(first)
     while (row := _next_row(reader, source)) is not None:
-        rows.append(_parse_row(source, reader.line_num, row, header))
+        _check_width(source, reader.line_num, row, width, header is not None)
+        rows.append(row)
+        lines.append(reader.line_num)
     if not rows:
         raise DataError(f"{source} has a header but no data rows")
-    table = np.array(rows, dtype=np.float64)
-    features = [i for i in range(len(header)) if i != target]
+    return _Table(header, rows, lines)
+
+
+def _check_width(source: str, line: int, row: list[str], width: int, header: bool) -> None:
+    if len(row) != width:
+        raise DataError(
+            f"{source}:{line}: the row has {plural(len(row), 'cell')} but the "
+            + (f"header has {plural(width, 'column')}" if header else
+               f"first line has {plural(width, 'cell')}"))
+
+
+def _load_csv(source: str, path: Path, target_column: str | None,
+              text_labels: bool = False) -> Dataset:
+    table = _read_table(source, path.read_bytes())
+    target = _target_index(source, table.header, target_column)
+    features = [i for i in range(table.width) if i != target]
+    y = _target_values(source, table, target, text_labels)
     return Dataset(
-        X=table[:, features],
-        y=table[:, target].copy(),
+        X=_number_columns(source, table, features),
+        y=y,
         name=source,
-        feature_names=[header[i] for i in features],
-        classes=_guess_classes(table[:, target]),
+        feature_names=[table.header[i] for i in features],
+        classes=_guess_classes(y) if y.dtype.kind == "f" else len(np.unique(y)),
+        target_name=table.header[target],
+        lines=table.lines,
     )
+
+
+def _number_columns(source: str, table: _Table, columns: list[int]) -> np.ndarray:
+    """The cells of `columns` as a float64 matrix; a DataError naming the line and the
+    column of the first cell that is not a finite number."""
+    names = [table.column(i) for i in columns]
+    return np.array([[_parse_cell(source, line, name, row[i]) for i, name in zip(columns, names)]
+                     for row, line in zip(table.rows, table.lines)], dtype=np.float64
+                    ).reshape(len(table.rows), len(columns))
+
+
+def _target_values(source: str, table: _Table, column: int, text: bool) -> np.ndarray:
+    """A column of targets: float64, or (when `text` allows it and some cell is not a
+    number) the cells as text, stripped."""
+    cells = [row[column].strip() for row in table.rows]
+    if text and not all(_is_number(cell) for cell in cells):
+        for cell, line in zip(cells, table.lines):
+            if not cell:
+                raise DataError(f"{source}:{line}: column {table.column(column)} is empty")
+        return np.array(cells, dtype=str)
+    return _number_columns(source, table, [column]).reshape(-1)
 
 
 def _next_row(reader, source: str, skip_blank: bool = True) -> list[str] | None:
@@ -320,25 +408,17 @@ def _next_row(reader, source: str, skip_blank: bool = True) -> list[str] | None:
     return None
 
 
-def _parse_row(source: str, line: int, row: list[str], header: list[str]) -> list[float]:
-    if len(row) != len(header):
-        raise DataError(
-            f"{source}:{line}: the row has {plural(len(row), 'cell')} but the header has "
-            f"{plural(len(header), 'column')}"
-        )
-    return [_parse_cell(source, line, name, cell) for name, cell in zip(header, row)]
-
-
 def _parse_cell(source: str, line: int, column: str, cell: str) -> float:
+    """A cell as a finite number; `column` is how messages name its column."""
     text = cell.strip()
     if not text:
-        raise DataError(f"{source}:{line}: column '{column}' is empty")
+        raise DataError(f"{source}:{line}: column {column} is empty")
     try:
         value = float(text)
     except ValueError:
-        raise DataError(f"{source}:{line}: column '{column}': '{text}' is not a number") from None
+        raise DataError(f"{source}:{line}: column {column}: '{text}' is not a number") from None
     if not np.isfinite(value):
-        raise DataError(f"{source}:{line}: column '{column}': '{text}' is not a finite number")
+        raise DataError(f"{source}:{line}: column {column}: '{text}' is not a finite number")
     return value
 
 
@@ -351,27 +431,29 @@ NPZ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplement
 _NPY_HEADER_READERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
 
 
-def _describe_npz(source: str, path: Path) -> DataInfo:
+def _describe_npz(source: str, path: Path, y_optional: bool = False) -> DataInfo:
     """Rows and features from the .npy headers inside the archive, checked (shapes,
-    kinds of number, size) before any array is read."""
-    headers = _npz_headers(source, path)
-    (x_shape, _), (y_shape, _) = headers["X"], headers["y"]
-    _check_shapes(source, x_shape, y_shape)
+    kinds of number, size) before any array is read. `y_optional`: an archive of X
+    alone will do."""
+    headers = _npz_headers(source, path, y_optional)
+    x_shape, _ = headers["X"]
+    _check_shapes(source, x_shape, headers["y"][0] if "y" in headers else None)
     for key, (shape, dtype) in headers.items():
         _check_kind(source, key, dtype)
         _check_size(source, key, shape)
     return DataInfo(rows=x_shape[0], features=x_shape[1], classes=None)
 
 
-def _npz_headers(source: str, path: Path) -> dict[str, tuple]:
-    """key → (shape, dtype) of X and y, from their headers."""
+def _npz_headers(source: str, path: Path, y_optional: bool = False) -> dict[str, tuple]:
+    """key → (shape, dtype) of X and y (if there, when `y_optional`), from their headers."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            for key in ("X", "y"):
+            for key in ("X",) if y_optional else ("X", "y"):
                 if f"{key}.npy" not in names:
                     raise DataError(f"{source} has no array '{key}'")
-            return {key: npy_header(archive, f"{key}.npy") for key in ("X", "y")}
+            return {key: npy_header(archive, f"{key}.npy") for key in ("X", "y")
+                    if f"{key}.npy" in names}
     except zipfile.BadZipFile as e:
         if is_npy(path):
             raise DataError(f"{source} holds a single array, not an .npz archive of X "
@@ -407,20 +489,19 @@ def is_npy(path) -> bool:
         return f.read(6) == b"\x93NUMPY"
 
 
-def _load_npz(source: str, path: Path) -> Dataset:
-    _describe_npz(source, path)  # the headers first: a bad array is refused unread
-    X, y = _read_npz(source, path)
-    X, y = _numbers(source, "X", X), _numbers(source, "y", y).reshape(-1)
-    return Dataset(
-        X=X, y=y, name=source,
-        feature_names=[f"x{i}" for i in range(X.shape[1])],
-        classes=_guess_classes(y),
-    )
+def _load_npz(source: str, path: Path, y_optional: bool = False) -> Dataset:
+    _describe_npz(source, path, y_optional)  # the headers first: a bad array is refused unread
+    arrays = _read_npz(source, path)
+    X = _numbers(source, "X", arrays["X"])
+    y = _numbers(source, "y", arrays["y"]).reshape(-1) if "y" in arrays else None
+    return Dataset(X=X, y=y, name=source, feature_names=[f"x{i}" for i in range(X.shape[1])],
+                   classes=_guess_classes(y) if y is not None else None, named=False)
 
 
-def _read_npz(source: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_npz(source: str, path: Path) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(path) as archive:
-        return tuple(_npz_array(source, archive, key) for key in ("X", "y"))
+        return {key: _npz_array(source, archive, key) for key in ("X", "y")
+                if f"{key}.npy" in archive.namelist()}
 
 
 def _npz_array(source: str, archive: zipfile.ZipFile, key: str) -> np.ndarray:
@@ -430,12 +511,12 @@ def _npz_array(source: str, archive: zipfile.ZipFile, key: str) -> np.ndarray:
         raise DataError(f"{source}: cannot read array '{key}': {e}") from None
 
 
-def _check_shapes(source: str, x_shape: tuple, y_shape: tuple) -> None:
+def _check_shapes(source: str, x_shape: tuple, y_shape: tuple | None) -> None:
     if len(x_shape) != 2:
         raise DataError(f"{source}: X must be 2-D (rows, features) but has shape {x_shape}")
-    if not (len(y_shape) == 1 or len(y_shape) == 2 and y_shape[1] == 1):
+    if y_shape is not None and not (len(y_shape) == 1 or len(y_shape) == 2 and y_shape[1] == 1):
         raise DataError(f"{source}: y must be 1-D, or 2-D with one column, but has shape {y_shape}")
-    if x_shape[0] != y_shape[0]:
+    if y_shape is not None and x_shape[0] != y_shape[0]:
         raise DataError(f"{source}: X has {x_shape[0]} rows but y has {y_shape[0]}")
     if x_shape[0] == 0 or x_shape[1] == 0:
         raise DataError(f"{source}: X has shape {x_shape}; there is no data")
@@ -465,58 +546,111 @@ def _numbers(source: str, key: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-# ---------------------------------------------------------------- preparing data
+# ---------------------------------------------------------------- data for a trained model
 
 
-def standardize(X: np.ndarray, mean=None, std=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-column (X − mean) / std, with the training statistics for reuse.
+def load_for_model(source: str, base_dir, model: Preprocessing, *, targets: bool = False,
+                   text_targets: bool = False, stdin: bytes | None = None,
+                   note=lambda text: None) -> Dataset:
+    """Data to predict with, or evaluate, a trained model on, its columns matched to the
+    model's features.
 
     Parameters
     ----------
-    X : (rows, features) array.
-    mean, std : (features,) statistics to apply (e.g. the training set's); computed
-        from X when None.
+    source : a bundled name, a path to a .csv or .npz file (relative to `base_dir`), or
+        `-` for CSV read from `stdin` (the bytes).
+    model : the model's preprocessing: how many features it takes, their names, its
+        target column. A CSV's columns are matched by header name when the model has
+        names (columns it does not know are ignored, with a note), else by position:
+        as many as the features, or one more for the targets (the target column by
+        name, or the last). A CSV whose first line is all numbers has no header.
+    targets : the targets are needed (to evaluate): a DataError when there are none.
+    text_targets : the targets are class labels that may be words (`setosa`).
 
     Returns
     -------
-    (Xs, mean, std): Xs float64 like X; std has 1 where a column is constant, so that
-    a constant column becomes zeros rather than NaN.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if mean is None:
-        mean = X.mean(axis=0)
-    if std is None:
-        # ptp, not std == 0: a constant column's std can come out as 1e-17, not 0
-        std = np.where(np.ptp(X, axis=0) == 0, 1.0, X.std(axis=0))
-    std = np.where(std == 0, 1.0, std)
-    return (X - mean) / std, mean, std
-
-
-def class_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer class labels 0..C−1 for CrossEntropy, and the values they stand for.
-
-    The sorted distinct values of `y` become 0..C−1, so labels already in 0..C−1 are
-    unchanged and e.g. -1/1 become 0/1.
-
-    Returns
-    -------
-    (labels, values): labels int64 (rows,) in 0..C−1; values float64 (C,), the sorted
-    distinct targets, with values[labels] == y. C = len(values).
+    Dataset with X float64 (rows, features), raw, and y as `load` gives it (None when
+    the data has no targets).
 
     Raises
     ------
-    DataError when a target is not an integer.
+    DataError, one line: a feature column missing, a wrong width, a cell that is not a
+    number (its line and column named), an empty file, no targets when needed.
     """
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    fractional = np.flatnonzero(y != np.round(y))  # NaN != NaN, so NaN lands here too
-    if len(fractional):
-        i = fractional[0]
-        raise DataError(
-            f"target y[{i}] = {y[i]:g} is not an integer: CrossEntropy needs integer "
-            "class labels; use MSE for a continuous target"
-        )
-    values, labels = np.unique(y, return_inverse=True)
-    return labels.reshape(-1).astype(np.int64), values
+    if source == "-":
+        data = _csv_for_model("<stdin>", stdin or b"", model, text_targets, note)
+    elif is_bundled(source):
+        data = _load_bundled(source)
+    else:
+        path = _resolve(source, base_dir)
+        with _system_errors(source):
+            if not _is_file(source, path):
+                raise DataError(f"data file '{source}' not found (looked in {path})")
+            if path.suffix.lower() == ".csv":
+                data = _csv_for_model(source, path.read_bytes(), model, text_targets, note)
+            else:
+                data = _load_npz(source, path, y_optional=True)
+    if data.X.shape[1] != model.features:
+        raise DataError(f"{data.name} has {plural(data.X.shape[1], 'feature')} but the model "
+                        f"takes {model.features}")
+    if targets and data.y is None:
+        column = f" (column '{model.target_column}')" if model.target_column else ""
+        raise DataError(f"{data.name} has no targets{column}; evaluating needs them")
+    return data
+
+
+def _csv_for_model(source: str, raw: bytes, model: Preprocessing, text_targets: bool,
+                   note) -> Dataset:
+    table = _read_table(source, raw, header_optional=True)
+    if table.header is not None and model.feature_names is not None:
+        features, target = _named_columns(source, table.header, model, note)
+    else:
+        features, target = _positional_columns(source, table, model)
+    y = _target_values(source, table, target, text_targets) if target is not None else None
+    names = [table.header[i] for i in features] if table.header is not None else \
+        [f"x{i}" for i in range(len(features))]
+    return Dataset(X=_number_columns(source, table, features), y=y, name=source,
+                   feature_names=names, classes=None, lines=table.lines,
+                   target_name=table.header[target] if table.header and target is not None
+                   else None, named=table.header is not None)
+
+
+def _named_columns(source: str, header: list[str], model: Preprocessing, note) -> tuple:
+    """(feature column indices, target column index or None), by the model's names."""
+    missing = [name for name in model.feature_names if name not in header]
+    if missing:
+        hint = did_you_mean(missing[0], [h for h in header if h not in model.feature_names])
+        raise DataError(f"{source} has no column '{missing[0]}', a feature of the model"
+                        + (f"; {hint}" if hint else f" (its features: "
+                           f"{', '.join(model.feature_names[:8])}"
+                           f"{', ...' if len(model.feature_names) > 8 else ''})"))
+    features = [header.index(name) for name in model.feature_names]
+    rest = [i for i in range(len(header)) if i not in features]
+    target = header.index(model.target_column) if model.target_column in header else \
+        rest[0] if len(rest) == 1 and model.target_column is None else None
+    ignored = [header[i] for i in rest if i != target]
+    if ignored:
+        note(f"{source}: {'columns' if len(ignored) > 1 else 'column'} "
+             f"{', '.join(repr(n) for n in ignored)} {'are' if len(ignored) > 1 else 'is'} "
+             "not a feature of the model; ignored")
+    return features, target
+
+
+def _positional_columns(source: str, table: _Table, model: Preprocessing) -> tuple:
+    """(feature column indices, target column index or None), by position."""
+    width, wanted = table.width, model.features
+    if width == wanted:
+        return list(range(width)), None
+    if width != wanted + 1:
+        raise DataError(f"{source} has {plural(width, 'column')}, but the model takes "
+                        f"{plural(wanted, 'feature')} (and the targets may be one more "
+                        "column)")
+    header = table.header or []
+    target = header.index(model.target_column) if model.target_column in header else width - 1
+    return [i for i in range(width) if i != target], target
+
+
+# ---------------------------------------------------------------- preparing data
 
 
 def split(X: np.ndarray, y: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, ...]:
@@ -545,9 +679,17 @@ def split(X: np.ndarray, y: np.ndarray, fraction: float, rng) -> tuple[np.ndarra
             f"a validation fraction of {fraction:g} of {rows} rows leaves "
             f"{held_out} for validation and {rows - held_out} for training; both need rows"
         )
-    order = np.random.default_rng(rng).permutation(rows)
-    val, train = order[:held_out], order[held_out:]
+    val, train = partition(rows, [held_out], rng)
     return X[train], y[train], X[val], y[val]
+
+
+def partition(rows: int, sizes: list[int], rng) -> list[np.ndarray]:
+    """Row indices for parts of the data: one permutation of the rows (from `rng`, a
+    Generator or a seed), cut into `sizes` and the rest, in that order. Disjoint, and
+    the same for the same seed and sizes."""
+    order = np.random.default_rng(rng).permutation(rows)
+    cuts = np.cumsum(sizes)
+    return np.split(order, cuts)
 
 
 # ---------------------------------------------------------------- ready to train
@@ -555,21 +697,28 @@ def split(X: np.ndarray, y: np.ndarray, fraction: float, rng) -> tuple[np.ndarra
 
 @dataclass(frozen=True)
 class Prepared:
-    """Arrays ready to feed, by Input name: for training and for validation (None
-    without a `validation` setting). Features are float64, class labels intp."""
+    """Arrays ready to feed, by Input name: for training, for validation and for the
+    final test (None without the `validation` or `test` setting). Features are float64
+    and preprocessed, class labels intp. `preprocessing` is what was applied: fitted on
+    the training rows, or given."""
 
     train: dict
     validation: dict | None
     rows: int
+    test: dict | None = None
+    preprocessing: Preprocessing | None = None
 
 
-def prepare(program, settings, note) -> Prepared | None:
+def prepare(program, settings, note, preprocessing: Preprocessing | None = None
+            ) -> Prepared | None:
     """Load the data `settings` name for `program` (a mfc.ir.Program), hold out the
-    validation rows, standardise the features (with the training rows' statistics),
-    turn targets that a loss reads as labels into class indices, and shape targets as
-    their Input is declared. None when the spec trains without data. `note` is called
-    with remarks for the user. Raises DataError, or SettingError for a setting the
-    data's size rules out."""
+    validation and test rows (disjoint, fixed by the seed), preprocess it (see
+    mfc.preprocess: features standardised with the training rows' statistics, targets
+    that a loss reads as labels as class indices), and shape targets as their Input is
+    declared. `preprocessing` (a trained model's) is applied instead of one fitted on
+    these rows. None when the spec trains without data. `note` is called with remarks
+    for the user. Raises DataError, or SettingError for a setting the data's size rules
+    out."""
     if not settings.data:
         return None
     read = set(program.needed_by(program.loss))
@@ -579,30 +728,33 @@ def prepare(program, settings, note) -> Prepared | None:
         note(f"the loss reads neither '{settings.features}' nor '{settings.targets}', so "
              f"the data '{settings.data}' goes unused: each epoch is one step")
         return None
-    loaded = load(settings.data, program.base_dir, settings.target_column)
+    labels = settings.targets in program.label_inputs and "targets" in roles
+    loaded = load(settings.data, program.base_dir, settings.target_column, text_labels=labels)
     for key, message, _ in data_problems(settings, len(loaded.X)):
         raise SettingError(f"{key}: {message}")
-    y = loaded.y
-    if settings.targets in program.label_inputs:
-        y = _class_indices(y, program.label_inputs[settings.targets], note)
-    X, y, X_val, y_val = _held_out(loaded.X, y, settings)
+    parts = _parts(len(loaded.X), settings)
+    if preprocessing is None:
+        preprocessing = preprocess.fit(
+            loaded.X[parts["train"]], loaded.y, standardized=settings.standardize,
+            width=program.label_inputs.get(settings.targets), labels=labels,
+            feature_names=loaded.feature_names if loaded.named else None,
+            target_column=loaded.target_name, note=note)
+    X = preprocessing.transform(loaded.X)
+    y = preprocessing.encode(loaded.y, loaded.place) if labels else loaded.y
     shapes = {name: program.nodes[name].shape for name in roles.values()}
-    validation = None if X_val is None else _by_input(roles, shapes, X_val, y_val)
-    return Prepared(_by_input(roles, shapes, X, y), validation, len(X))
+    arrays = {part: _by_input(roles, shapes, X[rows], y[rows]) if len(rows) else None
+              for part, rows in parts.items()}
+    return Prepared(arrays["train"], arrays["validation"], len(parts["train"]),
+                    arrays["test"], preprocessing)
 
 
-def _held_out(X, y, settings) -> tuple:
-    """(X, y, X_val, y_val): the validation rows held out (None without `validation`),
-    and the features standardised with the training rows' statistics."""
-    X_val = y_val = None
-    if settings.validation:
-        rng = np.random.default_rng((settings.seed, 1))
-        X, y, X_val, y_val = split(X, y, settings.validation, rng)
-    if settings.standardize:
-        X, mean, std = standardize(X)
-        if X_val is not None:
-            X_val = standardize(X_val, mean, std)[0]
-    return X, y, X_val, y_val
+def _parts(rows: int, settings) -> dict[str, np.ndarray]:
+    """Row indices of the 'validation', 'test' and 'train' parts (empty without the
+    setting). Validation rows are the same with or without a test part."""
+    sizes = split_sizes(settings, rows)
+    held = [key for key, _ in HELD_OUT]
+    indices = partition(rows, [sizes[key] for key in held], (settings.seed, 1))
+    return dict(zip([*held, "train"], indices))
 
 
 def _by_input(roles: dict, shapes: dict, X, y) -> dict:
@@ -614,22 +766,3 @@ def _by_input(roles: dict, shapes: dict, X, y) -> dict:
             array = array.reshape(-1, 1)
         arrays[name] = array
     return arrays
-
-
-def _class_indices(y, width: int | None, note) -> np.ndarray:
-    """Targets as class indices 0..C−1 (C the scores' width): kept when they are
-    already in range, else their sorted distinct values mapped to 0, 1, ..."""
-    labels, values = class_labels(y)
-    if values[0] >= 0 and (width is None or values[-1] < width):
-        return y.astype(np.intp)
-    if len(values) > MAX_CLASSES:
-        raise DataError(f"the targets look continuous ({len(values)} distinct values), "
-                        "but CrossEntropy needs class labels; use MSE for a continuous "
-                        "target")
-    if width is not None and len(values) > width:
-        raise DataError(f"the targets hold {len(values)} classes, but the logits give "
-                        f"{width} scores per row; widen the last layer to {len(values)}")
-    shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
-    note(f"the targets' values {shown} are taken as the classes 0..{len(values) - 1}, "
-         "in that order")
-    return labels.astype(np.intp)

@@ -102,7 +102,7 @@ SCHEMA = {
     "targets": ("node", None, "the name of the Input fed the targets"),
     "loss": ("node", None, "the name of the node to minimise"),
     "output": ("nodes", None, "the names of the nodes a prediction returns"),
-    "epochs": ("number", _count, "a whole number, 0 or more (0: evaluate, no training)"),
+    "epochs": ("number", _positive_int, "a whole number, at least 1"),
     "batch_size": ("number", _positive_int, "a whole number, at least 1"),
     "learning_rate": ("number", _positive_number, "a number greater than 0"),
     "optimizer": ("choice", OPTIMIZERS, "one of sgd, momentum, adam"),
@@ -169,8 +169,11 @@ def data_problems(settings: TrainSettings, rows: int) -> list[tuple[str, str, st
     one place that decides, whether the setting came from the spec, a flag or the API,
     and whether the rows were known at check time or only once the data was loaded."""
     sizes = split_sizes(settings, rows)
-    problems = [_held_out_problem(settings, key, sizes, rows) for key, _ in HELD_OUT
-                if getattr(settings, key) and not (sizes[key] > 0 and sizes["train"] > 0)]
+    given = [key for key, _ in HELD_OUT if getattr(settings, key)]
+    problems = [_held_out_problem(settings, key, sizes, rows) for key in given
+                if sizes[key] <= 0]
+    if given and not problems and sizes["train"] <= 0:  # blamed on the last one given
+        problems.append(_held_out_problem(settings, given[-1], sizes, rows))
     if not problems and settings.batch_size > sizes["train"]:
         problems.append(("batch_size", f"'batch_size' is {settings.batch_size}, more than "
                          f"the {sizes['train']} training examples of the data",

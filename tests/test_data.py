@@ -342,3 +342,142 @@ def test_split_is_reproducible_and_partitions_the_rows():
 def test_split_needs_rows_on_both_sides(rows, fraction):
     with pytest.raises(DataError):
         split(np.zeros((rows, 1)), np.zeros(rows), fraction, np.random.default_rng(0))
+
+
+def test_partition_cuts_one_permutation_into_disjoint_parts():
+    val, test, train = data_mod.partition(20, [4, 6], (3, 1))
+    assert (len(val), len(test), len(train)) == (4, 6, 10)
+    assert sorted(np.concatenate([val, test, train])) == list(range(20))
+    again = data_mod.partition(20, [4, 0], (3, 1))
+    np.testing.assert_array_equal(again[0], val)  # a test part leaves validation as it was
+
+
+def program_of(text, base_dir=None):
+    import mfc
+
+    return mfc.compile(text, "<test>", base_dir=base_dir).program \
+        if base_dir is None else mfc.load(_spec(base_dir, text)).program
+
+
+def _spec(folder, text):
+    path = folder / "net.mf"
+    path.write_text(text)
+    return path
+
+
+CLASSIFY = """\
+X, y = Input(), Input()
+W, b = Param(_, 3), Param(3)
+cost = CrossEntropy(y, Linear(X, W, b))
+train {{ data = "{data}"; batch_size = 4; {extra} }}
+"""
+
+
+def test_prepare_holds_out_disjoint_validation_and_test_rows_fixed_by_the_seed():
+    from mfc.data import prepare
+
+    program = program_of(CLASSIFY.format(data="iris", extra="validation = 0.2; test = 0.1"))
+    notes = []
+    first = prepare(program, program.settings, notes.append)
+    second = prepare(program, program.settings, notes.append)
+    sizes = [len(part["y"]) for part in (first.train, first.validation, first.test)]
+    assert sizes == [105, 30, 15] and first.rows == 105
+    np.testing.assert_array_equal(first.test["X"], second.test["X"])
+    rows = {tuple(row) for part in (first.train, first.validation, first.test)
+            for row in part["X"]}
+    assert len(rows) >= 147  # iris has a few duplicate rows; no row is in two parts
+    np.testing.assert_allclose(first.train["X"].mean(axis=0), 0, atol=1e-12)  # train stats
+    assert abs(first.test["X"].mean()) > 1e-6
+    np.testing.assert_allclose(first.preprocessing.mean,
+                               load("iris", ".").X.mean(axis=0), rtol=0.05)
+
+
+@pytest.mark.parametrize("extra, key", [("validation = 0.5; test = 0.5", "test"),
+                                        ("test = 0.001", "test")])
+def test_a_test_split_that_leaves_a_part_empty_is_e401_at_its_setting(extra, key):
+    import mfc
+
+    with pytest.raises(mfc.SpecError) as info:
+        program_of(CLASSIFY.format(data="iris", extra=extra))
+    (d,) = info.value.diagnostics
+    assert (d.code, d.line) == ("E401", 4)
+    assert d.column == CLASSIFY.format(data="iris", extra=extra).splitlines()[3].index(
+        key + " =") + len(key) + 4
+
+
+def test_string_labels_in_a_csv_are_classes_kept_in_order(tmp_path):
+    rows = ["length,width,species"] + [f"{i % 7},{i % 4},{['setosa', 'virginica', 'versicolor'][i % 3]}"
+                                       for i in range(30)]
+    write(tmp_path, "flowers.csv", "\n".join(rows) + "\n")
+    loaded = load("flowers.csv", tmp_path, text_labels=True)
+    assert loaded.y.dtype.kind == "U" and loaded.y[1] == "virginica" and loaded.classes == 3
+    program = program_of(CLASSIFY.format(data="flowers.csv", extra=""), tmp_path)
+    notes = []
+    prepared = data_mod.prepare(program, program.settings, notes.append)
+    assert prepared.preprocessing.classes == ("setosa", "versicolor", "virginica")
+    assert prepared.preprocessing.target_column == "species"
+    assert prepared.preprocessing.feature_names == ("length", "width")
+    assert notes == ["the targets' values setosa, versicolor, virginica are taken as the "
+                     "classes 0..2, in that order"]
+    with pytest.raises(DataError, match="flowers.csv:2: column 'species': 'setosa' is not "
+                                        "a number"):
+        load("flowers.csv", tmp_path)  # a regressor's targets must be numbers
+
+
+# ---------------------------------------------------------------- data for a trained model
+
+
+MODEL = data_mod.Preprocessing(features=2, feature_names=("a", "b"), target_column="t")
+POSITIONAL = data_mod.Preprocessing(features=2)
+
+
+def for_model(tmp_path, text, model=MODEL, name="d.csv", **options):
+    write(tmp_path, name, text)
+    return data_mod.load_for_model(name, tmp_path, model, **options)
+
+
+def test_columns_are_matched_by_name_and_the_rest_noted(tmp_path):
+    notes = []
+    data = for_model(tmp_path, "id,b,t,a\n7,2,x,1\n8,4,y,3\n", text_targets=True,
+                     note=notes.append, targets=True)
+    np.testing.assert_array_equal(data.X, [[1, 2], [3, 4]])
+    assert list(data.y) == ["x", "y"] and notes == ["d.csv: column 'id' is not a feature "
+                                                    "of the model; ignored"]
+    assert for_model(tmp_path, "b,a\n1,2\n").y is None  # predicting needs no targets
+
+
+@pytest.mark.parametrize("text, model, targets, parts", [
+    ("a,c\n1,2\n", MODEL, False, ["no column 'b', a feature of the model"]),
+    ("a,b\n1,2\n", MODEL, True, ["has no targets (column 't')", "evaluating needs them"]),
+    ("a,b\n1,x\n", MODEL, False, ["d.csv:2: column 'b': 'x' is not a number"]),
+    ("a,b,t\n1,2,3\n4,5\n", MODEL, False, ["d.csv:3: the row has 2 cells but the header has 3"]),
+    ("p,q,r,s\n1,2,3,4\n", POSITIONAL, False, ["has 4 columns, but the model takes 2 features"]),
+    ("1,2\n3,x\n", POSITIONAL, False, ["d.csv:2: column 2: 'x' is not a number"]),
+    ("", MODEL, False, ["d.csv is empty"]),
+    ("\n\n", MODEL, False, ["d.csv is empty"]),
+    ("a,b\n", MODEL, False, ["d.csv has a header but no data rows"]),
+])
+def test_data_that_does_not_fit_the_model_is_one_line(tmp_path, text, model, targets, parts):
+    with pytest.raises(DataError) as err:
+        for_model(tmp_path, text, model, targets=targets)
+    assert "\n" not in str(err.value)
+    for part in parts:
+        assert part in str(err.value)
+
+
+def test_columns_are_taken_by_position_without_names(tmp_path):
+    data = for_model(tmp_path, "1,2\n3,4\n", MODEL)  # no header: numbers only
+    np.testing.assert_array_equal(data.X, [[1, 2], [3, 4]])
+    data = for_model(tmp_path, "p,q,r\n1,2,0\n3,4,1\n", POSITIONAL, targets=True)
+    np.testing.assert_array_equal(data.y, [0, 1])
+
+
+def test_npz_bundled_and_stdin_data_for_a_model(tmp_path):
+    np.savez(tmp_path / "x.npz", X=np.ones((3, 2)))
+    assert data_mod.load_for_model("x.npz", tmp_path, POSITIONAL).y is None
+    with pytest.raises(DataError, match="x.npz has no targets"):
+        data_mod.load_for_model("x.npz", tmp_path, POSITIONAL, targets=True)
+    with pytest.raises(DataError, match="iris has 4 features but the model takes 2"):
+        data_mod.load_for_model("iris", tmp_path, POSITIONAL)
+    data = data_mod.load_for_model("-", tmp_path, MODEL, stdin=b"a,b\n1,2\n")
+    assert data.name == "<stdin>" and data.X.shape == (1, 2)
