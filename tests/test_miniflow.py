@@ -145,10 +145,33 @@ def test_forward_gives_every_node_and_copies():
     assert not np.any(program.params["W1"] == 7)
 
 
+def test_forward_without_the_targets_gives_every_node_that_does_not_need_them():
+    program = program_of(REGRESSOR)
+    full = program.forward({"X": np.ones((2, 10)), "y": np.zeros(2)})
+    values = program.forward({"X": np.ones((2, 10))})
+    assert set(values) == set(program.order) - {"y", "cost"}
+    for name, value in values.items():
+        np.testing.assert_array_equal(value, full[name])
+    assert set(program.forward({})) == set(program.params)  # no Input: the params alone
+
+
+def test_values_runs_only_the_nodes_asked_for(monkeypatch):
+    program = program_of(REGRESSOR)
+    network, (output,) = program.network(), program.outputs
+    ran = []
+    for node in network.all_plan:
+        monkeypatch.setattr(node, "forward", lambda node=node, run=node.forward: (
+            ran.append(node.name), run()))
+    (value,) = network.values({"X": np.ones((3, 10))}, [output]).values()
+    assert value.shape == (3, 1) and "cost" not in ran and ran[-1] == output
+    with pytest.raises(ValueError, match="needs a value for the Input 'X'"):
+        network.values({"y": np.ones(3)}, [output])
+
+
 def test_feed_errors_are_clear():
     program = program_of(REGRESSOR)
     with pytest.raises(ValueError, match="needs a value for the Input 'y'"):
-        program.forward({"X": np.ones((2, 10))})
+        program.gradients({"X": np.ones((2, 10))})
     with pytest.raises(ValueError, match="not an Input"):
         program.forward({"X": np.ones((2, 10)), "y": np.ones(2), "W1": np.ones(3)})
     with pytest.raises(ValueError, match="dim 1 must be 10, not 4"):

@@ -23,6 +23,10 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
 - `evaluate(arrays, names)`: the loss and copies of some nodes' values on other data
   (validation), the training batch left as it was;
 - `forward(feed)`, `gradients(feed)`: the API's entry points, with checked feeds;
+  `forward` gives every node the feed's Inputs allow (none that needs a missing Input,
+  such as the loss without the targets);
+- `values(feed, names)`: some nodes' values, running only the nodes they need (what a
+  prediction runs);
 - `scores_and_labels`: the names accuracy is measured on, or None; `dtype`.
 
 A backend never reaches back into the compiler, the graph builder or data files.

@@ -430,10 +430,7 @@ class Network:
         indices for CrossEntropy labels), checked: a mapping (else TypeError), whose
         every Input `plan` reads is there, with real numbers, at least one row and its
         declared shape (else ValueError)."""
-        if not isinstance(values, Mapping):
-            raise TypeError(f"a feed is a dict of Input name → array, not "
-                            f"{type(values).__name__}")
-        values = dict(values)
+        values = dict(_mapping(values))
         unknown = [k for k in values if k not in self.nodes or self.nodes[k] not in self.inputs]
         if unknown:
             names = ", ".join(n.name for n in self.inputs) or "(none)"
@@ -485,11 +482,30 @@ class Network:
         return labels
 
     def forward(self, feed: dict) -> dict[str, np.ndarray]:
-        """Every node's value (copies), by name, for the Inputs in `feed`."""
-        self.feed(feed, self.all_plan)
-        self.run_forward(self.all_plan)
-        return {name: np.array(node.value, copy=True) for name, node in self.nodes.items()
-                if node.value is not None}
+        """The value (a copy) of every node the Inputs in `feed` let be computed, by
+        name: a node that needs an Input the feed lacks (the targets, for a prediction)
+        is left out, and so is that Input."""
+        fed = {self.nodes[name] for name in _mapping(feed) if name in self.nodes}
+        plan = [n for n in self.all_plan if n not in _needing(self.nodes, set(self.inputs) - fed)]
+        self.feed(feed, plan)
+        self.run_forward(plan)
+        shown = set(plan) | {n for n in self.nodes.values() if isinstance(n, Leaf)
+                             and (n not in self.inputs or n in fed)}
+        return {n.name: np.array(n.value, copy=True) for n in self.nodes.values() if n in shown}
+
+    def values(self, feed: dict, names) -> dict[str, np.ndarray]:
+        """The values (copies) of the nodes `names`, computed from `feed` by running only
+        the nodes they need. Raises as `feed` does (a ValueError for a missing Input)."""
+        wanted = [self.nodes[name] for name in names]
+        needed = _needed(self.nodes, wanted)
+        plan = [n for n in self.all_plan if n in needed]
+        self.feed(feed, plan)
+        unfed = [n.name for n in wanted if n in self.inputs and n.value is None]
+        if unfed:
+            raise ValueError(f"the feed needs a value for the Input '{unfed[0]}' "
+                             f"({self.records[unfed[0]].declared_at()})")
+        self.run_forward(plan)
+        return {node.name: np.array(node.value, copy=True) for node in wanted}
 
     def gradients(self, feed: dict) -> dict[str, np.ndarray]:
         """d(loss)/d(param) (copies) for every Param, by name, for the Inputs in `feed`."""
@@ -497,6 +513,13 @@ class Network:
         self.run_forward(self.loss_plan)
         self.run_backward()
         return {name: self.nodes[name].total.copy() for name in self.params}
+
+
+def _mapping(feed):
+    """`feed` itself when it is a mapping; TypeError otherwise."""
+    if not isinstance(feed, Mapping):
+        raise TypeError(f"a feed is a dict of Input name → array, not {type(feed).__name__}")
+    return feed
 
 
 def _real_array(name: str, value) -> np.ndarray:
@@ -524,6 +547,24 @@ def _buffer_like(value) -> np.ndarray:
     """An uninitialised C-contiguous array of the value's shape and dtype (empty_like
     would copy a transposed value's layout, and np.dot writes only C arrays)."""
     return np.empty(np.shape(value), np.result_type(value))
+
+
+def _needed(nodes: dict[str, Node], wanted: list[Node]) -> set:
+    """The nodes `wanted` depend on, themselves included."""
+    needed = set(wanted)
+    for node in reversed(nodes.values()):
+        if node in needed:
+            needed.update(node.inbound_nodes)
+    return needed
+
+
+def _needing(nodes: dict[str, Node], missing: set) -> set:
+    """The nodes that depend on some node of `missing`, those included."""
+    found = set(missing)
+    for node in nodes.values():
+        if any(i in found for i in node.inbound_nodes):
+            found.add(node)
+    return found
 
 
 def _reach(nodes: dict[str, Node], loss: Node) -> tuple[set, set]:
