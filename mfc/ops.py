@@ -125,6 +125,11 @@ class Op:
         width = shapes[self.prediction][-1]
         return width if isinstance(width, int) else None
 
+    def probabilities(self, scores):
+        """For a loss on class labels: each class's probability, row by row, from the
+        scores it reads (what `predict_proba` gives)."""
+        raise NotImplementedError(f"{self.name} gives no class probabilities")
+
     def shape(self, s, node, *xs):
         raise NotImplementedError
 
@@ -848,6 +853,11 @@ class CrossEntropy(Op):
         e, sums, shifts = _exp_shifted(logits)
         picked = logits[np.arange(len(logits)), _label_indices(labels)]
         return (np.log(sums).sum() + shifts - picked.sum()) / len(logits)
+
+    def probabilities(self, scores):
+        """softmax(scores), row by row: the distribution the loss scores the labels by."""
+        e, sums, _ = _exp_shifted(np.asarray(scores))
+        return e / sums.reshape(-1, 1)
 
     def backward(self, attrs, g, out, labels, logits, into=(None, None)):
         if into[1] is False:
