@@ -8,6 +8,8 @@ imports nothing that runs a network.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -157,6 +159,34 @@ class Program:
                 found[source.name] = min(known, default=None)
         return found
 
+    @cached_property
+    def scored(self) -> dict[str, Node]:
+        """Each node that a loss op of the loss scores against targets fed by an Input
+        (its prediction operand: `l2` in `MSE(y, l2)`), → that loss op's node. Its
+        `op.labels` tells a classifier's scores from a regressor's values."""
+        found: dict[str, Node] = {}
+        for name in self.needed_by(self.loss):
+            node = self.nodes[name]
+            if node.op.is_loss and node.op.target is not None and \
+                    self.nodes[node.inputs[node.op.target]].kind == "data":
+                found.setdefault(node.inputs[node.op.prediction], node)
+        return found
+
+    def signature(self) -> list[list]:
+        """The checked graph as plain data, one `[name, op, inputs, shape, attrs]` per
+        node in order: what a model file records, and compares with a spec's to say what
+        differs. Leaves out what does not change what the graph computes: where things
+        are written, and how params start (`init`)."""
+        return [[node.name, node.op.name, list(node.inputs), _plain_shape(node.shape),
+                 _meaningful(node)] for node in self.nodes.values()]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """`sha256:...` of `signature()`: equal for two specs that compute the same
+        graph with the same shapes, whatever their comments, layout or train block."""
+        text = json.dumps(self.signature(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
     def scores_and_labels(self) -> tuple[str, str] | None:
         """(scores, labels) of the first op in the loss that scores class labels fed by
         an Input: what accuracy is measured on."""
@@ -192,3 +222,15 @@ def _unfed(decl: Span | None, settings: TrainSettings, name: str) -> Diagnostic:
                       f"(targets)", decl, help=f"feed it the features with "
                       f"`features = {name}` or the targets with `targets = {name}` in "
                       "the train block")
+
+
+def _plain_shape(shape) -> list | None:
+    return None if shape is None else list(shape)
+
+
+def _meaningful(node: Node) -> dict:
+    """The attrs that change what a node computes (a Const's value, an op's keywords),
+    as JSON-able values."""
+    skipped = {"dims", "dim_spans"} | ({"init"} if node.kind == "param" else set())
+    return {key: value if isinstance(value, (int, float, str, bool)) or value is None
+            else repr(value) for key, value in node.attrs.items() if key not in skipped}

@@ -2,10 +2,15 @@
 
 It joins the stages for Python callers: the `Program` (mfc.ir, plain data) the front end
 made, the network a backend lowered it to (built on first use, so checking a spec never
-pays for it), the data prepared for it, and the training loop.
+pays for it), the data prepared for it, the training loop, the preprocessing fitted
+when training (mfc.preprocess), model files (mfc.modelfile), predictions and metrics.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
 
 from mfc import settings as train_settings
 from mfc.backends import BACKENDS, DEFAULT
@@ -23,6 +28,13 @@ class Model:
     backend : str
         What runs it: "numpy" (generated code, the default) or "miniflow" (the
         lesson's node runtime); see mfc.backends.BACKENDS.
+    preprocessing : mfc.preprocess.Preprocessing or None
+        How raw data becomes what the network reads (the training rows' mean and std,
+        the class labels): fitted by the first `train` on data, or read by `restore`;
+        None until then (predictions then take the features as given).
+    history : list of dict
+        One entry per epoch trained (`epoch`, `loss`, and the validation's), across
+        `train` calls and the model file restored.
     """
 
     def __init__(self, program: Program, backend: str = DEFAULT):
@@ -31,6 +43,9 @@ class Model:
                              f"{', '.join(BACKENDS)}")
         self.program, self.backend = program, backend
         self._network = None
+        self.preprocessing = None
+        self.history: list[dict] = []
+        self._trained = None  # (settings, prepared data) of the last `train`
 
     def __repr__(self) -> str:
         return f"<mfc.Model of {self.program.filename}: {len(self.program.nodes)} nodes>"
@@ -68,8 +83,10 @@ class Model:
 
     def forward(self, feed: dict | None = None) -> dict:
         """Every node's value by name (copies), computed from `feed`: Input name →
-        array. Raises TypeError when `feed` is not a dict; ValueError for a missing or
-        unknown Input, or a value that is ill-shaped, empty or not real numbers."""
+        array, as the network reads it (no preprocessing). A node that needs an Input
+        the feed lacks is left out: without the targets, every node but the loss (and
+        what else reads them). Raises TypeError when `feed` is not a dict; ValueError
+        for an unknown Input, or a value that is ill-shaped, empty or not real numbers."""
         return self.network().forward({} if feed is None else feed)
 
     def gradients(self, feed: dict | None = None) -> dict:
@@ -99,7 +116,7 @@ class Model:
 
         settings, prepared = self._prepared(settings, note)
         network = self.network(settings.dtype, settings.seed)
-        return train.train(network, settings, prepared, on_epoch)
+        return train.train(network, settings, prepared, self._recorder(on_epoch))
 
     def explain(self, *, note=None, **settings) -> str:
         """What training runs, as the numpy backend generates it: the Python source of
@@ -114,16 +131,38 @@ class Model:
         fed = fed_slots(network, settings, prepared)
         return generated.explain(network, fed and fed["train"], settings.batch_size)
 
+    def prepare(self, *, note=None, **settings) -> None:
+        """Load and prepare the data as `train` would (the same rows held out, the
+        preprocessing fitted on the training rows, or the model's own), and train
+        nothing: what `evaluate(part=...)` then measures the params on. Raises as
+        `train` does."""
+        self._prepared(settings, note)
+
     def _prepared(self, settings: dict, note):
         """(the train settings with `settings` replacing some, the data prepared for
-        them); SpecError for an Input the loss needs that nothing feeds."""
+        them, with the model's preprocessing, or one fitted on the training rows, which
+        the model keeps); SpecError for an Input the loss needs that nothing feeds."""
         from mfc import data
 
         settings = train_settings.at_train_time(self.program.settings, settings)
         unfed = self.program.unfed_inputs(settings)
         if unfed:
             raise SpecError(unfed, self.program.source, self.program.filename)
-        return settings, data.prepare(self.program, settings, note or (lambda text: None))
+        prepared = data.prepare(self.program, settings, note or (lambda text: None),
+                                self.preprocessing)
+        if prepared is not None:
+            self.preprocessing = prepared.preprocessing
+        self._trained = (settings, prepared)
+        return settings, prepared
+
+    def _recorder(self, on_epoch):
+        """`on_epoch`, which also keeps each epoch in `history`."""
+        def record(epoch) -> None:
+            entry = {k: v for k, v in asdict(epoch).items() if v is not None}
+            self.history.append({**entry, "epoch": len(self.history) + 1})
+            if on_epoch is not None:
+                on_epoch(epoch)
+        return record
 
     def network(self, dtype: str | None = None, seed: int | None = None):
         """The network `backend` lowered the program to, built on first use (with `seed`,
@@ -149,3 +188,193 @@ class Model:
         if settings.data and data.describe(settings.data, self.program.base_dir) is None:
             raise DataError(f"data file '{settings.data}' not found (looked in "
                             f"{data.file_of(settings.data, self.program.base_dir)})")
+
+    # -- using what was trained
+
+    def predict(self, X):
+        """What the model predicts for `X`: raw features (rows, features), to which the
+        saved preprocessing is applied, or a feed (Input name → array, the features'
+        preprocessed the same way). Runs only the nodes the outputs need; needs no
+        targets.
+
+        Returns, for the one output (a dict by name for several): a classifier's
+        predicted labels, the original ones (`setosa`, ...), as an array; a regressor's
+        values, as the output node computes them ((rows, 1) for `MSE(y, l2)`).
+
+        Raises ValueError for features of the wrong width, a feed without the Inputs the
+        outputs need, or a spec without an output.
+        """
+        found = {name: self._predicted(name, value)
+                 for name, value in self._outputs(X).items()}
+        return _one_or_all(found)
+
+    def predict_proba(self, X):
+        """The probability of each class, (rows, classes), columns in the order of
+        `preprocessing.classes`, for each output a loss scores as class labels (a dict
+        by name when there are several). Raises ValueError when no output does, or as
+        `predict` does."""
+        classifiers = [name for name in self.outputs if self._classifier(name)]
+        if not classifiers:
+            raise ValueError(f"predict_proba needs an output scored as class labels (by "
+                             f"CrossEntropy); {_named(self.outputs)} not")
+        values = self.network().values(self._feed(X), classifiers)
+        return _one_or_all({name: self.program.scored[name].op.probabilities(value)
+                            for name, value in values.items()})
+
+    def evaluate(self, X=None, y=None, *, part: str = "test"):
+        """The loss and metrics (mfc.metrics.Evaluation) on raw features `X` and targets
+        `y` (the original labels, for a classifier), the saved preprocessing applied;
+        or, without them, on a `part` of the last `train`'s data: 'test', 'validation'
+        or 'train' (its rows, preprocessed as they were trained on).
+
+        Raises ValueError for ill-shaped data, a label that is not one of the classes,
+        or a part that the last `train` did not hold out.
+        """
+        if X is None:
+            feed = self._part(part)
+        else:
+            feed = self._feed(X, y)
+        return self._evaluation(feed)
+
+    def _outputs(self, X) -> dict:
+        if not self.outputs:
+            raise ValueError(f"{self.program.filename} has no output to predict: its loss "
+                             "scores no prediction against targets; name one with "
+                             "`output = NAME` in the train block")
+        return self.network().values(self._feed(X), self.outputs)
+
+    def _feed(self, X, y=None) -> dict:
+        """A feed from raw features (or a feed whose features are raw) and targets, with
+        the saved preprocessing applied."""
+        settings = self.program.settings
+        feed = dict(X) if isinstance(X, dict) else {settings.features: X}
+        if settings.features in feed and self.preprocessing is not None:
+            feed[settings.features] = self.preprocessing.transform(feed[settings.features])
+        if y is not None:
+            feed[settings.targets] = self._targets(y)
+        return feed
+
+    def _targets(self, y) -> np.ndarray:
+        """Targets as the targets Input reads them: class indices for labels, a column
+        where the Input is declared 2-D."""
+        name = self.program.settings.targets
+        classes = self.preprocessing.classes if self.preprocessing is not None else None
+        if name in self.program.label_inputs and classes is not None:
+            y = self.preprocessing.encode(y)
+        shape = self.program.nodes[name].shape if name in self.program.nodes else None
+        y = np.asarray(y)
+        return y.reshape(-1, 1) if shape is not None and len(shape) == 2 else y.reshape(-1)
+
+    def rows(self, part: str) -> int:
+        """How many rows of the last `train`'s data are in `part` ('train',
+        'validation' or 'test'); 0 before training, or without data."""
+        prepared = self._trained[1] if self._trained is not None else None
+        arrays = getattr(prepared, part, None) if prepared is not None else None
+        return len(next(iter(arrays.values()))) if arrays else 0
+
+    def _part(self, part: str) -> dict:
+        prepared = self._trained[1] if self._trained is not None else None
+        arrays = getattr(prepared, part, None) if prepared is not None else None
+        if part not in ("test", "validation", "train") or arrays is None:
+            raise ValueError(f"no {part} rows to evaluate on: pass X and y, or train with "
+                             f"`{part} = 0.2`" if part in ("test", "validation") else
+                             f"no {part} rows to evaluate on: pass X and y")
+        return arrays
+
+    def _evaluation(self, feed: dict):
+        from mfc import metrics
+
+        output = self._scored_output()
+        names = [self.loss] + ([output] if output else [])
+        values = self.network().values(feed, names)
+        rows = len(next(iter(feed.values())))
+        loss = float(values[self.loss])
+        if output is None:
+            return metrics.Evaluation(rows, loss, self.loss)
+        truth = feed[self.program.settings.targets]
+        if not self._classifier(output):
+            return metrics.Evaluation(rows, loss, self.loss, output, "regression",
+                                      metrics.regression(truth, values[output]))
+        predicted = self._labels(values[output].argmax(axis=-1))
+        return metrics.Evaluation(rows, loss, self.loss, output, "classification",
+                                  metrics.classification(self._labels(truth), predicted))
+
+    def _scored_output(self) -> str | None:
+        """The output the metrics are of: the first the loss scores against the targets."""
+        targets = self.program.settings.targets
+        return next((name for name, loss in self.program.scored.items()
+                     if loss.inputs[loss.op.target] == targets), None)
+
+    def _classifier(self, name: str) -> bool:
+        loss = self.program.scored.get(name)
+        return loss is not None and loss.op.labels
+
+    def _predicted(self, name: str, value: np.ndarray) -> np.ndarray:
+        return self._labels(value.argmax(axis=-1)) if self._classifier(name) else value
+
+    def _labels(self, indices) -> np.ndarray:
+        """Class indices → the original labels (the indices, without preprocessing)."""
+        if self.preprocessing is None or self.preprocessing.classes is None:
+            return np.asarray(indices, dtype=np.intp).reshape(-1)
+        return self.preprocessing.decode(np.asarray(indices).reshape(-1))
+
+    # -- model files
+
+    def save(self, path, test=None) -> None:
+        """Write the params, the preprocessing and a manifest (the spec, its graph's
+        fingerprint, the settings, the data, the history, versions; `test`, an
+        Evaluation on held-out rows, if given) to a model file at `path`, atomically
+        (see mfc.modelfile and docs/model-file.md). Raises OSError."""
+        from mfc import __version__, modelfile
+
+        settings, prepared = self._trained or (self.program.settings, None)
+        manifest = modelfile.manifest(
+            self.program, settings=settings, preprocessing=self.preprocessing,
+            history=self.history, data=_data_summary(settings, prepared, self.preprocessing),
+            versions={"mfc": __version__, "numpy": np.__version__},
+            evaluation=test.to_dict() if test is not None else None)
+        modelfile.save(path, self.params, manifest, self.preprocessing)
+
+    def restore(self, path, note=None) -> None:
+        """Take the params, the preprocessing and the history from the model file at
+        `path`, after checking that it was saved from this spec's graph. An old
+        params-only file gives the params alone; `note` is told that it carries no
+        preprocessing. Raises mfc.modelfile.ParamsError (one line, naming what
+        differs) when the file cannot be read or does not fit."""
+        from mfc import modelfile
+
+        saved = modelfile.read(path, self.program)
+        for name, array in saved.params.items():
+            self.params[name] = array
+        self.preprocessing = saved.preprocessing
+        self.history = list(saved.manifest.get("history") or [])
+        if saved.params_only and note is not None:
+            note(f"{path} holds params only (saved by an older mfc): it carries no "
+                 "preprocessing, so features are used as given, without the training "
+                 "mean and std, and classes are numbered 0..C-1")
+
+
+def _one_or_all(found: dict):
+    return next(iter(found.values())) if len(found) == 1 else found
+
+
+def _named(names) -> str:
+    if not names:
+        return "the spec has no output"
+    return "its output " + ", ".join(f"'{n}'" for n in names) + " is" if len(names) == 1 \
+        else "its outputs " + ", ".join(f"'{n}'" for n in names) + " are"
+
+
+def _data_summary(settings, prepared, preprocessing) -> dict | None:
+    """What the params were trained on: the data's name, its rows by part, its width."""
+    if not settings.data:
+        return None
+    parts = {part: getattr(prepared, part) if prepared is not None else None
+             for part in ("train", "validation", "test")}
+    rows = {f"{part}_rows": len(next(iter(arrays.values()))) if arrays else 0
+            for part, arrays in parts.items()}
+    return {"source": settings.data, "target_column": settings.target_column,
+            "rows": sum(rows.values()) if prepared is not None else None,
+            "features": preprocessing.features if preprocessing is not None else None,
+            "classes": len(preprocessing.classes) if preprocessing is not None
+            and preprocessing.classes is not None else None, **rows}

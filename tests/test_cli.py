@@ -267,6 +267,47 @@ def test_save_then_load_resumes(capsys, tmp_path):
     assert resumed.splitlines() == ["Epoch: 1, Loss: 31.214"]
 
 
+def test_a_test_split_is_evaluated_after_training_and_kept_in_the_model(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    code, out, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 2, "--save", path)
+    assert code == 0 and "Test rows" not in out  # the spec holds no test rows
+    spec = write_spec(tmp_path, (SPECS / "iris.mf").read_text().replace(
+        "validation = 0.2", "validation = 0.2; test = 0.2"))
+    code, out, err = run(capsys, "run", spec, "--epochs", 2, "--save", path)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[2:4] == ["", "Test rows (held out from training and validation):"]
+    assert lines[4].startswith("loss (cost): ") and lines[4].endswith(" on 30 rows")
+    assert lines[5].startswith("accuracy: ") and "confusion matrix:" in lines
+
+
+def test_epochs_0_evaluates_the_loaded_params_and_trains_nothing(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 3, "--save", path)[0] == 0
+    before = path.read_bytes()
+    code, out, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 0, "--load", path)
+    assert code == 0, err
+    assert "Epoch:" not in out and out.startswith("\nValidation rows:\nloss (cost): ")
+    code, out, _ = run(capsys, "run", SPECS / "regressor.mf", "--epochs", 0)
+    assert code == 0 and out.startswith("\nTraining rows (none held out):\nloss (cost): ")
+    assert "R²" in out and path.read_bytes() == before
+
+
+def test_epochs_0_without_data_prints_the_loss(capsys, tmp_path):
+    path = tmp_path / "w.npz"
+    assert run(capsys, "run", SPECS / "warmup.mf", "--epochs", 3, "--save", path)[0] == 0
+    code, out, _ = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 0, "--load", path)
+    assert (code, out) == (0, "Loss: 31.214\n")
+
+
+def test_an_old_params_file_loads_with_a_note(capsys, tmp_path):
+    np.savez(tmp_path / "old.npz", x=np.array([5.12]))
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 1, "--load",
+                         tmp_path / "old.npz")
+    assert code == 0 and out == "Epoch: 1, Loss: 31.214\n"
+    assert err.startswith("mfc: note: ") and "carries no preprocessing" in err
+
+
 def test_mismatched_load_exits_2(capsys, tmp_path):
     np.savez(tmp_path / "p.npz", x=np.ones(3))
     code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--load", tmp_path / "p.npz")
@@ -312,7 +353,7 @@ def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
     assert code == 130
     assert len(out.splitlines()) == 2 and "interrupted after epoch 2" in err
     with np.load(path, allow_pickle=False) as archive:
-        assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
+        assert archive["params/x"][0] == pytest.approx(10 * 0.8 ** 2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

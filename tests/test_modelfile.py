@@ -1,6 +1,7 @@
 """Tests for mfc.modelfile: saved params, written atomically, read without pickles."""
 
 import io
+import json
 import os
 import zipfile
 
@@ -123,3 +124,139 @@ def test_params_that_are_not_a_regular_file_are_refused_unread(tmp_path, make):
 def test_a_params_path_the_system_refuses_is_a_params_error(tmp_path):
     with pytest.raises(ParamsError, match="File name too long"):
         load_params(tmp_path / ("p" * 300 + ".npz"), program_of(WARMUP).params)
+
+
+# ---------------------------------------------------------------- model files
+
+
+CLASSIFIER = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 8, init=xavier), Param(8)
+W2, b2 = Param(8, 3), Param(3)
+scores = Linear(Tanh(Linear(X, W1, b1)), W2, b2)
+cost = CrossEntropy(y, scores)
+train { data = "iris"; epochs = 2; batch_size = 8; learning_rate = 0.1; test = 0.2 }
+"""
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "m.npz"
+    model = program_of(CLASSIFIER)
+    model.train()
+    model.save(path, test=model.evaluate())
+    return path, model
+
+
+def test_a_model_file_holds_params_preprocessing_and_a_manifest(saved):
+    path, model = saved
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == ["manifest.json", "params/W1.npy", "params/b1.npy",
+                                      "params/W2.npy", "params/b2.npy",
+                                      "preprocessing/mean.npy", "preprocessing/std.npy"]
+    with np.load(path, allow_pickle=False) as archive:  # numpy reads it, no pickles
+        np.testing.assert_array_equal(archive["params/W1"], model.params["W1"])
+        np.testing.assert_array_equal(archive["preprocessing/mean"], model.preprocessing.mean)
+        manifest = json.loads(archive["manifest.json"])
+    assert (manifest["format"], manifest["format_version"]) == ("mfc-model", 1)
+    assert manifest["spec"]["text"] == CLASSIFIER
+    assert manifest["spec"]["fingerprint"] == model.program.fingerprint
+    assert manifest["mfc_version"] == mfc.__version__
+    assert manifest["numpy_version"] == np.__version__
+    assert manifest["seed"] == 0 and manifest["settings"]["test"] == 0.2
+    assert manifest["data"] == {"source": "iris", "target_column": None, "rows": 150,
+                                "features": 4, "classes": 3, "train_rows": 120,
+                                "validation_rows": 0, "test_rows": 30}
+    assert manifest["preprocessing"]["classes"] == [0, 1, 2]
+    assert manifest["preprocessing"]["feature_names"][0] == "sepal length (cm)"
+    assert [e["epoch"] for e in manifest["history"]] == [1, 2]
+    assert manifest["params"] == {"W1": [4, 8], "b1": [8], "W2": [8, 3], "b2": [3]}
+    assert manifest["test"]["rows"] == 30 and 0 <= manifest["test"]["accuracy"] <= 1
+
+
+def test_saving_twice_writes_the_same_bytes(saved, tmp_path):
+    path, model = saved
+    model.save(tmp_path / "again.npz", test=model.evaluate())
+    assert (tmp_path / "again.npz").read_bytes() == path.read_bytes()
+
+
+def test_a_model_file_round_trips_params_preprocessing_and_history(saved):
+    path, model = saved
+    fresh = program_of(CLASSIFIER.replace("epochs = 2", "epochs = 5; seed = 4"))
+    fresh.restore(path)
+    for name in model.params:
+        np.testing.assert_array_equal(fresh.params[name], model.params[name])
+    np.testing.assert_array_equal(fresh.preprocessing.std, model.preprocessing.std)
+    assert fresh.preprocessing.classes == (0, 1, 2) and len(fresh.history) == 2
+
+
+@pytest.mark.parametrize("change, says", [
+    (("Param(_, 8, init=xavier), Param(8)\nW2, b2 = Param(8, 3)",
+      "Param(_, 9), Param(9)\nW2, b2 = Param(9, 3)"),
+     r"W1 has shape \(4, 8\) in the file, \(4, 9\) in the spec; b1 has shape \(8,\) "
+     r"in the file, \(9,\) in the spec; W2 .*; and 2 more differences$"),
+    (("Tanh(", "ReLU("), r"'scores.linear1.tanh1' is Tanh in the file|the spec has no node"),
+    (('data = "iris";', 'data = "wine";'), r"W1 has shape \(4, 8\) in the file, \(13, 8\)"),
+    (("cost = CrossEntropy(y, scores)", "cost = CrossEntropy(y, scores)\nz = Param(1)"),
+     "the file has no node 'z' \\(Param\\)"),
+])
+def test_a_file_from_another_graph_names_what_differs_in_one_line(saved, change, says):
+    path, _ = saved
+    other = program_of(CLASSIFIER.replace(*change))
+    with pytest.raises(ParamsError, match=says) as err:
+        other.restore(path)
+    assert "\n" not in str(err.value) and "was saved from another graph than" in str(err.value)
+
+
+def test_comments_layout_init_and_settings_do_not_change_the_fingerprint(saved):
+    path, model = saved
+    other = program_of("# a comment\n" + CLASSIFIER.replace("init=xavier", "init=he")
+                       .replace("epochs = 2", "epochs = 9; optimizer = adam"))
+    assert other.program.fingerprint == model.program.fingerprint
+    other.restore(path)
+
+
+def test_an_old_params_only_file_loads_with_a_note(tmp_path):
+    model = program_of(CLASSIFIER)
+    save_params(tmp_path / "old.npz", model.params)
+    fresh, notes = program_of(CLASSIFIER.replace("epochs = 2", "seed = 5")), []
+    fresh.restore(tmp_path / "old.npz", note=notes.append)
+    np.testing.assert_array_equal(fresh.params["W2"], model.params["W2"])
+    assert fresh.preprocessing is None
+    assert len(notes) == 1 and "carries no preprocessing" in notes[0]
+
+
+def edited(path, tmp_path, manifest=None, drop=()):
+    """A copy of the model file at `path` with another manifest or some members left out."""
+    out = tmp_path / "edited.npz"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            if name in drop:
+                continue
+            data = source.read(name)
+            if name == "manifest.json" and manifest is not None:
+                data = manifest(json.loads(data))
+            target.writestr(name, data)
+    return out
+
+
+@pytest.mark.parametrize("manifest, drop, message", [
+    (lambda m: json.dumps({**m, "format_version": 2}).encode(), (),
+     "model file format 2, from a newer mfc"),
+    (lambda m: b"{not json", (), "its manifest.json cannot be read"),
+    (lambda m: json.dumps([1]).encode(), (), "not an mfc model's"),
+    (None, ("preprocessing/std.npy",), "preprocessing/std.npy is missing"),
+    (lambda m: json.dumps({**m, "preprocessing": {**m["preprocessing"], "features": 5}}
+                          ).encode(), (), r"preprocessing/mean.npy has shape \(4,\)"),
+])
+def test_a_damaged_or_newer_model_file_is_one_params_error(saved, tmp_path, manifest,
+                                                          drop, message):
+    path = edited(saved[0], tmp_path, manifest, drop)
+    with pytest.raises(ParamsError, match=message):
+        modelfile.read(path, program_of(CLASSIFIER).program)
+
+
+def test_describe_reads_the_manifest_and_headers_only(saved, monkeypatch):
+    monkeypatch.setattr(np.lib.format, "read_array", None)  # any read would fail
+    manifest, params = modelfile.describe(saved[0])
+    assert manifest["loss"] == "cost" and params["W1"][0] == (4, 8)

@@ -139,7 +139,7 @@ def test_settings_fixed_at_compile_time_cannot_be_overridden(key, value):
 
 
 @pytest.mark.parametrize("overrides", [
-    {"standardize": "no"}, {"epochs": True}, {"epochs": -1}, {"optimizer": "rmsprop"},
+    {"standardize": "no"}, {"epochs": True}, {"epochs": 0}, {"optimizer": "rmsprop"},
     {"no_such_setting": 1}])
 def test_bad_overrides_are_value_errors(overrides):
     with pytest.raises(ValueError):

@@ -80,3 +80,73 @@ def not_read_by(program, flag: str, path, what: str) -> None:
     for kind, read in [("spec", program.filename), ("data file", data)]:
         if read is not None and same_file(path, read):
             raise CliError(f"{flag} {path} is the {kind} {read}; {what} would replace it")
+
+
+# ---------------------------------------------------------------- trained models
+
+
+def trained_model(spec: str, model_file: str):
+    """The `mfc.Model` of the spec at `spec` with the params and preprocessing of the
+    model file `model_file`, checked to be saved from that spec's graph; a one-line
+    CliError (exit 2) when it cannot be read or does not fit."""
+    from mfc.model import Model
+
+    model = Model(compile_spec(spec))
+    model.restore(model_file, note=note)
+    return model
+
+
+def model_data(model, source: str, model_file: str, targets: bool):
+    """The data `--data SOURCE` names (`-`: CSV on stdin), read for the trained
+    `model`: raw features matched to the model's, and targets (needed when `targets`).
+    Raises DataError (one line, exit 2)."""
+    from mfc import data
+    from mfc.preprocess import Preprocessing
+
+    if source != "-" and same_file(source, model_file):
+        raise CliError(f"--data {source} is the model file")
+    preprocessing = model.preprocessing or Preprocessing(features=_width(model.program))
+    classes = preprocessing.classes
+    text = classes is not None and any(isinstance(c, str) for c in classes)
+    stdin = sys.stdin.buffer.read() if source == "-" else None
+    return data.load_for_model(source, Path.cwd(), preprocessing, targets=targets,
+                               text_targets=text, stdin=stdin, note=note)
+
+
+def _width(program) -> int:
+    """How many features the spec's features Input takes (for a model file that does
+    not say)."""
+    shape = program.nodes[program.settings.features].shape \
+        if program.settings.features in program.nodes else None
+    if shape is None or len(shape) != 2 or not isinstance(shape[1], int):
+        raise CliError(f"cannot tell how many features {program.filename} takes: its "
+                       f"features Input '{program.settings.features}' has no known width")
+    return shape[1]
+
+
+def write_output(path: str | None, text: str, what: str) -> None:
+    """`text` to stdout (None or `-`), or atomically to the file `path`: a failure
+    leaves any old file as it was."""
+    from mfc.files import atomic_write
+
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+    except OSError as err:
+        raise CliError(f"cannot write the {what} to {path}: {err.strerror or err}") from None
+
+
+def check_folder(flag: str, path: str, example: str) -> None:
+    """A CliError unless `path` names a file (there or not) in a folder that exists."""
+    folder = Path(path).parent
+    if not path:
+        raise CliError(f"{flag} needs a file name, such as {example}")
+    if Path(path).is_dir():
+        raise CliError(f"{flag} {path}: is a folder; give a file name such as {example}")
+    if not folder.exists():
+        raise CliError(f"{flag} {path}: no folder '{folder}'")
+    if not folder.is_dir():
+        raise CliError(f"{flag} {path}: '{folder}' is not a folder")

@@ -1,4 +1,6 @@
-"""`mfc run FILE`: compile with the flags as overrides, train, save."""
+"""`mfc run FILE`: compile with the flags as overrides, train, evaluate on the test rows
+(`test = 0.2`), save a model file. `--epochs 0` trains nothing and evaluates the params
+as they are (those `--load` gives)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import sys
 from pathlib import Path
 
 from mfc.backends import BACKENDS, DEFAULT
-from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError, compile_spec,
-                            not_read_by, note)
+from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError, check_folder,
+                            compile_spec, not_read_by, note)
 from mfc.files import NotReplaceable, check_replaceable, check_writable
 from mfc.settings import OPTIMIZERS
 from mfc.text import one_line, plural
@@ -18,17 +20,19 @@ from mfc.text import one_line, plural
 def add_parser(commands) -> None:
     run = commands.add_parser("run", help="train a spec with its train block")
     run.add_argument("file", metavar="FILE")
-    run.add_argument("--epochs", type=int)
+    run.add_argument("--epochs", type=int, help="0: train nothing, evaluate the params")
     run.add_argument("--batch-size", type=int)
     run.add_argument("--learning-rate", type=float)
     run.add_argument("--seed", type=int)
     run.add_argument("--data", help="a bundled dataset name, or a .csv or .npz file")
     # Checked with the train block's settings, so that a bad value reads the same.
     run.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
-    run.add_argument("--save", metavar="PATH.npz", help="write the trained params here")
+    run.add_argument("--save", metavar="PATH.npz",
+                     help="write the model file here: params, preprocessing, manifest")
     run.add_argument("--force", action="store_true",
                      help="let --save replace a file that is not an mfc model file")
-    run.add_argument("--load", metavar="PATH.npz", help="start from these saved params")
+    run.add_argument("--load", metavar="PATH.npz",
+                     help="start from this model file's params and preprocessing")
     run.add_argument("--backend", choices=BACKENDS, default=DEFAULT,
                      help="what runs the network: numpy (generated code, the default) or "
                      "miniflow (the lesson's node runtime)")
@@ -47,13 +51,14 @@ def run_command(args) -> int:
         return _explain(model, args)
     _check_save_path(args.save, model.program, args.force)
     try:
-        _train(model, args.load)
+        _train(model, args.load, args.epochs == 0)
     except Diverged as err:
         return _diverged(err, model, args.save)
     except Interrupted as stop:
         return _interrupted(stop, model, args.save)
+    test = _evaluate(model, args.epochs == 0)
     if args.save:
-        _save(args.save, model)
+        _save(args.save, model, test=test)
     return EXIT_OK
 
 
@@ -68,7 +73,8 @@ def _explain(model, args) -> int:
 
 
 def _overrides(args) -> dict:
-    return {"epochs": args.epochs, "batch_size": args.batch_size,
+    epochs = None if args.epochs == 0 else args.epochs  # 0: no training, checked here
+    return {"epochs": epochs, "batch_size": args.batch_size,
             "learning_rate": args.learning_rate, "seed": args.seed,
             "data": _data_flag(args.data), "optimizer": args.optimizer}
 
@@ -90,7 +96,7 @@ def _check_save_path(path: str | None, program, force: bool) -> None:
     if path is None:
         return
     try:
-        _check_save_folder(path)
+        check_folder("--save", path, "model.npz")
         not_read_by(program, "--save", path, "the params")
         check_writable(path)  # a temporary file in the folder, removed at once
         check_replaceable(path, "model", force)
@@ -100,26 +106,17 @@ def _check_save_path(path: str | None, program, force: bool) -> None:
         raise CliError(f"--save {err}; --force replaces it") from None
 
 
-def _check_save_folder(path: str) -> None:
-    folder = Path(path).parent
-    if not path:
-        raise CliError("--save needs a file name, such as model.npz")
-    if Path(path).is_dir():
-        raise CliError(f"--save {path}: is a folder; give a file name such as model.npz")
-    if not folder.exists():
-        raise CliError(f"--save {path}: no folder '{folder}'")
-    if not folder.is_dir():
-        raise CliError(f"--save {path}: '{folder}' is not a folder")
-
-
-def _train(model, load: str | None) -> None:
-    """Load the params (if asked), then train, an epoch a line."""
+def _train(model, load: str | None, evaluate_only: bool) -> None:
+    """Load the model file (if asked), then train, an epoch a line (or, to evaluate
+    only, prepare the data)."""
     from mfc.diagnostics import SpecError
-    from mfc.modelfile import load_params
 
     try:
         if load:
-            load_params(load, model.params)
+            model.restore(load, note=note)
+        if evaluate_only:
+            model.prepare(note=note)
+            return
         with _Progress(model.settings.epochs, sys.stderr.isatty()) as progress:
             model.train(on_epoch=progress.report, note=note)
     except SpecError as err:
@@ -139,6 +136,27 @@ def _diverged(err, model, path: str | None) -> int:
     return EXIT_FAILED
 
 
+def _evaluate(model, evaluate_only: bool):
+    """After training, the loss and metrics on the test rows, printed (None without
+    them). With `--epochs 0`, on the test rows, else the validation rows, else the
+    training rows: the params were not trained on any of them in this run."""
+    parts = ("test", "validation", "train") if evaluate_only else ("test",)
+    part = next((p for p in parts if model.rows(p)), None)
+    if part is None:
+        if evaluate_only and not model.settings.data:  # the loss of the graph alone
+            loss = model.forward({}).get(model.loss)
+            if loss is not None:
+                print(f"Loss: {loss.item():.3f}")
+        return None
+    evaluation = model.evaluate(part=part)
+    print(f"\n{_TITLES[part]}\n{evaluation.table()}")
+    return evaluation if part == "test" else None
+
+
+_TITLES = {"test": "Test rows (held out from training and validation):",
+           "validation": "Validation rows:", "train": "Training rows (none held out):"}
+
+
 def _interrupted(stop, model, path: str | None) -> int:
     """Ctrl-C (SIGTERM, SIGHUP) came once a step had finished: say where, and save that
     step's params; exit 128 + the signal's number."""
@@ -149,13 +167,11 @@ def _interrupted(stop, model, path: str | None) -> int:
     return EXIT_SIGNAL + stop.signum
 
 
-def _save(path: str, model, when: str = "") -> None:
-    from mfc.modelfile import save_params
-
+def _save(path: str, model, when: str = "", test=None) -> None:
     try:
-        save_params(path, model.params)
+        model.save(path, test=test)
     except OSError as err:
-        raise CliError(f"cannot save the params to {path}: {err.strerror or err}") from None
+        raise CliError(f"cannot save the model to {path}: {err.strerror or err}") from None
     print(f"mfc: saved {plural(len(model.params), 'param')} to {path}" +
           (f", {when}" if when else ""), file=sys.stderr)
 

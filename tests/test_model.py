@@ -1,0 +1,141 @@
+"""The Python API of a trained model (mfc.Model): predict, predict_proba, evaluate,
+save and restore, checked against numpy and scikit-learn."""
+
+import numpy as np
+import pytest
+from sklearn import datasets, metrics as sk
+
+import mfc
+from mfc.data import prepare
+
+IRIS = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 16, init=xavier), Param(16)
+W2, b2 = Param(16, 3, init=xavier), Param(3)
+h = Tanh(Linear(X, W1, b1))
+scores = Linear(h, W2, b2)
+cost = CrossEntropy(y, scores)
+train { data = "iris"; epochs = 30; batch_size = 8; learning_rate = 0.05
+        optimizer = momentum; validation = 0.2; test = 0.2 }
+"""
+
+DIABETES = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 10), Param(10)
+W2, b2 = Param(10, 1), Param(1)
+l2 = Linear(Sigmoid(Linear(X, W1, b1)), W2, b2)
+cost = MSE(y, l2)
+train { data = "diabetes"; epochs = 30; batch_size = 11; learning_rate = 0.01; test = 0.2 }
+"""
+
+
+def softmax(scores):
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def iris():
+    model = mfc.compile(IRIS)
+    model.train()
+    return model
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    model = mfc.compile(DIABETES)
+    model.train()
+    return model
+
+
+def test_predict_is_numpy_on_the_params_with_the_saved_preprocessing(iris):
+    X = datasets.load_iris().data[::7] + 0.05  # rows no split ever held
+    p = iris.params
+    Xs = (X - iris.preprocessing.mean) / iris.preprocessing.std
+    scores = np.tanh(Xs @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+    np.testing.assert_array_equal(iris.predict(X), scores.argmax(axis=1))
+    np.testing.assert_allclose(iris.predict_proba(X), softmax(scores), rtol=0, atol=1e-12)
+    feed = iris.predict({"X": X})  # a feed's features are preprocessed the same way
+    np.testing.assert_array_equal(feed, iris.predict(X))
+
+
+def test_a_regressor_predicts_its_output_values(diabetes):
+    X = datasets.load_diabetes().data[:5] * 1.01
+    p = diabetes.params
+    Xs = (X - diabetes.preprocessing.mean) / diabetes.preprocessing.std
+    expected = (1 / (1 + np.exp(-(Xs @ p["W1"] + p["b1"])))) @ p["W2"] + p["b2"]
+    np.testing.assert_allclose(diabetes.predict(X), expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="predict_proba needs an output scored as class "
+                                         "labels .* its output 'l2' is not"):
+        diabetes.predict_proba(X)
+
+
+def test_evaluate_on_the_test_rows_matches_scikit_learn(iris, diabetes):
+    evaluation = iris.evaluate()
+    assert evaluation.rows == 30 and evaluation.task == "classification"
+    test = prepare(iris.program, iris.settings, print, iris.preprocessing).test
+    truth, predicted = test["y"], iris.predict({"X": test["X"] * iris.preprocessing.std
+                                                + iris.preprocessing.mean})
+    assert evaluation.metrics["accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
+    assert evaluation.metrics["confusion_matrix"]["rows"] == \
+        sk.confusion_matrix(truth, predicted).tolist()
+    regression = diabetes.evaluate()
+    assert regression.task == "regression" and regression.rows == 88
+    assert regression.loss == pytest.approx(regression.metrics["mse"], rel=1e-12)
+
+
+def test_evaluate_on_raw_data_applies_the_preprocessing(iris):
+    data = datasets.load_iris()
+    evaluation = iris.evaluate(data.data, data.target)
+    assert evaluation.rows == 150
+    assert evaluation.metrics["accuracy"] == pytest.approx(
+        sk.accuracy_score(data.target, iris.predict(data.data)))
+    with pytest.raises(mfc.DataError, match="row 2: the target 7 is not one of the model's"):
+        iris.evaluate(data.data[:2], [0, 7])
+    with pytest.raises(ValueError, match="takes rows of 4 features"):
+        iris.predict(np.ones((2, 5)))
+
+
+def test_string_labels_are_predicted_as_strings(tmp_path):
+    iris = datasets.load_iris()
+    names = iris.target_names[iris.target]
+    rows = ["a,b,c,d,species"] + [",".join(map(str, x)) + f",{n}" for x, n in zip(iris.data, names)]
+    (tmp_path / "flowers.csv").write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "net.mf"
+    spec.write_text(IRIS.replace('data = "iris"', 'data = "flowers.csv"'))
+    model = mfc.load(spec)
+    model.train(epochs=40)
+    predicted = model.predict(iris.data)
+    assert predicted.dtype.kind == "U" and set(predicted) <= set(iris.target_names)
+    assert np.mean(predicted == names) > 0.9
+    assert model.evaluate(iris.data, names).metrics["classes"][0]["label"] == "setosa"
+
+
+def test_save_and_restore_predict_the_same(iris, tmp_path):
+    iris.save(tmp_path / "m.npz")
+    again = mfc.compile(IRIS.replace("epochs = 30", "epochs = 1; seed = 8"))
+    again.restore(tmp_path / "m.npz")
+    X = datasets.load_iris().data
+    np.testing.assert_array_equal(again.predict_proba(X), iris.predict_proba(X))
+
+
+def test_several_outputs_give_a_dict_and_a_hidden_layer_its_values(iris):
+    model = mfc.compile(IRIS.replace("test = 0.2", "test = 0.2; output = h, scores"))
+    for name in model.params:
+        model.params[name] = iris.params[name]
+    model.preprocessing = iris.preprocessing
+    found = model.predict(np.ones((2, 4)))
+    assert set(found) == {"h", "scores"} and found["h"].shape == (2, 16)
+    np.testing.assert_array_equal(found["scores"], iris.predict(np.ones((2, 4))))
+
+
+def test_without_an_output_predict_says_how_to_name_one():
+    model = mfc.compile("x = Param(1)\ncost = Sum(x * x)\n")
+    with pytest.raises(ValueError, match="no output to predict.*output = NAME"):
+        model.predict(np.ones((1, 1)))
+
+
+def test_evaluate_without_held_out_rows_says_so():
+    model = mfc.compile(DIABETES.replace("; test = 0.2", ""))
+    with pytest.raises(ValueError, match="no test rows to evaluate on"):
+        model.evaluate()
