@@ -6,17 +6,19 @@ One zip archive (numpy's .npz layout, members stored uncompressed) holding:
 - `manifest.json`: what the file is (format and version), the spec's text and the
   fingerprint of its checked graph, the settings, the data, the preprocessing's
   description, the params' names and shapes, the per-epoch history, versions;
-- `params/NAME.npy`: each param;
+- `NAME.npy`: each param, at the top (as `np.savez` writes them: `np.load(path)["W1"]`;
+  a param's name is an identifier, so it never clashes with the members below);
 - `preprocessing/mean.npy`, `preprocessing/std.npy`: the training rows' statistics,
   when the features were standardised.
 
 Readers ignore members and manifest keys they do not know, so later versions may add
-some (training state for resuming, say) without a new format version; `FORMAT_VERSION`
+some (training state for resuming, say, in a folder of its own such as `training/`)
+without a new format version; `FORMAT_VERSION`
 changes only when a reader of the old version would misread a file.
 
 Files are written atomically (mfc.files) and read without pickles: names, shapes and
 dtypes come from the .npy headers and are checked before any array is read. Old
-params-only files (one `NAME.npy` member per param, no manifest) are still read.
+params-only files (the `NAME.npy` members alone, no manifest) are still read.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from mfc.text import format_shape
 FORMAT = "mfc-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-PARAMS = "params/"
 PREPROCESSING = "preprocessing/"
 _MAX_MANIFEST = 64 << 20  # bytes; a manifest is mostly the spec's text
 
@@ -78,7 +79,7 @@ def save(path, params, manifest: dict, preprocessing: Preprocessing | None = Non
     corrupt file, and an old file stays as it was. `params` is name → array;
     `manifest` the JSON-able description (see `manifest`); the preprocessing's arrays
     go in their own members. Raises OSError."""
-    members = {f"{PARAMS}{name}.npy": array for name, array in params.items()}
+    members = {f"{name}.npy": array for name, array in params.items()}
     if preprocessing is not None and preprocessing.standardized:
         members[f"{PREPROCESSING}mean.npy"] = preprocessing.mean
         members[f"{PREPROCESSING}std.npy"] = preprocessing.std
@@ -259,14 +260,13 @@ def _manifest(path, archive) -> dict:
 
 def _headers(path, archive, manifest: dict) -> dict[str, tuple]:
     """param name → (archive member, shape, dtype), from the headers alone: the
-    `params/` members of a model file, or every member of an old params-only file."""
-    prefix = PARAMS if manifest else ""
+    top-level .npy members of a model file, or every member of an old params-only
+    file."""
     members = {}
     for member in archive.namelist():
-        if not member.startswith(prefix) or member == MANIFEST or \
-                manifest and not member.endswith(".npy"):
-            continue
-        name = member[len(prefix):].removesuffix(".npy")
+        if manifest and ("/" in member or not member.endswith(".npy")):
+            continue  # the manifest, the preprocessing's, and what a later mfc adds
+        name = member.removesuffix(".npy")
         members[name] = (member, *_header(path, archive, member, name))
     if manifest:  # in the manifest's order, which is the spec's
         order = list(manifest.get("params") or {})

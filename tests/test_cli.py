@@ -353,7 +353,7 @@ def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
     assert code == 130
     assert len(out.splitlines()) == 2 and "interrupted after epoch 2" in err
     with np.load(path, allow_pickle=False) as archive:
-        assert archive["params/x"][0] == pytest.approx(10 * 0.8 ** 2)
+        assert archive["x"][0] == pytest.approx(10 * 0.8 ** 2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

@@ -59,6 +59,16 @@ def test_predict_is_numpy_on_the_params_with_the_saved_preprocessing(iris):
     np.testing.assert_array_equal(feed, iris.predict(X))
 
 
+@pytest.mark.parametrize("backend", ["numpy", "miniflow"])
+def test_forward_without_the_targets_on_every_backend(iris, backend):
+    model = mfc.compile(IRIS, backend=backend)
+    values = model.forward({"X": np.ones((2, 4))})
+    assert "cost" not in values and "y" not in values and values["scores"].shape == (2, 3)
+    full = model.forward({"X": np.ones((2, 4)), "y": np.zeros(2)})
+    np.testing.assert_array_equal(full["scores"], values["scores"])
+    assert np.isfinite(full["cost"])
+
+
 def test_a_regressor_predicts_its_output_values(diabetes):
     X = datasets.load_diabetes().data[:5] * 1.01
     p = diabetes.params

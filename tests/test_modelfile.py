@@ -151,11 +151,10 @@ def saved(tmp_path_factory):
 def test_a_model_file_holds_params_preprocessing_and_a_manifest(saved):
     path, model = saved
     with zipfile.ZipFile(path) as archive:
-        assert archive.namelist() == ["manifest.json", "params/W1.npy", "params/b1.npy",
-                                      "params/W2.npy", "params/b2.npy",
+        assert archive.namelist() == ["manifest.json", "W1.npy", "b1.npy", "W2.npy", "b2.npy",
                                       "preprocessing/mean.npy", "preprocessing/std.npy"]
     with np.load(path, allow_pickle=False) as archive:  # numpy reads it, no pickles
-        np.testing.assert_array_equal(archive["params/W1"], model.params["W1"])
+        np.testing.assert_array_equal(archive["W1"], model.params["W1"])
         np.testing.assert_array_equal(archive["preprocessing/mean"], model.preprocessing.mean)
         manifest = json.loads(archive["manifest.json"])
     assert (manifest["format"], manifest["format_version"]) == ("mfc-model", 1)

@@ -117,6 +117,8 @@ class Network(miniflow.Network):
     # -- the API's entry points
 
     def forward(self, feed: dict) -> dict[str, np.ndarray]:
+        if isinstance(feed, dict) and {n.name for n in self.inputs} - set(feed):
+            return super().forward(feed)  # an Input missing: what does not need it, node by node
         self._set(feed, self.all_plan)
         values = self._functions()["forward"]()
         leaves = {n.name: n.value for n in self.nodes.values()
