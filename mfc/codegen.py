@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 # numpy's functions generated code calls by bare name, and Python's it uses.
 NUMPY_NAMES = ("add", "arange", "asarray", "copyto", "divide", "dot", "empty", "exp",
-               "greater", "log", "matmul", "maximum", "multiply", "negative", "ones",
-               "power", "subtract", "tanh", "vdot", "where", "zeros")
+               "greater", "log", "matmul", "maximum", "minimum", "multiply", "negative",
+               "ones", "power", "subtract", "tanh", "vdot", "where", "zeros")
 PYTHON_NAMES = ("isfinite", "float", "len", "range", "sum", "np")
 
 
@@ -146,6 +146,14 @@ class Emitter:
         view = self.local(f"{var}_r", shape, var.dtype)
         self.line(f"{view} = {expression}")
         return view
+
+    def transposed(self, var: Var) -> Var:
+        """`var.T`: bound once in the setup when `var` is (a param, say), else written
+        in place."""
+        shape = tuple(reversed(var.shape))
+        if var.fixed:
+            return self.constant(f"{var}_T", f"{var}.T", shape, var.dtype)
+        return Var(f"{var}.T", shape, var.dtype)
 
 
 def setup_lines(setup: list[tuple[str, str]], bodies: str) -> list[str]:

@@ -185,7 +185,7 @@ def _unbroadcast_code(c, grad, shape, into):
     if grad.shape == tuple(shape):
         return grad
     axes, kept = _broadcast_axes(grad.shape, tuple(shape))
-    c.line(f"{grad}.sum(axis={axes!r}, keepdims=True, out={c.reshaped(into, kept)})")
+    c.line(f"add.reduce({grad}, axis={axes!r}, out={c.reshaped(into, kept)}, keepdims=True)")
     return into
 
 
@@ -479,7 +479,7 @@ class Sum(Op):
         return 1.0
 
     def forward_code(self, c, attrs, out, x):
-        c.line(f"{x}.sum(axis={attrs.get('axis')!r}, out={out})")
+        c.line(f"add.reduce({x}, axis={attrs.get('axis')!r}, out={out})")
         return out
 
     def backward_code(self, c, attrs, g, out, x, into):
@@ -739,9 +739,9 @@ def _matmul_grads(g, a, b, into):
 def _matmul_grads_code(c, g, a, b, into):
     """`_matmul_grads` as code."""
     if into[0] is not None:
-        c.line(f"dot({g}, {b}.T, out={into[0]})")
+        c.line(f"dot({g}, {c.transposed(b)}, out={into[0]})")
     if into[1] is not None:
-        c.line(f"dot({a}.T, {g}, out={into[1]})")
+        c.line(f"dot({c.transposed(a)}, {g}, out={into[1]})")
     return into[0], into[1]
 
 
@@ -773,7 +773,7 @@ class Linear(Op):
     def backward_code(self, c, attrs, g, out, x, w, b, into):
         dx, dw = _matmul_grads_code(c, g, x, w, into)
         if into[2] is not None:
-            c.line(f"{g}.sum(axis=0, out={into[2]})")
+            c.line(f"add.reduce({g}, axis=0, out={into[2]})")
         return dx, dw, into[2]
 
 
@@ -818,20 +818,23 @@ class MSE(Op):
         return dy, (da.reshape(a.shape) if into[1] is not False else None)
 
     def forward_code(self, c, attrs, out, y, a):
-        diff = c.temp((y.size, 1), hint="diff")
+        # a − y, flat: −(y − a) exactly, with the same squares, and it is what the
+        # backward pass needs (so it is kept for it, not computed again)
+        flat = (a.size,)
+        diff = c.temp(flat, hint="diff")
         value = c.local("mse", ())
-        c.line(f"subtract({c.reshaped(y, diff.shape)}, {c.reshaped(a, diff.shape)}, "
-               f"out={diff}); {value} = vdot({diff}, {diff}) / {diff.size}")
+        c.line(f"subtract({c.reshaped(a, flat)}, {c.reshaped(y, flat)}, out={diff}); "
+               f"{value} = vdot({diff}, {diff}) / {a.size}")
+        c.notes[self, value] = diff
         return value
 
     def backward_code(self, c, attrs, g, out, y, a, into):
-        column = (a.size, 1)
-        da = c.temp(column, hint="da") if into[1] is None else c.reshaped(into[1], column)
+        flat = (a.size,)
+        da = c.temp(flat, hint="da") if into[1] is None else c.reshaped(into[1], flat)
         scale = _scaled(c, g, 2.0 / a.size, f"float({g}) * 2.0 / {a.size}")
-        c.line(f"subtract({c.reshaped(a, column)}, {c.reshaped(y, column)}, out={da}); "
-               f"multiply({da}, {scale}, out={da})")
+        c.line(f"multiply({c.notes[self, out]}, {scale}, out={da})")
         if into[0] is not None:
-            c.line(f"negative({da}, out={c.reshaped(into[0], column)})")
+            c.line(f"negative({da}, out={c.reshaped(into[0], flat)})")
         return into[0], into[1]
 
 
@@ -873,8 +876,9 @@ class CrossEntropy(Op):
         rows = c.constant("rows", f"arange({logits.shape[0]})", (logits.shape[0],), "intp")
         value = c.local("cross_entropy", ())
         c.notes[self, value] = e, sums  # the backward pass reuses them, unchanged
-        c.line(f"{value} = (log({sums}).sum() + {shifts} - {logits}[{rows}, {labels}].sum())"
-               f" / {logits.shape[0]}")
+        logs = c.temp(sums.shape, hint="logs")
+        c.line(f"{value} = (add.reduce(log({sums}, out={logs}), axis=None) + {shifts} - "
+               f"add.reduce({logits}[{rows}, {labels}], axis=None)) / {logits.shape[0]}")
         return value
 
     def backward_code(self, c, attrs, g, out, labels, logits, into):
@@ -928,10 +932,10 @@ def _exp_shifted_code(c, logits):
     e, sums = c.temp(logits.shape, hint="e"), c.temp((m,), hint="sums")
     ones = c.constant("ones_k", f"ones({k}, {c.dtype!r})", (k,))
     small, shifts = c.local("small", ()), c.local("shifts", ())
-    c.line(f"{small} = {logits}.max() < {_exp_limit(np.dtype(c.dtype))!r}")
+    c.line(f"{small} = maximum.reduce({logits}, axis=None) < {_exp_limit(np.dtype(c.dtype))!r}")
     with c.block(f"if {small}:"):
         c.line(f"exp({logits}, out={e}); dot({e}, {ones}, out={sums}); "
-               f"{small} = {sums}.min() > 1e-30")
+               f"{small} = minimum.reduce({sums}, axis=None) > 1e-30")
     with c.block(f"if {small}:"):
         c.line(f"{shifts} = 0.0")
     with c.block("else:"):
