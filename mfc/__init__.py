@@ -1,7 +1,5 @@
 """mfc: a compiler for declarative neural-network specs."""
 
-from mfc.diagnostics import DataError, Diagnostic, MfcError, SettingError, SpecError, Span
-
 __version__ = "0.1.0"
 __all__ = ["compile", "load", "Model", "Program", "SpecError", "DataError", "SettingError",
            "MfcError", "Diagnostic", "Span"]
@@ -30,7 +28,16 @@ def load(path, *, backend: str = "numpy", **settings):
     return Model(compile_file(path, **settings), backend=backend)
 
 
+# Imported on first use, so that `import mfc` (and the command's start: mfc.start)
+# costs next to nothing.
+_DIAGNOSTICS = ("DataError", "Diagnostic", "MfcError", "SettingError", "SpecError", "Span")
+
+
 def __getattr__(name):
+    if name in _DIAGNOSTICS:
+        from mfc import diagnostics
+
+        return getattr(diagnostics, name)
     if name == "Model":
         from mfc.model import Model
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from mfc.cli import main
+from mfc.start import main
 
 sys.exit(main())

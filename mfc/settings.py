@@ -45,6 +45,7 @@ class TrainSettings:
                     for p in [_check_override(key, value)] if p]
         if problems:
             raise SettingError("; ".join(problems))
+        given = {key: _checked_number(key, value) for key, value in given.items()}
         spans = {k: v for k, v in self.spans.items() if k not in given}  # not in the file now
         return replace(self, **given, spans=spans, overridden=self.overridden | set(given))
 
@@ -66,15 +67,20 @@ def _normalised(key: str, value):
 
 
 def _positive_int(value):
-    return value if _is_int(value) and value > 0 else None
+    value = _whole(value)
+    return value if value is not None and value > 0 else None
 
 
 def _count(value):
-    return value if _is_int(value) and value >= 0 else None
+    value = _whole(value)
+    return value if value is not None and value >= 0 else None
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _whole(value) -> int | None:
+    """A whole number as an int, however it is written (`1000`, `1e3`, `1000.0`)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _positive_number(value):
@@ -130,6 +136,32 @@ def _check_override(key: str, value) -> str | None:
              "nodes": lambda: isinstance(value, tuple) and len(value) > 0 and all(
                  isinstance(name, str) and name.isidentifier() for name in value)}[kind]()
     return None if valid else f"must be {wording}, not {value!r}"
+
+
+def _checked_number(key: str, value):
+    """A number setting's value as its checker gives it (1e3 epochs as the int 1000)."""
+    kind, check, _ = SCHEMA[key]
+    return check(value) if kind == "number" else value
+
+
+def from_text(key: str, text: str):
+    """A setting's value as the command line gives it (`--set epochs=1e3`, `--epochs
+    5`): a number for a number setting, true or false for a yes-or-no one, else the text
+    itself (without quotes, if it has them). `with_overrides` then checks it as the
+    train block's own values are checked; text that is not a number stays text, and is
+    refused there."""
+    kind = SCHEMA[key][0] if key in SCHEMA else None
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if kind == "number":
+        for parse in (int, float):
+            try:
+                return parse(text)
+            except ValueError:
+                pass
+    if kind == "bool" and text in ("true", "false"):
+        return text == "true"
+    return text
 
 
 # Chosen when the spec is compiled: they pick the loss and output nodes, and the Inputs

@@ -608,3 +608,87 @@ def test_an_error_that_is_not_mfcs_is_a_bug_and_says_so(capsys, monkeypatch, deb
     assert "mfc: internal error: ValueError: an invariant broke" in err
     assert "please report it" in err
     assert ("Traceback" in err) == debug
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_run_help_gives_each_common_flag_its_help_and_default(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--help"])
+    assert info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for flag, default in [("--epochs", "10"), ("--batch-size", "32"),
+                          ("--learning-rate", "0.01"), ("--seed", "0")]:
+        described = re.search(rf"{flag} \S+ (.*?) \(default: the train block's, else "
+                              rf"{re.escape(default)}\)", help_text)
+        assert described and described.group(1), flag
+    assert "--set NAME=VALUE" in help_text and "target_column" in help_text
+
+
+CSV_WITH_PRICE = "a,b,price,note\n" + "".join(f"{i},{i % 7},{2 * i},{i % 3}\n" for i in range(40))
+
+
+def test_set_reaches_every_train_setting(capsys, tmp_path):
+    (tmp_path / "house.csv").write_text(CSV_WITH_PRICE)
+    spec = write_spec(tmp_path, "X, y = Input(), Input()\nW, b = Param(_, 1), Param(1)\n"
+                      "cost = MSE(y, Linear(X, W, b))\n")
+    code, out, err = run(capsys, "run", spec, "--data", tmp_path / "house.csv", "--set",
+                         "target_column=price", "--set", "validation=0.25", "--set",
+                         "batch_size=5", "--set", "sampling=resample", "--set",
+                         "standardize=false", "--set", "dtype=float32", "--epochs", "2")
+    assert code == 0, err
+    assert len(out.splitlines()) == 2 and "Validation loss" in out
+
+
+@pytest.mark.parametrize("flags,parts", [
+    (["--set", "epochs=abc"], ["epochs", "whole number", "'abc'"]),
+    (["--set", "epoch=3"], ["epoch", "did you mean 'epochs'"]),
+    (["--set", "validation"], ["--set takes NAME=VALUE"]),
+    (["--set", "optimizer=adamw"], ["optimizer", "sgd, momentum, adam"]),
+    (["--set", "epochs=3", "--epochs", "4"], ["epochs", "twice"]),
+    (["--set", "seed=1", "--set", "seed=2"], ["seed", "twice"]),
+    (["--epochs", "2.5"], ["epochs", "whole number"]),
+])
+def test_a_bad_set_is_one_line_exit_2(capsys, flags, parts):
+    one_line_error(*run(capsys, "run", SPECS / "warmup.mf", *flags), *parts)
+
+
+def test_a_whole_number_written_with_an_exponent_is_a_whole_number(capsys):
+    code, out, _ = run(capsys, "run", SPECS / "warmup.mf", "--epochs", "3e0", "--set",
+                       "batch_size=1e1")
+    assert code == 0 and len(out.splitlines()) == 3
+
+
+@pytest.mark.parametrize("argv,wrong,meant", [
+    (["run", "--epohcs", "3", "x.mf"], "--epohcs", "--epochs"),
+    (["run", "x.mf", "--learning_rate=0.1"], "--learning_rate", "--learning-rate"),
+    (["draw", "x.mf", "--colapse"], "--colapse", "--collapse"),
+    (["check", "--formt", "json", "x.mf"], "--formt", "--format"),
+])
+def test_a_misspelt_flag_is_named_with_the_one_meant(capsys, argv, wrong, meant):
+    one_line_error(*run(capsys, *argv), f"unknown flag {wrong}; did you mean {meant}?")
+
+
+def test_ctrl_c_while_mfc_starts_is_one_line(capsys, monkeypatch):
+    """The entry point imports the command under its own guard: a Ctrl-C while Python
+    loads mfc's modules is "interrupted", not a traceback."""
+    import importlib.abc
+
+    from mfc import start
+
+    class Interrupting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "mfc.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "mfc.cli")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert start.main(["check", str(SPECS / "warmup.mf")]) == 130
+    assert capsys.readouterr().err == "mfc: interrupted\n"
+
+
+def test_the_console_script_starts_at_the_guarded_entry_point():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'mfc = "mfc.start:main"' in text

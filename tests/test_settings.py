@@ -49,3 +49,14 @@ def test_a_diagnostic_without_a_place_names_only_the_file():
 def test_control_characters_in_a_message_stay_on_one_line():
     text = render(Diagnostic("W004", "data file 'é\n.csv' not found", None), "", "net.mf")
     assert text.splitlines() == ["net.mf: warning[W004]: data file 'é\\n.csv' not found"]
+
+
+@pytest.mark.parametrize("written,value", [("1e3", 1000), ("1000.0", 1000), ("12", 12)])
+def test_a_whole_number_is_whole_however_it_is_written(written, value):
+    s = mfc.compile(f"x = Param(1)\ncost = Sum(x)\ntrain {{ epochs = {written}; "
+                    f"seed = {written} }}").settings
+    assert (s.epochs, s.seed) == (value, value)
+    assert type(s.epochs) is int and type(s.seed) is int
+    overridden = TrainSettings().with_overrides(epochs=float(written), batch_size=1e1)
+    assert (overridden.epochs, overridden.batch_size) == (value, 10)
+    assert type(overridden.epochs) is int and type(overridden.batch_size) is int

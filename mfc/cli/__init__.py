@@ -31,8 +31,10 @@ class _Parser(argparse.ArgumentParser):
 def main(argv=None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        parser = _build_parser()
-        args = parser.parse_args(argv)
+        parser, commands = _build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            raise CliError(_unknown(unknown, commands.choices.get(args.command, parser)))
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
@@ -72,7 +74,24 @@ def _os_error(err: OSError) -> str:
     return f"{err.filename}: {what}" if err.filename is not None else what
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _unknown(arguments: list[str], parser: argparse.ArgumentParser) -> str:
+    """What is wrong with arguments no flag took: an unknown flag (with the one meant,
+    if it is near one of the command's), else the arguments left over."""
+    import difflib
+
+    flags = [a for a in arguments if a.startswith("-") and a != "-"]
+    see = f" (see '{parser.prog} --help')"
+    if not flags:
+        return f"unexpected argument{'s' if len(arguments) > 1 else ''} " \
+               f"{' '.join(arguments)}{see}"
+    flag = flags[0].split("=", 1)[0]
+    known = [o for action in parser._actions for o in action.option_strings]
+    near = difflib.get_close_matches(flag.replace("_", "-"), known, n=1, cutoff=0.6)
+    return f"unknown flag {flag}" + (f"; did you mean {near[0]}?" if near else "") + see
+
+
+def _build_parser():
+    """The parser, and the action holding each command's own parser."""
     parser = _Parser(prog="mfc", description="Check, draw and train neural-network "
                      "specs written in the .mf language.")
     parser.add_argument("--version", action="version", version=f"mfc {__version__}")
@@ -81,4 +100,4 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
         command.add_parser(commands)
-    return parser
+    return parser, commands

@@ -12,7 +12,7 @@ from mfc.text import format_shape, one_line, plural
 
 def add_parser(commands) -> None:
     check = commands.add_parser("check", help="check specs and summarise their graphs")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE", help="the specs to check (.mf)")
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="text (default), or JSON diagnostics for editors")
     check.set_defaults(handler=run)

@@ -14,7 +14,7 @@ DRAW_MAX_NODES = 200  # past this many nodes, `mfc draw` collapses by itself
 
 def add_parser(commands) -> None:
     draw = commands.add_parser("draw", help="draw a spec's graph")
-    draw.add_argument("file", metavar="FILE")
+    draw.add_argument("file", metavar="FILE", help="the spec to draw (.mf)")
     draw.add_argument("-o", "--output", metavar="OUT",
                       help="output file (default: FILE with the format's extension; - for stdout)")
     draw.add_argument("--format", choices=("svg", "png", "pdf", "dot"))
