@@ -9,7 +9,8 @@ themselves. The setup and the functions are compiled together (`link`): the func
 are closures over the setup's names, which Python reads faster than globals.
 
 Generated code calls numpy's functions by their bare names (`dot`, `add`, ...), taken
-from `NUMPY_NAMES`; a spec's node named like one of them is renamed (`Names`).
+from `NUMPY_NAMES` (and the few of mfc.ops' own in `MFC_NAMES`); a spec's node named
+like one of them is renamed (`Names`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 # numpy's functions generated code calls by bare name, and Python's it uses.
-NUMPY_NAMES = ("add", "arange", "asarray", "copyto", "divide", "dot", "empty", "exp",
-               "greater", "log", "matmul", "maximum", "minimum", "multiply", "negative",
-               "ones", "power", "subtract", "tanh", "vdot", "where", "zeros")
+NUMPY_NAMES = ("absolute", "add", "arange", "asarray", "clip", "copyto", "divide", "dot",
+               "empty", "equal", "exp", "expm1", "greater", "log", "logaddexp", "matmul",
+               "maximum", "minimum", "multiply", "negative", "ones", "power", "sign", "sqrt",
+               "subtract", "tanh", "vdot", "where", "zeros")
 PYTHON_NAMES = ("isfinite", "float", "len", "range", "sum", "np")
+MFC_NAMES = ("normal_cdf",)  # mfc.ops' own functions, where numpy has none (GELU's Φ)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Names:
     never a Python keyword, a numpy function the code calls, or a name given before."""
 
     def __init__(self, reserved=()):
-        self.taken = set(NUMPY_NAMES) | set(PYTHON_NAMES) | set(reserved)
+        self.taken = set(NUMPY_NAMES) | set(PYTHON_NAMES) | set(MFC_NAMES) | set(reserved)
 
     def new(self, hint: str) -> str:
         base = re.sub(r"\W", "_", hint) or "v"
@@ -181,6 +184,9 @@ def numpy_namespace() -> dict:
 
     import numpy as np
 
+    from mfc import ops
+
     namespace = {name: getattr(np, name) for name in NUMPY_NAMES}
+    namespace.update({name: getattr(ops, name) for name in MFC_NAMES})
     namespace.update(np=np, isfinite=math.isfinite)
     return namespace

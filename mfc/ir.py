@@ -190,10 +190,21 @@ class Program:
     def scores_and_labels(self) -> tuple[str, str] | None:
         """(scores, labels) of the first op in the loss that scores class labels fed by
         an Input: what accuracy is measured on."""
+        node = self._classifier()
+        return None if node is None else (node.inputs[node.op.prediction],
+                                          node.inputs[node.op.target])
+
+    def classifier(self) -> Op | None:
+        """The op of `scores_and_labels`: its `predicted_classes` turns scores into the
+        classes they predict."""
+        node = self._classifier()
+        return None if node is None else node.op
+
+    def _classifier(self) -> Node | None:
         for name in self.needed_by(self.loss):
             node = self.nodes[name]
             if node.op.labels and self.nodes[node.inputs[node.op.target]].kind == "data":
-                return node.inputs[node.op.prediction], node.inputs[node.op.target]
+                return node
         return None
 
     def unfed_inputs(self, settings: TrainSettings) -> list[Diagnostic]:

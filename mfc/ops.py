@@ -70,6 +70,12 @@ def _number_value(value, kind):
     return float(value)
 
 
+def _positive_value(value, kind):
+    if _number_value(value, kind) <= 0:
+        raise ValueError("expected a number above 0")
+    return float(value)
+
+
 def _init_value(value, kind):
     if kind == "number":
         if not math.isfinite(value):
@@ -92,6 +98,8 @@ class Op:
     symbol: str | None = None  # infix ops draw compactly as their symbol
     user = True  # written in specs by name (a Const is written as a number)
     needs_dims = False  # a leaf that must be given at least one dim
+    optional = 0  # how many of the last operands a call may leave out (Linear's b)
+    trailing_dims = False  # whether dims follow the operands, as in Reshape(x, 8, 8)
     target: int | None = None  # a loss's operand that holds the targets
     labels = False  # whether those targets are class labels (indices into the scores)
 
@@ -129,6 +137,11 @@ class Op:
         """For a loss on class labels: each class's probability, row by row, from the
         scores it reads (what `predict_proba` gives)."""
         raise NotImplementedError(f"{self.name} gives no class probabilities")
+
+    def predicted_classes(self, scores):
+        """For a loss on class labels: the class each row of `scores` (the prediction
+        operand's value) predicts, as the labels are given (a vector)."""
+        return scores.argmax(axis=1)
 
     def shape(self, s, node, *xs):
         raise NotImplementedError
@@ -450,6 +463,233 @@ class Softmax(Identity):
         return into
 
 
+class Exp(Identity):
+    """y = e^x; dx = y·g"""
+
+    name = "Exp"
+
+    def forward(self, attrs, x, out=None):
+        return np.exp(x, out=out)
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        return (np.multiply(out, g, out=into[0]),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"exp({x}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        c.line(f"multiply({out}, {g}, out={into[0]})")
+        return into
+
+
+class Log(Identity):
+    """y = ln x (NaN below 0, −inf at 0); dx = g / x"""
+
+    name = "Log"
+
+    def forward(self, attrs, x, out=None):
+        return np.log(x, out=out)
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        return (np.divide(g, x, out=into[0]),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"log({x}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        c.line(f"divide({g}, {x}, out={into[0]})")
+        return into
+
+
+class Sqrt(Identity):
+    """y = √x (NaN below 0); dx = g / (2y)"""
+
+    name = "Sqrt"
+
+    def forward(self, attrs, x, out=None):
+        return np.sqrt(x, out=out)
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        dx = _writable(np.multiply(out, 2.0, out=into[0]))
+        return (np.divide(g, dx, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"sqrt({x}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        dx = into[0]
+        c.line(f"multiply({out}, 2.0, out={dx}); divide({g}, {dx}, out={dx})")
+        return into
+
+
+class Abs(Identity):
+    """y = |x|; dx = sign(x)·g (0 at x = 0)"""
+
+    name = "Abs"
+
+    def forward(self, attrs, x, out=None):
+        return np.absolute(x, out=out)
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        dx = _writable(np.sign(x, out=into[0]))
+        return (np.multiply(dx, g, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"absolute({x}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        dx = into[0]
+        c.line(f"sign({x}, out={dx}); multiply({dx}, {g}, out={dx})")
+        return into
+
+
+class ELU(Identity):
+    """y = x where x > 0, else alpha·(e^x − 1) (alpha 1 by default); dx = g where
+    x > 0, else (y + alpha)·g"""
+
+    name = "ELU"
+    keywords = {"alpha": KeywordSpec(_number_value, 1.0, "a number, such as 1.0")}
+
+    def forward(self, attrs, x, out=None):
+        alpha = attrs.get("alpha", 1.0)
+        out = _writable(np.minimum(x, 0.0, out=out))  # e^x of the positive part could overflow
+        np.expm1(out, out=out)
+        np.multiply(out, alpha, out=out)
+        np.copyto(out, x, where=x > 0.0)
+        return out
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        alpha = attrs.get("alpha", 1.0)
+        dx = _writable(np.add(out, alpha, out=into[0]))
+        np.multiply(dx, g, out=dx)
+        np.copyto(dx, g, where=x > 0.0)
+        return (dx,)
+
+    def forward_code(self, c, attrs, out, x):
+        alpha = float(attrs.get("alpha", 1.0))
+        c.line(f"minimum({x}, 0.0, out={out}); expm1({out}, out={out}); "
+               f"multiply({out}, {alpha!r}, out={out}); copyto({out}, {x}, where={x} > 0.0)")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        alpha = float(attrs.get("alpha", 1.0))
+        dx = into[0]
+        c.line(f"add({out}, {alpha!r}, out={dx}); multiply({dx}, {g}, out={dx}); "
+               f"copyto({dx}, {g}, where={x} > 0.0)")
+        return into
+
+
+class Softplus(Identity):
+    """y = ln(1 + e^x), computed so that it cannot overflow; dx = sigmoid(x)·g"""
+
+    name = "Softplus"
+
+    def forward(self, attrs, x, out=None):
+        return np.logaddexp(x, 0.0, out=out)
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        dx = _writable(np.multiply(x, 0.5, out=into[0]))  # sigmoid as Sigmoid computes it
+        np.tanh(dx, out=dx)
+        np.multiply(dx, 0.5, out=dx)
+        np.add(dx, 0.5, out=dx)
+        return (np.multiply(dx, g, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"logaddexp({x}, 0.0, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        dx = into[0]
+        c.line(f"multiply({x}, 0.5, out={dx}); tanh({dx}, out={dx}); "
+               f"multiply({dx}, 0.5, out={dx}); add({dx}, 0.5, out={dx}); "
+               f"multiply({dx}, {g}, out={dx})")
+        return into
+
+
+class GELU(Identity):
+    """y = x·Φ(x), Φ the standard normal's CDF, (1 + erf(x/√2))/2 (the exact form, as
+    PyTorch's default); dx = (Φ(x) + x·φ(x))·g, φ its density"""
+
+    name = "GELU"
+
+    def forward(self, attrs, x, out=None):
+        cdf = normal_cdf(x)
+        return np.multiply(x, cdf, out=out)
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        cdf = normal_cdf(x)
+        dx = _writable(np.multiply(x, x, out=into[0]))
+        np.multiply(dx, -0.5, out=dx)
+        np.exp(dx, out=dx)
+        np.multiply(dx, _INV_SQRT_2PI, out=dx)  # φ(x)
+        np.multiply(dx, x, out=dx)
+        np.add(dx, cdf, out=dx)
+        return (np.multiply(dx, g, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"multiply({x}, normal_cdf({x}), out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        dx = into[0]
+        c.line(f"multiply({x}, {x}, out={dx}); multiply({dx}, -0.5, out={dx}); "
+               f"exp({dx}, out={dx}); multiply({dx}, {_INV_SQRT_2PI!r}, out={dx}); "
+               f"multiply({dx}, {x}, out={dx}); add({dx}, normal_cdf({x}), out={dx}); "
+               f"multiply({dx}, {g}, out={dx})")
+        return into
+
+
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+# erf as Cephes computes it (within 2.3e-16 of math.erf): a rational function of x² for
+# |x| ≤ 1, and 1 − e^(−x²)·P(|x|)/Q(|x|) beyond. numpy has no erf, and scipy.special
+# takes longer to import than checking a spec.
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+
+
+def _polynomial(x, coefficients, monic: bool = False):
+    """Horner's rule; `monic`: with a leading coefficient of 1 before `coefficients`."""
+    result = x + coefficients[0] if monic else np.full_like(x, coefficients[0])
+    for coefficient in coefficients[1:]:
+        result = result * x + coefficient
+    return result
+
+
+def erf(x):
+    """The error function, elementwise: a new array of x's float dtype (float64 for
+    other dtypes)."""
+    x = np.asarray(x)
+    x = x if x.dtype.kind == "f" else x.astype(float)
+    near = np.clip(x, -1.0, 1.0)  # x where the small branch is used, finite elsewhere
+    z = near * near
+    small = near * _polynomial(z, _ERF_T) / _polynomial(z, _ERF_U, monic=True)
+    a = np.clip(np.absolute(x), 1.0, 8.0)  # past 8, erf is 1 to double precision
+    tail = np.exp(-a * a) * _polynomial(a, _ERFC_P) / _polynomial(a, _ERFC_Q, monic=True)
+    return np.where(np.absolute(x) <= 1.0, small, np.sign(x) * (1.0 - tail)).astype(x.dtype)
+
+
+def normal_cdf(x):
+    """Φ(x) = (1 + erf(x/√2))/2, elementwise: a new array (generated code calls it as
+    `normal_cdf`)."""
+    cdf = erf(np.multiply(x, 1.0 / math.sqrt(2.0)))
+    np.add(cdf, 1.0, out=cdf)
+    return np.multiply(cdf, 0.5, out=cdf)
+
+
+
 # ---------------------------------------------------------------- reductions
 
 
@@ -506,6 +746,50 @@ class Mean(Sum):
 
     def _scale(self, x, axis):
         return 1.0 / (x.size if axis is None else x.shape[axis])
+
+
+class Max(Sum):
+    """y = the largest element of x, over every element or along `axis`; dx = g where
+    x is that largest element (shared equally between ties), else 0"""
+
+    name = "Max"
+    _pick = "amax"
+
+    def forward(self, attrs, x, out=None):
+        return getattr(np, self._pick)(x, axis=attrs.get("axis"), out=out)
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        axis = attrs.get("axis")
+        if axis is not None:
+            out, g = np.expand_dims(out, axis), np.expand_dims(g, axis)
+        mask = np.equal(x, out, out=into[0])
+        dx = mask if into[0] is not None else np.asarray(mask, dtype=np.result_type(g))
+        np.divide(dx, dx.sum(axis=axis, keepdims=True), out=dx)
+        return (np.multiply(dx, g, out=dx),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"np.{self._pick}({x}, axis={attrs.get('axis')!r}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        axis = attrs.get("axis")
+        if axis is not None:
+            kept = list(x.shape)
+            kept[axis] = 1
+            out, g = c.reshaped(out, kept), c.reshaped(g, kept)
+        dx = into[0]
+        c.line(f"equal({x}, {out}, out={dx}); "
+               f"divide({dx}, {dx}.sum(axis={axis!r}, keepdims=True), out={dx}); "
+               f"multiply({dx}, {g}, out={dx})")
+        return into
+
+
+class Min(Max):
+    """y = the smallest element of x, over every element or along `axis`; dx = g where
+    x is that smallest element (shared equally between ties), else 0"""
+
+    name = "Min"
+    _pick = "amin"
 
 
 # ---------------------------------------------------------------- binary, broadcasting
@@ -677,6 +961,103 @@ class Pow(Add):
         return da, db
 
 
+# ---------------------------------------------------------------- shape
+
+
+class Transpose(Identity):
+    """y = xᵀ, every axis reversed (numpy's x.T; a 2-D matrix's transpose); dx = gᵀ"""
+
+    name, symbol = "Transpose", "ᵀ"
+
+    def shape(self, s, node, x):
+        return tuple(reversed(x.shape))
+
+    def forward(self, attrs, x, out=None):
+        if out is None:
+            return np.transpose(x)
+        np.copyto(out, np.transpose(x))
+        return out
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        return (self.forward(attrs, g, out=into[0]),)
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"copyto({out}, {x}.T)")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        c.line(f"copyto({into[0]}, {g}.T)")
+        return into
+
+
+class Reshape(Identity):
+    """y = x with the dims written after it (one of them may be `_`: whatever makes
+    the element count match, as numpy's −1); dx = g with x's shape"""
+
+    name, trailing_dims = "Reshape", True
+
+    def shape(self, s, node, x):
+        return s.reshape(node, x, node.attrs.get("dims", (None,)))
+
+    def forward(self, attrs, x, out=None):
+        shape = tuple(-1 if d is None else d for d in attrs.get("dims", (None,)))
+        if out is None:
+            return np.reshape(x, shape)
+        np.copyto(out, np.reshape(x, out.shape))
+        return out
+
+    def backward(self, attrs, g, out, x, into=(None,)):
+        if into[0] is None:
+            return (np.reshape(g, np.shape(x)),)
+        np.copyto(into[0], np.reshape(g, into[0].shape))
+        return into
+
+    def forward_code(self, c, attrs, out, x):
+        c.line(f"copyto({out}, {x}.reshape({out.shape!r}))")
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into):
+        c.line(f"copyto({into[0]}, {g}.reshape({x.shape!r}))")
+        return into
+
+
+class Concat(Op):
+    """y = a and b joined along `axis` (default the last); da, db = g cut at a's size"""
+
+    name, operands = "Concat", ("a", "b")
+    keywords = {"axis": KeywordSpec(_int_value, -1, "a whole number")}
+
+    def shape(self, s, node, a, b):
+        return s.concat(node, a, b, node.attrs.get("axis", -1))
+
+    def forward(self, attrs, a, b, out=None):
+        return np.concatenate((a, b), axis=attrs.get("axis", -1), out=out)
+
+    def backward(self, attrs, g, out, a, b, into=(None, None)):
+        axis = attrs.get("axis", -1)
+        parts = np.split(g, [np.shape(a)[axis]], axis=axis)
+        return tuple(None if buffer is False else part if buffer is None else
+                     _copied(buffer, part) for part, buffer in zip(parts, into))
+
+    def forward_code(self, c, attrs, out, a, b):
+        c.line(f"np.concatenate(({a}, {b}), axis={attrs.get('axis', -1)!r}, out={out})")
+        return out
+
+    def backward_code(self, c, attrs, g, out, a, b, into):
+        axis = attrs.get("axis", -1)
+        parts = c.local("parts", ())
+        c.line(f"{parts} = np.split({g}, [{a.shape[axis]}], axis={axis!r})")
+        for i, buffer in enumerate(into):
+            if buffer is not None:
+                c.line(f"copyto({buffer}, {parts}[{i}])")
+        return into
+
+
+def _copied(buffer, value):
+    np.copyto(buffer, value)
+    return buffer
+
+
 # ---------------------------------------------------------------- linear algebra
 
 
@@ -746,32 +1127,39 @@ def _matmul_grads_code(c, g, a, b, into):
 
 
 class Linear(Op):
-    """y = X·W + b; dX = g·Wᵀ, dW = Xᵀ·g, db = g summed over the batch rows"""
+    """y = X·W + b, or X·W without b; dX = g·Wᵀ, dW = Xᵀ·g, db = g summed over the
+    batch rows"""
 
-    name, operands = "Linear", ("X", "W", "b")
+    name, operands, optional = "Linear", ("X", "W", "b"), 1
 
-    def shape(self, s, node, x, w, b):
-        if not (s.rank(node, x, 2) and s.rank(node, w, 2) and s.rank(node, b, 1)):
+    def shape(self, s, node, x, w, b=None):
+        if not (s.rank(node, x, 2) and s.rank(node, w, 2)):
             return None
-        if not (s.same(node, x, 1, w, 0) and s.same(node, w, 1, b, 0)):
+        if b is not None and not s.rank(node, b, 1):
+            return None
+        if not s.same(node, x, 1, w, 0) or (b is not None and not s.same(node, w, 1, b, 0)):
             return None
         return (x.shape[0], w.shape[1])
 
-    def forward(self, attrs, x, w, b, out=None):
+    def forward(self, attrs, x, w, b=None, out=None):
         out = np.dot(x, w, out=out)  # see _matmul_grads for why not matmul
-        return np.add(out, b, out=out)
+        return out if b is None else np.add(out, b, out=out)
 
-    def backward(self, attrs, g, out, x, w, b, into=(None, None, None)):
+    def backward(self, attrs, g, out, x, w, b=None, into=(None, None, None)):
         dx, dw = _matmul_grads(g, x, w, into)  # dX is skipped for the data: costly, unused
+        if b is None:
+            return dx, dw
         db = g.sum(axis=0, out=into[2]) if into[2] is not False else None
         return dx, dw, db
 
-    def forward_code(self, c, attrs, out, x, w, b):
-        c.line(f"dot({x}, {w}, out={out}); add({out}, {b}, out={out})")
+    def forward_code(self, c, attrs, out, x, w, b=None):
+        c.line(f"dot({x}, {w}, out={out})" + ("" if b is None else f"; add({out}, {b}, out={out})"))
         return out
 
-    def backward_code(self, c, attrs, g, out, x, w, b, into):
+    def backward_code(self, c, attrs, g, out, x, w, b=None, into=(None, None, None)):
         dx, dw = _matmul_grads_code(c, g, x, w, into)
+        if b is None:
+            return dx, dw
         if into[2] is not None:
             c.line(f"add.reduce({g}, axis=0, out={into[2]})")
         return dx, dw, into[2]
@@ -836,6 +1224,152 @@ class MSE(Op):
         if into[0] is not None:
             c.line(f"negative({da}, out={c.reshaped(into[0], flat)})")
         return into[0], into[1]
+
+
+class MAE(MSE):
+    """value = mean of |y − a|, both taken as columns; da = sign(a − y)·g/m·c, dy = −da"""
+
+    name = "MAE"
+
+    def forward(self, attrs, y, a, out=None):
+        diff = np.subtract(_column(y), _column(a))
+        return np.absolute(diff, out=diff).sum() / diff.size
+
+    def backward(self, attrs, g, out, y, a, into=(None, None)):
+        da = None if into[1] is False else _column_out(into[1])
+        da = np.subtract(_column(a), _column(y), out=da)
+        np.sign(da, out=da)
+        np.multiply(da, float(g) / da.size, out=da)
+        return _loss_grads(da, y, a, into)
+
+    def forward_code(self, c, attrs, out, y, a):
+        diff = c.temp((y.size, 1), hint="diff")
+        value = c.local("mae", ())
+        c.line(f"subtract({c.reshaped(y, diff.shape)}, {c.reshaped(a, diff.shape)}, "
+               f"out={diff}); {value} = absolute({diff}, out={diff}).sum() / {diff.size}")
+        return value
+
+    def backward_code(self, c, attrs, g, out, y, a, into):
+        da = _loss_grad_buffer(c, a, into)
+        scale = _scaled(c, g, 1.0 / a.size, f"float({g}) / {a.size}")
+        c.line(f"subtract({c.reshaped(a, da.shape)}, {c.reshaped(y, da.shape)}, out={da}); "
+               f"sign({da}, out={da}); multiply({da}, {scale}, out={da})")
+        return _loss_grads_code(c, da, y, into)
+
+
+class Huber(MSE):
+    """value = mean of h(a − y), both taken as columns, where h(d) = d²/2 for
+    |d| ≤ delta, else delta·(|d| − delta/2) (delta 1 by default; PyTorch's HuberLoss);
+    da = clip(a − y, −delta, delta)·g/m·c, dy = −da"""
+
+    name = "Huber"
+    keywords = {"delta": KeywordSpec(_positive_value, 1.0, "a number above 0, such as 1.0")}
+
+    def forward(self, attrs, y, a, out=None):
+        delta = attrs.get("delta", 1.0)
+        size = np.size(a)
+        distance = np.subtract(_column(a), _column(y))
+        np.absolute(distance, out=distance)
+        near = np.minimum(distance, delta)  # the part of |d| within delta
+        beyond = distance.sum() - near.sum()
+        return (0.5 * np.vdot(near, near) + delta * beyond) / size
+
+    def backward(self, attrs, g, out, y, a, into=(None, None)):
+        delta = attrs.get("delta", 1.0)
+        da = None if into[1] is False else _column_out(into[1])
+        da = np.subtract(_column(a), _column(y), out=da)
+        np.clip(da, -delta, delta, out=da)
+        np.multiply(da, float(g) / da.size, out=da)
+        return _loss_grads(da, y, a, into)
+
+    def forward_code(self, c, attrs, out, y, a):
+        delta = float(attrs.get("delta", 1.0))
+        distance = c.temp((a.size, 1), hint="distance")
+        near, value = c.local("near", distance.shape), c.local("huber", ())
+        c.line(f"subtract({c.reshaped(a, distance.shape)}, {c.reshaped(y, distance.shape)}, "
+               f"out={distance}); absolute({distance}, out={distance}); "
+               f"{near} = minimum({distance}, {delta!r})")
+        c.line(f"{value} = (0.5 * vdot({near}, {near}) + {delta!r} * ({distance}.sum() - "
+               f"{near}.sum())) / {a.size}")
+        return value
+
+    def backward_code(self, c, attrs, g, out, y, a, into):
+        delta = float(attrs.get("delta", 1.0))
+        da = _loss_grad_buffer(c, a, into)
+        scale = _scaled(c, g, 1.0 / a.size, f"float({g}) / {a.size}")
+        c.line(f"subtract({c.reshaped(a, da.shape)}, {c.reshaped(y, da.shape)}, out={da}); "
+               f"clip({da}, {-delta!r}, {delta!r}, out={da}); multiply({da}, {scale}, out={da})")
+        return _loss_grads_code(c, da, y, into)
+
+
+class BinaryCrossEntropy(MSE):
+    """value = mean of softplus(z) − y·z over the logits z and the targets y in {0, 1}
+    (−y·log σ(z) − (1 − y)·log(1 − σ(z)), computed from the logits so that it cannot
+    overflow), both taken as columns; dz = (σ(z) − y)·g/m·c; the labels y get no
+    gradient"""
+
+    name, labels = "BinaryCrossEntropy", True
+
+    def classes(self, shapes) -> int | None:
+        return 2  # whatever the shape of the logits: one column scores both classes
+
+    def predicted_classes(self, scores):
+        return (scores > 0).reshape(-1).astype(int)  # σ(z) > 1/2
+
+    def forward(self, attrs, y, z, out=None):
+        z = _column(z)
+        return (np.logaddexp(z, 0.0).sum() - np.vdot(z, _column(y))) / z.size
+
+    def backward(self, attrs, g, out, y, z, into=(None, None)):
+        if into[1] is False:
+            return None, None
+        dz = _writable(np.multiply(_column(z), 0.5, out=_column_out(into[1])))  # σ(z) as
+        np.tanh(dz, out=dz)                                                   # Sigmoid's
+        np.multiply(dz, 0.5, out=dz)
+        np.add(dz, 0.5, out=dz)
+        np.subtract(dz, _column(y), out=dz)
+        np.multiply(dz, float(g) / np.size(z), out=dz)
+        return None, dz.reshape(np.shape(z))
+
+    def forward_code(self, c, attrs, out, y, z):
+        value = c.local("bce", ())
+        column = (z.size, 1)
+        c.line(f"{value} = (logaddexp({c.reshaped(z, column)}, 0.0).sum() - "
+               f"vdot({c.reshaped(z, column)}, {c.reshaped(y, column)})) / {z.size}")
+        return value
+
+    def backward_code(self, c, attrs, g, out, y, z, into):
+        if into[1] is None:
+            return None, None
+        column = (z.size, 1)
+        scale = _scaled(c, g, 1.0 / z.size, f"float({g}) / {z.size}")
+        dz = c.reshaped(into[1], column)
+        c.line(f"multiply({c.reshaped(z, column)}, 0.5, out={dz}); tanh({dz}, out={dz}); "
+               f"multiply({dz}, 0.5, out={dz}); add({dz}, 0.5, out={dz}); "
+               f"subtract({dz}, {c.reshaped(y, column)}, out={dz}); "
+               f"multiply({dz}, {scale}, out={dz})")
+        return None, into[1]
+
+
+def _loss_grads(da, y, a, into):
+    """(dy, da) of a loss whose dy is −da, from da as a column."""
+    dy = None
+    if into[0] is not False:
+        dy = np.negative(da, out=_column_out(into[0])).reshape(np.shape(y))
+    return dy, (da.reshape(np.shape(a)) if into[1] is not False else None)
+
+
+def _loss_grad_buffer(c, a, into):
+    """Where a loss's code writes da, as a column: a's gradient buffer, or a temporary
+    when only dy is wanted."""
+    column = (a.size, 1)
+    return c.temp(column, hint="da") if into[1] is None else c.reshaped(into[1], column)
+
+
+def _loss_grads_code(c, da, y, into):
+    if into[0] is not None:
+        c.line(f"negative({da}, out={c.reshaped(into[0], da.shape)})")
+    return into[0], into[1]
 
 
 class CrossEntropy(Op):

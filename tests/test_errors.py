@@ -29,7 +29,7 @@ CASES = [
     (NET + "l1 = Linaer(X, W1, b1)\ncost = MSE(y, l1 @ W2)", "E102", 4, 6),
     (NET + "W1 = Param(13, 10)\nl1 = Linear(X, W1, b1)\ncost = MSE(y, l1 @ W2)", "E103", 4, 1),
     ("X, y = Input()\ncost = Mean(X)", "E104", 1, 1),
-    (NET + "l1 = Linear(X, W1)\ncost = MSE(y, l1 @ W2)", "E105", 4, 6),
+    (NET + "l1 = Linear(X, W1, b1, b1)\ncost = MSE(y, l1 @ W2)", "E105", 4, 6),
     ("x = Param(3, int=zeros)\ncost = Sum(x)", "E106", 1, 14),
     ("x = Param(3, init=gaussian)\ncost = Sum(x)", "E107", 1, 19),
     ("x = Param(3)\ncost = Sum(x, axis=0.5)", "E107", 2, 20),
@@ -177,3 +177,25 @@ def test_rendered_diagnostic_has_location_source_line_and_caret():
     assert lines[1].endswith("cost = Sum(x, axs=0)")
     assert lines[2].index("^") == lines[1].index("axs")
     assert lines[3].startswith("help: ")
+
+
+OP_CASES = [
+    ("x = Param(3)\ncost = Sum(LeakyReLU(x, 0.1, 2))", "E105", 2, 12),
+    ("X = Input(_, 3)\ncost = Sum(Linear(X))", "E105", 2, 12),
+    ("x = Param(3)\ncost = Sum(Reshape(x))", "E105", 2, 12),
+    ("x = Param(3)\ncost = Sum(LeakyReLU(x, x + 1))", "E107", 2, 25),
+    ("x = Param(3)\ncost = Sum(LeakyReLU(x, 0.1, alpha=0.2))", "E109", 2, 30),
+    ("x = Param(3)\ncost = Huber(x, x, delta=0)", "E107", 2, 26),
+    ("x = Param(2, 3)\ncost = Sum(Reshape(x, 4, _))", "E200", 2, 12),
+    ("x = Param(2, 3)\ncost = Sum(Reshape(x, _, _))", "E201", 2, 12),
+    ("a = Param(2, 3)\nb = Param(3, 3)\ncost = Sum(Concat(a, b))", "E200", 3, 12),
+    ("a = Param(2, 3)\nb = Param(3)\ncost = Sum(Concat(a, b))", "E201", 3, 12),
+    ("a = Param(2, 3)\ncost = Sum(Concat(a, a, axis=2))", "E201", 2, 12),
+    ("X = Input(_, 3)\nW = Param(4, 2)\ncost = Sum(Linear(X, W))", "E200", 3, 12),
+]
+
+
+@pytest.mark.parametrize("source, code, line, column", OP_CASES)
+def test_errors_of_the_newer_ops(source, code, line, column):
+    errors = [d for d in spec_errors(source) if d.severity == "error"]
+    assert [(d.code, d.line, d.column) for d in errors] == [(code, line, column)]

@@ -66,3 +66,21 @@ def test_alias_is_an_identity_node():
 def test_nested_params_become_anonymous_nodes():
     g = graph_of("X = Input(_, 4)\nh = Linear(X, Param(4, 2), Param(2))")
     assert [node(g, n).op.name for n in node(g, "h").inputs] == ["Input", "Param", "Param"]
+
+
+def test_keywords_may_be_given_by_position_after_the_operands():
+    g = graph_of("x = Param(3)\na = LeakyReLU(x, 0.2)\nb = Huber(x, a, 2)\nc = Softmax(a, -1)")
+    assert node(g, "a").attrs == {"alpha": 0.2}
+    assert node(g, "b").attrs == {"delta": 2.0}
+    assert node(g, "c").attrs == {"axis": -1}
+
+
+def test_linear_takes_its_bias_or_not():
+    g = graph_of("X = Input(_, 3)\nW = Param(3, 2)\nb = Param(2)\nu = Linear(X, W)\n"
+                 "v = Linear(X, W, b)")
+    assert node(g, "u").inputs == ("X", "W") and node(g, "v").inputs == ("X", "W", "b")
+
+
+def test_reshape_takes_dims_after_its_operand():
+    g = graph_of("X = Input(_, 64)\nr = Reshape(X, _, 8, 8)")
+    assert node(g, "r").inputs == ("X",) and node(g, "r").attrs["dims"] == (None, 8, 8)

@@ -38,9 +38,20 @@ CASES = {
     "ReLU": [(away_from_zero(3, 4),)],
     "LeakyReLU": [(away_from_zero(3, 4),), (away_from_zero(3, 4), {"alpha": 0.2})],
     "Tanh": [((3, 4),)],
+    "Exp": [((3, 4),)],
+    "Log": [(positive(3, 4),)],
+    "Sqrt": [(positive(3, 4),)],
+    "Abs": [(away_from_zero(3, 4),)],
+    "ELU": [(away_from_zero(3, 4),), (away_from_zero(3, 4), {"alpha": 0.5})],
+    "GELU": [((3, 4),), (lambda rng: rng.standard_normal((3, 4)) * 4,)],
+    "Softplus": [((3, 4),), (lambda rng: rng.standard_normal((3, 4)) * 400,)],
+    "Transpose": [((3, 4),), ((4,),), ((2, 3, 4),)],
+    "Reshape": [((2, 6), {"dims": (3, 4)}), ((2, 6), {"dims": (None, 2)}), ((12,), {"dims": (2, None, 3)})],
     "Softmax": [((3, 4),), ((3, 4), {"axis": 0})],
     "Sum": [((3, 4),), ((3, 4), {"axis": 0}), ((3, 4), {"axis": 1}), ((3, 4), {"axis": -1})],
     "Mean": [((3, 4),), ((3, 4), {"axis": 0}), ((2, 3, 4), {"axis": 1})],
+    "Max": [((3, 4),), ((3, 4), {"axis": 0}), ((2, 3, 4), {"axis": -1})],
+    "Min": [((3, 4),), ((3, 4), {"axis": 1})],
     "Add": [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((), (3, 4)), ((5,), (1,))],
     "Sub": [((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((3, 1), (1, 4))],
     "Mul": [((3, 4), (3, 4)), ((3, 4), (4,)), ((1, 4), (3, 1)), ((), (3, 4))],
@@ -48,8 +59,15 @@ CASES = {
             ((4,), away_from_zero(3, 4))],
     "Pow": [(positive(3, 4), (3, 4)), (positive(3, 4), ()), (positive(4,), (3, 4))],
     "MatMul": [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,))],
-    "Linear": [((5, 3), (3, 4), (4,))],
+    "Concat": [((3, 4), (3, 2)), ((3, 4), (2, 4), {"axis": 0}), ((4,), (2,))],
+    "Linear": [((5, 3), (3, 4), (4,)), ((5, 3), (3, 4))],
     "MSE": [((5,), (5, 1)), ((5, 1), (5, 1)), ((5,), (5,))],
+    "MAE": [((5,), away_from_zero(5, 1)), ((5, 2), away_from_zero(5, 2))],
+    "Huber": [((6,), lambda rng: rng.choice([-3, -0.5, 0.5, 3], (6, 1)) + rng.uniform(-0.1, 0.1, (6, 1))),
+              ((4, 2), (4, 2), {"delta": 0.3})],
+    "BinaryCrossEntropy": [(labels(6, 2), (6, 1)), (labels(5, 2), (5,)),
+                           (labels(4, 2), lambda rng: rng.standard_normal((4, 1)) * 800),
+                           (labels(3, 2), (3, 1))],
     "CrossEntropy": [(labels(6, 4), (6, 4)),
                      (labels(4, 3), lambda rng: rng.standard_normal((4, 3)) * 300),
                      (labels(3, 3), lambda rng: rng.standard_normal((3, 3)) + [[0], [-900], [900]])],
@@ -221,7 +239,9 @@ def _operand_source(op, index: int, shape: tuple) -> str:
 
 
 def _admitted_cases():
-    """(op name, operand shapes) for each combination the op's shape rule accepts."""
+    """(op name, operand shapes, attrs) for each combination the op's shape rule
+    accepts; an op with trailing dims is given `_` (flattened), and its attrs are the
+    checked node's."""
     import itertools
 
     cases = []
@@ -230,16 +250,20 @@ def _admitted_cases():
             continue
         for shapes in itertools.product(RANK_SHAPES, repeat=len(op.operands)):
             operands = ", ".join(_operand_source(op, i, s) for i, s in enumerate(shapes))
+            operands += ", _" if op.trailing_dims else ""
             try:
-                mfc.compile(f"v = {name}({operands})\ncost = Sum(v)\n")
+                model = mfc.compile(f"v = {name}({operands})\ncost = Sum(v)\n")
             except mfc.SpecError as err:
                 assert {d.code[:2] for d in err.diagnostics} == {"E2"}, err
                 continue
-            cases.append((name, shapes))
+            attrs = {k: v for k, v in model.program.nodes["v"].attrs.items() if k != "dim_spans"}
+            cases.append((name, shapes, attrs))
     return cases
 
 
 ADMITTED = _admitted_cases()
+ADMITTED_IDS = [f"{n}{list(s)}" for n, s, _ in ADMITTED]
+POSITIVE_ONLY = {"Pow", "Log", "Sqrt"}  # ops with no real value below 0
 
 
 def _operands_at_rank(op, shapes, rng):
@@ -252,35 +276,34 @@ def _operands_at_rank(op, shapes, rng):
             values.append(np.asarray(rng.integers(0, classes, shape)))
         else:
             values.append(np.asarray(rng.uniform(0.5, 2.0, shape) * rng.choice([1.0, -1.0])))
-    if op.name == "Pow":  # a negative base has no real power
+    if op.name in POSITIVE_ONLY:
         values[0] = np.asarray(np.abs(values[0]))
     return values
 
 
 def test_every_op_is_tried_at_every_rank():
-    tried = {name for name, _ in ADMITTED}
+    tried = {name for name, _, _ in ADMITTED}
     assert {n for n, op in OPS.items() if op.kind not in LEAF_KINDS} <= tried
-    assert any(() in shapes for _, shapes in ADMITTED)
+    assert any(() in shapes for _, shapes, _ in ADMITTED)
 
 
-@pytest.mark.parametrize("name,shapes", ADMITTED,
-                         ids=[f"{n}{list(s)}" for n, s in ADMITTED])
-def test_every_op_runs_on_every_shape_its_rule_admits(name, shapes):
+@pytest.mark.parametrize("name,shapes,attrs", ADMITTED, ids=ADMITTED_IDS)
+def test_every_op_runs_on_every_shape_its_rule_admits(name, shapes, attrs):
     """Forward and backward, plain (operands as 0-d arrays and as numpy scalars) and into
     buffers: values of the checked shape, gradients equal and equal to the numeric ones."""
     op, rng = OPS[name], np.random.default_rng(len(shapes))
     xs = _operands_at_rank(op, shapes, rng)
     scalars = [x[()] if x.ndim == 0 else x for x in xs]
-    value = op.forward({}, *xs)
+    value = op.forward(attrs, *xs)
     shape = np.shape(value)
     weights = rng.standard_normal(shape)
     for operands in (xs, scalars):
-        out = op.forward({}, *operands)
+        out = op.forward(attrs, *operands)
         np.testing.assert_allclose(out, value, rtol=1e-12)
-        grads = op.backward({}, weights, out, *operands)
-        buffered = op.forward({}, *operands, out=np.empty(shape))
+        grads = op.backward(attrs, weights, out, *operands)
+        buffered = op.forward(attrs, *operands, out=np.empty(shape))
         into = tuple(False if x.dtype.kind == "i" else np.empty(x.shape) for x in xs)
-        into_grads = op.backward({}, weights.copy(), buffered, *operands, into=into)
+        into_grads = op.backward(attrs, weights.copy(), buffered, *operands, into=into)
         np.testing.assert_allclose(buffered, value, rtol=1e-12)
         for x, grad, into_grad in zip(xs, grads, into_grads):
             if x.dtype.kind == "i":
@@ -289,16 +312,16 @@ def test_every_op_runs_on_every_shape_its_rule_admits(name, shapes):
             np.testing.assert_allclose(into_grad, grad, rtol=1e-12, atol=1e-15)
     for x, grad in zip(xs, grads):
         if x.dtype.kind != "i":
-            numeric = numeric_gradient(lambda: float(np.sum(op.forward({}, *xs) * weights)), x)
+            numeric = numeric_gradient(lambda: float(np.sum(op.forward(attrs, *xs) * weights)), x)
             np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("name,shapes", ADMITTED,
-                         ids=[f"{n}{list(s)}" for n, s in ADMITTED])
-def test_every_op_trains_on_every_shape_its_rule_admits(name, shapes):
+@pytest.mark.parametrize("name,shapes,attrs", ADMITTED, ids=ADMITTED_IDS)
+def test_every_op_trains_on_every_shape_its_rule_admits(name, shapes, attrs):
     """The runtime's passes (a first one that allocates, then buffers) on the same spec."""
     op = OPS[name]
     operands = ", ".join(_operand_source(op, i, s) for i, s in enumerate(shapes))
+    operands += ", _" if op.trailing_dims else ""
     model = mfc.compile(f"v = {name}({operands})\ncost = Sum(v)\n")
     feed = {n: np.zeros(model.shapes[n], int) for n in model.program.input_names}
     first = model.gradients(feed)
@@ -307,16 +330,72 @@ def test_every_op_trains_on_every_shape_its_rule_admits(name, shapes):
         np.testing.assert_allclose(again[param], first[param], rtol=1e-12)
 
 
-@pytest.mark.parametrize("name,shapes", ADMITTED,
-                         ids=[f"{n}{list(s)}" for n, s in ADMITTED])
-def test_generated_code_computes_exactly_what_the_op_does_at_every_rank(name, shapes):
+@pytest.mark.parametrize("name,shapes,attrs", ADMITTED, ids=ADMITTED_IDS)
+def test_generated_code_computes_exactly_what_the_op_does_at_every_rank(name, shapes, attrs):
     op, rng = OPS[name], np.random.default_rng(len(shapes))
     xs = _operands_at_rank(op, shapes, rng)
-    value = op.forward({}, *xs)
+    value = op.forward(attrs, *xs)
     g = rng.standard_normal(np.shape(value))
     wanted = [i for i, x in enumerate(xs) if x.dtype.kind != "i"]
-    expected = op.backward({}, g, value, *xs)
-    code_value, code_grads = generated(op, {}, xs, g, wanted)
+    expected = op.backward(attrs, g, value, *xs)
+    code_value, code_grads = generated(op, attrs, xs, g, wanted)
     np.testing.assert_array_equal(code_value, value)
     for i in wanted:
         np.testing.assert_array_equal(next(code_grads), expected[i], err_msg=f"operand {i}")
+
+
+# ---------------------------------------------------------------- against PyTorch
+
+
+def _torch_cases():
+    """(op name, attrs, operands, the same function written in torch)."""
+    import torch.nn.functional as F
+    import torch
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 5)) * 3
+    ties = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    y, z = rng.integers(0, 2, (6, 1)).astype(float), rng.standard_normal((6, 1)) * 4
+    a = rng.standard_normal((6, 1)) * 2
+    return [
+        ("GELU", {}, [x], F.gelu),
+        ("ELU", {"alpha": 0.7}, [x], lambda t: F.elu(t, alpha=0.7)),
+        ("Softplus", {}, [x], F.softplus),
+        ("Log", {}, [np.abs(x) + 0.1], torch.log),
+        ("Sqrt", {}, [np.abs(x) + 0.1], torch.sqrt),
+        ("Max", {}, [ties], torch.amax),
+        ("Max", {"axis": 1}, [ties], lambda t: torch.amax(t, dim=1)),
+        ("Min", {"axis": 0}, [x], lambda t: torch.amin(t, dim=0)),
+        ("BinaryCrossEntropy", {}, [y, z], lambda t, u: F.binary_cross_entropy_with_logits(u, t)),
+        ("Huber", {"delta": 0.8}, [y, a], lambda t, u: F.huber_loss(u, t, delta=0.8)),
+        ("MAE", {}, [y, a], lambda t, u: F.l1_loss(u, t)),
+        ("Concat", {"axis": 0}, [x, x[:2]], lambda t, u: torch.cat([t, u], dim=0)),
+    ]
+
+
+def test_new_ops_match_pytorch_values_and_gradients():
+    torch = pytest.importorskip("torch")
+    for name, attrs, xs, function in _torch_cases():
+        op = OPS[name]
+        value = op.forward(attrs, *xs)
+        tensors = [torch.tensor(x, requires_grad=True) for x in xs]
+        expected = function(*tensors)
+        g = np.random.default_rng(0).standard_normal(np.shape(value))
+        expected.backward(torch.tensor(g))
+        np.testing.assert_allclose(value, expected.detach().numpy(), rtol=1e-12, err_msg=name)
+        grads = op.backward(attrs, g, value, *xs)
+        for i, (grad, tensor) in enumerate(zip(grads, tensors)):
+            if grad is None:
+                continue
+            np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=1e-10, atol=1e-14,
+                                       err_msg=f"{name} operand {i}")
+
+
+def test_erf_is_maths_erf():
+    import math
+
+    from mfc.ops import erf
+
+    xs = np.concatenate([np.linspace(-7, 7, 20001), [0.0, 1.0, -1.0, 1e-300, 50.0, -1e300]])
+    np.testing.assert_allclose(erf(xs), [math.erf(v) for v in xs], rtol=0, atol=4e-16)
+    assert erf(np.float32(0.5)).dtype == np.float32

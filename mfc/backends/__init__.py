@@ -27,7 +27,8 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
   such as the loss without the targets);
 - `values(feed, names)`: some nodes' values, running only the nodes they need (what a
   prediction runs);
-- `scores_and_labels`: the names accuracy is measured on, or None; `dtype`.
+- `scores_and_labels`: the names accuracy is measured on, or None, and
+  `predicted_classes(scores)`: the class each row of those scores predicts; `dtype`.
 
 A backend never reaches back into the compiler, the graph builder or data files.
 """

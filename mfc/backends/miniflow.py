@@ -224,7 +224,7 @@ def lower(program, dtype: str | None = None, seed: int | None = None,
     dtype = np.dtype(dtype or settings.dtype)
     nodes: dict[str, Node] = {}
     for record in program.nodes.values():
-        nodes[record.name] = _node_class(record.op)(
+        nodes[record.name] = _node_class(record)(
             record.name, record.op, record.attrs, [nodes[i] for i in record.inputs])
     for node in nodes.values():
         if node.op.kind == "const":
@@ -232,12 +232,13 @@ def lower(program, dtype: str | None = None, seed: int | None = None,
     return (network or Network)(program, nodes, dtype, settings.seed if seed is None else seed)
 
 
-def _node_class(op) -> type:
+def _node_class(record) -> type:
+    op = record.op
     if op.kind == "param":
         return ParamNode
     if op.operands is None or op.kind == "const":
         return Leaf
-    return _BY_ARITY.get(len(op.operands), Node)
+    return _BY_ARITY.get(len(record.inputs), Node)  # Linear(X, W) is binary
 
 
 class Network:
@@ -266,6 +267,8 @@ class Network:
         self.label_inputs = {nodes[name]: classes
                              for name, classes in program.label_inputs.items()}
         self.scores_and_labels = program.scores_and_labels()  # names, or None
+        classifier = program.classifier()
+        self.predicted_classes = classifier.predicted_classes if classifier else None
         self._make_params(program, seed)
         self._wire()
         if isinstance(self.loss, ParamNode):  # `loss = x`: a param minimised directly

@@ -117,10 +117,10 @@ class _Builder:
             item, expanded = stack.pop()
             if isinstance(item, ast.Call) and not expanded and not _takes_dims(item):
                 stack.append((item, True))
-                stack.extend([(arg, False) for arg in reversed(item.args)])
+                stack.extend([(arg, False) for arg in reversed(_operands(item))])
                 continue
             if isinstance(item, ast.Call) and not _takes_dims(item):
-                count = len(item.args)
+                count = len(_operands(item))
                 inputs = results[len(results) - count:] if count else []
                 del results[len(results) - count:]
                 results.append(self.call(item, inputs, owner if item is expr else None, owner))
@@ -148,15 +148,17 @@ class _Builder:
 
     def call(self, call: ast.Call, inputs, target, owner) -> str | None:
         op = _user_op(call.op)
+        operands, extras = _operands(call), call.args[len(_operands(call)):]
         if op is None:
             self.report(E102, f"unknown op '{call.op}'", call.op_span,
                         help=did_you_mean(call.op, USER_OPS) or
                         f"the ops are: {', '.join(USER_OPS)}")
-        elif len(call.args) != len(op.operands):
+        elif not _arity_fits(op, len(operands), len(extras)):
             self.report(E105, _arity_message(op, len(call.args)), call.span)
-        attrs = self.keyword_attrs(call, op) if op else {}
-        refs = [a for a in call.args if isinstance(a, ast.Name)]
-        usable = op is not None and len(call.args) == len(op.operands) and None not in inputs
+        attrs = self.keyword_attrs(call, op, extras) if op else {}
+        refs = [a for a in operands if isinstance(a, ast.Name)]
+        usable = (op is not None and _arity_fits(op, len(operands), len(extras))
+                  and None not in inputs)
         return self.add(call, target, owner, tuple(i for i in inputs if i is not None),
                         attrs, refs, usable)
 
@@ -186,19 +188,35 @@ class _Builder:
 
     # -- arguments
 
-    def keyword_attrs(self, call: ast.Call, op) -> dict:
+    def keyword_attrs(self, call: ast.Call, op, extras=()) -> dict:
+        """The call's keyword values, those given by position after the operands
+        (`Dropout(h, 0.5)`) first; for an op with trailing dims (`Reshape(x, _, 64)`),
+        those dims."""
         attrs: dict = {}
-        for keyword in call.keywords:
-            spec = op.keywords.get(keyword.name)
+        if op.trailing_dims:
+            attrs.update(self.trailing_dims(call, op, extras))
+            extras = ()
+        keywords = [*zip(op.keywords, extras), *((k.name, k) for k in call.keywords)]
+        for name, given in keywords:
+            keyword = given if isinstance(given, ast.Keyword) else _positional_keyword(name, given)
+            spec = op.keywords.get(name)
             if spec is None:
-                self.report(E106, f"{op.name} takes no keyword '{keyword.name}'",
-                            keyword.span, help=did_you_mean(keyword.name, op.keywords) or
+                self.report(E106, f"{op.name} takes no keyword '{name}'",
+                            keyword.span, help=did_you_mean(name, op.keywords) or
                             _keywords_help(op))
-            elif keyword.name in attrs:
-                self.report(E109, f"keyword '{keyword.name}' given twice", keyword.span)
+            elif name in attrs:
+                self.report(E109, f"keyword '{name}' given twice", keyword.span)
+            elif keyword is not None:
+                attrs[name] = self.keyword_value(op, keyword, spec)
             else:
-                attrs[keyword.name] = self.keyword_value(op, keyword, spec)
+                self.report(E107, f"{op.name}: '{name}' takes a value written out (a "
+                            "number or a word), not an expression", given.span,
+                            help=f"'{name}' takes {spec.hint}")
         return attrs
+
+    def trailing_dims(self, call: ast.Call, op, dims) -> dict:
+        return {"dims": tuple(self.dim(arg) for arg in dims),
+                "dim_spans": tuple(arg.span for arg in dims)}
 
     def keyword_value(self, op, keyword: ast.Keyword, spec):
         literal = keyword.value
@@ -263,9 +281,41 @@ def _takes_dims(call: ast.Call) -> bool:
     return op is not None and op.operands is None
 
 
+def _operands(call: ast.Call) -> tuple:
+    """The positional args of a call that are operands, lowered as expressions: all of
+    an unknown op's (their names are still checked); the rest are dims or keyword
+    values given by position."""
+    op = _user_op(call.op)
+    return call.args if op is None else call.args[:len(op.operands)]
+
+
+def _arity_fits(op, operands: int, extras: int) -> bool:
+    if operands < len(op.operands) - op.optional:
+        return False
+    return extras >= 1 if op.trailing_dims else extras <= len(op.keywords)
+
+
+def _positional_keyword(name: str, expr) -> ast.Keyword | None:
+    """A keyword value given by position, as the keyword it stands for: a number or a
+    word; None for an expression."""
+    value = _literal_number(expr)
+    if value is not None:
+        return ast.Keyword(name, ast.Literal(value, "number", expr.span), expr.span)
+    if isinstance(expr, ast.Name):
+        return ast.Keyword(name, ast.Literal(expr.id, "word", expr.span), expr.span)
+    return None
+
+
 def _arity_message(op, given: int) -> str:
-    wanted_text = plural(len(op.operands), "argument")
+    least = len(op.operands) - op.optional
+    count = (f"{least} or {len(op.operands)}" if op.optional == 1 else
+             f"{least} to {len(op.operands)}" if op.optional else str(least))
+    wanted_text = f"{count} argument{'' if count == '1' else 's'}"
     names = ", ".join(op.operands)
+    if op.trailing_dims:
+        wanted_text += " and dims"
+    elif op.keywords:
+        names += "; then " + ", ".join(op.keywords) + ", by position or by name"
     verb = "was" if given == 1 else "were"
     return f"{op.name} takes {wanted_text} ({names}) but {given} {verb} given"
 

@@ -298,6 +298,43 @@ class ShapeRules:
                       f"{self.dims.show_shape(x.shape)}", x, code=E201)
         return False
 
+    def concat(self, node, a: Operand, b: Operand, axis: int) -> tuple | None:
+        """a and b joined along `axis`: equal in every other dim; the joined dim is the
+        sum of theirs, or a size the run will know (the batch twice, say)."""
+        if len(a.shape) != len(b.shape) or not a.shape:
+            return self.mismatch(node, f"cannot join {a.label} {self.dims.show_shape(a.shape)} "
+                                 f"and {b.label} {self.dims.show_shape(b.shape)}: they need "
+                                 "the same number of dims, at least one", a, b, code=E201)
+        if not self.axis(node, a, axis):
+            return None
+        axis %= len(a.shape)
+        if not all(self.same(node, a, i, b, i) for i in range(len(a.shape)) if i != axis):
+            return None
+        sizes = self.dims.get(a.shape[axis]), self.dims.get(b.shape[axis])
+        joined = sum(sizes) if all(isinstance(n, int) for n in sizes) else self.dims.new(FREE)
+        return a.shape[:axis] + (joined,) + a.shape[axis + 1:]
+
+    def reshape(self, node, x: Operand, dims: tuple) -> tuple | None:
+        """x with the shape `dims` (None: the one dim to infer, as numpy's −1), holding
+        as many elements. x's batch may only go where the `_` is."""
+        holes = [i for i, d in enumerate(dims) if d is None]
+        if len(holes) > 1:
+            return self.mismatch(node, "only one dim can be '_'; write the others", x,
+                                 code=E201)
+        known = [self.dims.get(d) for d in x.shape]
+        symbols = [d for d in known if not isinstance(d, int)]
+        have = math.prod(d for d in known if isinstance(d, int))
+        want = math.prod(d for d in dims if d is not None)
+        if not symbols and (have % want == 0 if holes else have == want):
+            return tuple(have // want if d is None else d for d in dims)
+        if len(symbols) == 1 and holes and have == want:
+            return tuple(symbols[0] if d is None else d for d in dims)
+        if any(not self._is_batch(d) for d in symbols):  # a size the data gives: unchecked
+            return tuple(self.dims.new(FREE) if d is None else d for d in dims)
+        wanted = ", ".join("_" if d is None else str(d) for d in dims)
+        return self.mismatch(node, f"cannot reshape {x.label} {self.dims.show_shape(x.shape)} "
+                             f"to ({wanted}): the elements do not fit", x)
+
     def reduce(self, node, x: Operand, axis: int | None) -> tuple | None:
         if axis is None:
             return ()

@@ -209,7 +209,7 @@ class Trainer:
         if not pair:
             return loss, None
         scores, labels = values
-        return loss, float(np.mean(scores.argmax(axis=1) == labels))
+        return loss, float(np.mean(self.network.predicted_classes(scores) == labels))
 
 
 class _Stop:
