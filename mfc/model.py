@@ -216,7 +216,7 @@ class Model:
         classifiers = [name for name in self.outputs if self._classifier(name)]
         if not classifiers:
             raise ValueError(f"predict_proba needs an output scored as class labels (by "
-                             f"CrossEntropy); {_named(self.outputs)} not")
+                             f"CrossEntropy or BinaryCrossEntropy); {_named(self.outputs)} not")
         values = self.network().values(self._feed(X), classifiers)
         return _one_or_all({name: self.program.scored[name].op.probabilities(value)
                             for name, value in values.items()})
@@ -295,7 +295,7 @@ class Model:
         if not self._classifier(output):
             return metrics.Evaluation(rows, loss, self.loss, output, "regression",
                                       metrics.regression(truth, values[output]))
-        predicted = self._labels(values[output].argmax(axis=-1))
+        predicted = self._labels(self._classes_of(output, values[output]))
         return metrics.Evaluation(rows, loss, self.loss, output, "classification",
                                   metrics.classification(self._labels(truth), predicted))
 
@@ -310,7 +310,11 @@ class Model:
         return loss is not None and loss.op.labels
 
     def _predicted(self, name: str, value: np.ndarray) -> np.ndarray:
-        return self._labels(value.argmax(axis=-1)) if self._classifier(name) else value
+        return self._labels(self._classes_of(name, value)) if self._classifier(name) else value
+
+    def _classes_of(self, name: str, scores: np.ndarray) -> np.ndarray:
+        """The class index each row of a classifier's output predicts, as its loss says."""
+        return self.program.scored[name].op.predicted_classes(scores)
 
     def _labels(self, indices) -> np.ndarray:
         """Class indices → the original labels (the indices, without preprocessing)."""

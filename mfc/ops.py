@@ -141,7 +141,7 @@ class Op:
     def predicted_classes(self, scores):
         """For a loss on class labels: the class each row of `scores` (the prediction
         operand's value) predicts, as the labels are given (a vector)."""
-        return scores.argmax(axis=1)
+        return scores.argmax(axis=-1)
 
     def shape(self, s, node, *xs):
         raise NotImplementedError
@@ -1314,7 +1314,12 @@ class BinaryCrossEntropy(MSE):
         return 2  # whatever the shape of the logits: one column scores both classes
 
     def predicted_classes(self, scores):
-        return (scores > 0).reshape(-1).astype(int)  # σ(z) > 1/2
+        return (np.asarray(scores) > 0).reshape(-1).astype(np.intp)  # σ(z) > 1/2
+
+    def probabilities(self, scores):
+        """(1 − σ(z), σ(z)) for each row's logit z: the probabilities of classes 0 and 1."""
+        p = OPS["Sigmoid"].forward({}, np.asarray(scores, dtype=float).reshape(-1, 1))
+        return np.hstack([1.0 - p, p])
 
     def forward(self, attrs, y, z, out=None):
         z = _column(z)

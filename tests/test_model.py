@@ -149,3 +149,20 @@ def test_evaluate_without_held_out_rows_says_so():
     model = mfc.compile(DIABETES.replace("; test = 0.2", ""))
     with pytest.raises(ValueError, match="no test rows to evaluate on"):
         model.evaluate()
+
+
+def test_a_binary_classifier_predicts_its_labels_and_probabilities():
+    from pathlib import Path
+
+    model = mfc.load(Path(__file__).parent.parent / "specs" / "breast_cancer.mf")
+    model.train(epochs=5)
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    predicted = model.predict(X)
+    assert set(np.unique(predicted)) <= {0, 1}
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(predicted, proba.argmax(axis=1))
+    assert sk.accuracy_score(y, predicted) > 0.9
+    evaluation = model.evaluate(X, y)
+    assert evaluation.metrics["accuracy"] == pytest.approx(sk.accuracy_score(y, predicted))
