@@ -596,6 +596,8 @@ def load_for_model(source: str, base_dir, model: Preprocessing, *, targets: bool
     if targets and data.y is None:
         column = f" (column '{model.target_column}')" if model.target_column else ""
         raise DataError(f"{data.name} has no targets{column}; evaluating needs them")
+    if data.y is not None and model.classes is not None:
+        model.encode(data.y, data.place)  # a label the model does not know, named where
     return data
 
 

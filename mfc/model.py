@@ -213,7 +213,7 @@ class Model:
         `preprocessing.classes`, for each output a loss scores as class labels (a dict
         by name when there are several). Raises ValueError when no output does, or as
         `predict` does."""
-        classifiers = [name for name in self.outputs if self._classifier(name)]
+        classifiers = self.classifier_outputs
         if not classifiers:
             raise ValueError(f"predict_proba needs an output scored as class labels (by "
                              f"CrossEntropy or BinaryCrossEntropy); {_named(self.outputs)} not")
@@ -235,6 +235,26 @@ class Model:
         else:
             feed = self._feed(X, y)
         return self._evaluation(feed)
+
+    @property
+    def classifier_outputs(self) -> list[str]:
+        """The outputs a loss scores as class labels: `predict` gives their labels."""
+        return [name for name in self.outputs if self._classifier(name)]
+
+    def class_labels(self, name: str) -> tuple:
+        """The labels of the classes the classifier output `name` scores, in the order of
+        its columns: the original ones (`setosa`, ...), or 0..C−1 without preprocessing."""
+        if self.preprocessing is not None and self.preprocessing.classes is not None:
+            return self.preprocessing.classes
+        return tuple(range(self.output_width(name)))
+
+    def output_width(self, name: str) -> int:
+        """How many numbers an output gives per row (1 for (N,) and (N, 1))."""
+        shape = self.program.nodes[name].shape or ()
+        dims = [d for d in shape[1:] if d != "N"] if shape[:1] == ("N",) else list(shape)
+        if not all(isinstance(d, int) for d in dims):
+            raise ValueError(f"the width of output '{name}' is not known: {shape}")
+        return int(np.prod(dims)) if dims else 1
 
     def _outputs(self, X) -> dict:
         if not self.outputs:
@@ -377,7 +397,8 @@ def _data_summary(settings, prepared, preprocessing) -> dict | None:
              for part in ("train", "validation", "test")}
     rows = {f"{part}_rows": len(next(iter(arrays.values()))) if arrays else 0
             for part, arrays in parts.items()}
-    return {"source": settings.data, "target_column": settings.target_column,
+    target = preprocessing.target_column if preprocessing is not None else None
+    return {"source": settings.data, "target_column": target or settings.target_column,
             "rows": sum(rows.values()) if prepared is not None else None,
             "features": preprocessing.features if preprocessing is not None else None,
             "classes": len(preprocessing.classes) if preprocessing is not None

@@ -163,7 +163,7 @@ def test_a_model_file_holds_params_preprocessing_and_a_manifest(saved):
     assert manifest["mfc_version"] == mfc.__version__
     assert manifest["numpy_version"] == np.__version__
     assert manifest["seed"] == 0 and manifest["settings"]["test"] == 0.2
-    assert manifest["data"] == {"source": "iris", "target_column": None, "rows": 150,
+    assert manifest["data"] == {"source": "iris", "target_column": "target", "rows": 150,
                                 "features": 4, "classes": 3, "train_rows": 120,
                                 "validation_rows": 0, "test_rows": 30}
     assert manifest["preprocessing"]["classes"] == [0, 1, 2]

@@ -42,15 +42,17 @@ def read_spec(path: str) -> str:
         raise CliError(f"{path}: {err.strerror or err}") from None
 
 
-def compile_spec(path: str, **overrides):
+def compile_spec(path: str, data_info=None, **overrides):
     """The `Program` of the spec at `path`, its warnings printed; a spec with errors
-    prints them and ends the command with exit 1. A bad override is a SettingError."""
+    prints them and ends the command with exit 1. A bad override is a SettingError;
+    `data_info` describes the data instead of its file (see `compile_text`)."""
     from mfc.diagnostics import SpecError
     from mfc.lang.compiler import compile_text
 
     text = read_spec(path)
     try:
-        program = compile_text(text, path, base_dir=Path(path).parent, **overrides)
+        program = compile_text(text, path, base_dir=Path(path).parent, data_info=data_info,
+                               **overrides)
     except SpecError as err:
         print(str(err), file=sys.stderr)
         raise CliError(f"{plural(len(err.errors), 'error')}; nothing was done",
@@ -88,12 +90,29 @@ def not_read_by(program, flag: str, path, what: str) -> None:
 def trained_model(spec: str, model_file: str):
     """The `mfc.Model` of the spec at `spec` with the params and preprocessing of the
     model file `model_file`, checked to be saved from that spec's graph; a one-line
-    CliError (exit 2) when it cannot be read or does not fit."""
+    CliError (exit 2) when it cannot be read or does not fit. The spec is compiled for
+    the data the model was trained on, as its manifest describes it: that data need not
+    be here to predict."""
+    from mfc import modelfile
     from mfc.model import Model
 
-    model = Model(compile_spec(spec))
+    manifest, _ = modelfile.describe(model_file)
+    model = Model(compile_spec(spec, **_trained_on(manifest)))
     model.restore(model_file, note=note)
     return model
+
+
+def _trained_on(manifest: dict) -> dict:
+    """compile_spec's keywords for the data a model's manifest describes (none for an
+    old params-only file): its name, and its width instead of reading it."""
+    from mfc.data import DataInfo
+
+    data = manifest.get("data") or {}
+    features = (manifest.get("preprocessing") or {}).get("features")
+    if not data.get("source") or not isinstance(features, int):
+        return {}
+    return {"data": data["source"], "data_info": DataInfo(rows=None, features=features,
+                                                          classes=None)}
 
 
 def model_data(model, source: str, model_file: str, targets: bool):

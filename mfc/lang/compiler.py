@@ -27,14 +27,16 @@ def compile_file(path, **overrides) -> Program:
     return compile_text(text, str(path), base_dir=path.parent, **overrides)
 
 
-def compile_text(text: str, filename: str = "<string>", base_dir=None, **overrides) -> Program:
+def compile_text(text: str, filename: str = "<string>", base_dir=None, data_info=None,
+                 **overrides) -> Program:
     """Compile spec text into a `Program`; raise `SpecError` listing every problem.
 
     `overrides` replace train settings (as command-line flags do); a bad override value
-    raises ValueError.
+    raises ValueError. `data_info` (a mfc.data.DataInfo) says what the data is instead of
+    its file: a trained model's data, which need not be there to predict.
     """
     with collector_paused():
-        return _compile(text, filename, base_dir, overrides)
+        return _compile(text, filename, base_dir, overrides, data_info)
 
 
 @contextlib.contextmanager
@@ -50,7 +52,7 @@ def collector_paused():
             gc.enable()
 
 
-def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
+def _compile(text: str, filename: str, base_dir, overrides: dict, data_info=None) -> Program:
     if not isinstance(text, str):
         raise TypeError(f"a spec is text (str), not {type(text).__name__}; "
                         "decode bytes first, or use mfc.load(path)")
@@ -65,7 +67,7 @@ def _compile(text: str, filename: str, base_dir, overrides: dict) -> Program:
     settings = (train_block.read(module, report) or TrainSettings()).with_overrides(**overrides)
     order = orders.topological_order(graph, nodes, report)
     dims = shape_inference.Dims()
-    info = feeds.describe(settings, base_dir, report)
+    info = data_info or feeds.describe(settings, base_dir, report)
     fed = feeds.feeds(nodes, settings, info, dims, report)
     raw = shape_inference.infer(graph, nodes, order, dims, fed, report)  # nodes off any cycle
     nodes = {name: replace(nodes[name], shape=_plain(dims, raw[name])) for name in order}
