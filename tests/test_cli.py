@@ -582,7 +582,7 @@ def test_collapse_flag_collapses_a_small_spec(tmp_path, capsys):
     spec.write_text(chain_spec(5))
     assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--collapse"]) == 0
     out, err = capsys.readouterr()
-    assert "4×(Linear → ReLU)" in out and "note:" not in err
+    assert "5×(Linear → ReLU)" in out and "note:" not in err
 
 
 def test_negative_max_nodes_is_a_usage_error(lesson, capsys):

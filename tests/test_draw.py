@@ -138,6 +138,15 @@ def test_the_chosen_loss_draws_as_loss_whatever_its_op():
     assert dot.KIND_STYLES["loss"]["fillcolor"] in line
 
 
+def test_only_the_chosen_loss_draws_as_the_loss():
+    source = dot_of("X, y = Input(_, 4), Input(_)\nW = Param(4, 3)\n"
+                    "ce = CrossEntropy(y, X @ W)\ncost = ce + 0.01 * Sum(W * W)\n")
+    loss_fill = dot.KIND_STYLES["loss"]["fillcolor"]
+    assert loss_fill in node_line(source, "cost")
+    assert loss_fill not in node_line(source, "ce")
+    assert dot.KIND_STYLES["op"]["fillcolor"] in node_line(source, "ce")
+
+
 def test_anonymous_infix_nodes_are_small_circles_with_the_symbol():
     source = dot_of(INFIX)
     matmul = node_line(source, "l1.matmul1")
@@ -293,11 +302,11 @@ def test_repeated_layers_collapse_into_one_box_holding_their_params():
     assert_partition(program, view)
     groups = [d for d in boxes_of(view).values() if d["kind"] == "group"]
     assert len(groups) == 1 and len(view) < 15
-    # The first layer reads X, not a previous layer, so the run starts at layer 2.
-    assert dot.describe(groups[0]["sig"]) == "19×(Linear → ReLU)"
-    assert groups[0]["members"][:2] == ("h2.linear1", "h2")
+    # The first layer reads X, not a previous layer: the chain's entry, in the run too.
+    assert dot.describe(groups[0]["sig"]) == "20×(Linear → ReLU)"
+    assert groups[0]["members"][:2] == ("h1.linear1", "h1") and "X" in view
     label = dot._group_label(program, groups[0])
-    assert f"{19 * 72:,} params" in label
+    assert f"{20 * 72:,} params" in label
 
 
 def test_shared_params_stay_outside_a_collapsed_chain():
@@ -363,3 +372,29 @@ def test_long_names_and_statements_are_cut_to_a_sane_length():
         long_ids = set(re.findall(r'^\t"?(a{20}[^" ]*)"? \[', source, re.MULTILINE))
         assert len(long_ids) == 2
     assert dot.escape_html("b" * 1000) == "b" * 39 + "…" + "b" * 40
+
+
+def residual_spec(blocks: int) -> str:
+    lines = ["X, y = Input(_, 4), Input(_)", "h0 = Tanh(X @ Param(4, 4))"]
+    lines += [f"h{i} = h{i - 1} + Tanh(Linear(h{i - 1}, Param(4, 4), Param(4)))"
+              for i in range(1, blocks + 1)]
+    lines.append(f"cost = MSE(y, Linear(h{blocks}, Param(4, 1), Param(1)))")
+    return "\n".join(lines) + "\n"
+
+
+def test_residual_blocks_collapse_into_one_box():
+    program = compile_spec(residual_spec(6))
+    view = views.collapsed_view(program)
+    assert_partition(program, view)
+    (group,) = [d for d in boxes_of(view).values() if d["kind"] == "group"]
+    assert dot.describe(group["sig"]) == "6×(Linear → Tanh → Add)"
+    assert f"{6 * 20:,} params" in dot._group_label(program, group)
+    assert "h0" in view and len(view) < 12
+
+
+def test_a_long_chain_of_one_op_is_one_box_from_its_first():
+    text = "x = Param(3)\ns1 = Sigmoid(x)\n" + "".join(
+        f"s{i} = Sigmoid(s{i - 1})\n" for i in range(2, 51)) + "cost = Sum(s50)\n"
+    view = views.collapsed_view(compile_spec(text))
+    assert {dot.describe(d["sig"]) for d in boxes_of(view).values()} == \
+        {"50×Sigmoid", "Sum"}

@@ -25,7 +25,7 @@ def plain_view(program) -> nx.DiGraph:
     """One box per node of the program's graph, in topological order.
 
     Box attributes: `members` (the graph nodes it stands for), `kind` (a registry kind,
-    "loss" for the chosen loss, or "group"), `sig` (what makes boxes similar) and
+    "loss" for the chosen loss alone, or "group"), `sig` (what makes boxes similar) and
     `shape`. Edge attributes: `count` (arguments it feeds: 2 for `Mul(x, x)`) and
     `shapes` (the shapes flowing along it).
     """
@@ -45,16 +45,24 @@ def collapsed_view(program) -> nx.DiGraph:
     First, wide layers: at least MIN_PARALLEL ops of one topological generation with
     the same op, shape and private params become one "k×" box. Then long chains: along
     a path where each box feeds only the next, a block of up to MAX_PERIOD boxes
-    repeated at least MIN_REPEATS times becomes one box. Last, params and constants
-    read only by one group move into it (their elements count on the group).
+    repeated at least MIN_REPEATS times becomes one box. Then blocks that are not
+    chains, such as residual ones (`h2 = h1 + Tanh(Linear(h1, W, b))`): the boxes
+    between two bottlenecks that everything passes through, repeated alike. Last,
+    params and constants read once, by one group, move into it (their elements count
+    on the group).
     """
     view = _merge_parallel(plain_view(program))
     view = _merge_chains(view)
+    view = _merge_blocks(view)
     return _absorb_private_leaves(view)
 
 
 def _kind(program, node) -> str:
-    return "loss" if node.name == program.loss else node.kind
+    """The node's registry kind, except that only the chosen loss draws as "loss": a
+    CrossEntropy inside a regularised loss is one op among others."""
+    if node.name == program.loss:
+        return "loss"
+    return "op" if node.kind == "loss" else node.kind
 
 
 def _node_signature(node) -> tuple:
@@ -139,6 +147,7 @@ def _merge_chains(view: nx.DiGraph) -> nx.DiGraph:
     for chain in _chains(view):
         sigs = [_link_signature(view, box, chain[i - 1] if i else None)
                 for i, box in enumerate(chain)]
+        sigs[0] = _as_entry(sigs)
         for start, period, repeats in periodic_runs(sigs):
             boxes = chain[start:start + period * repeats]
             block = tuple(view.nodes[box]["sig"] for box in boxes[:period])
@@ -180,6 +189,20 @@ def _link_signature(view: nx.DiGraph, box, previous) -> tuple:
     return view.nodes[box]["sig"], reads
 
 
+def _as_entry(sigs: list) -> tuple:
+    """The first box's signature, with what it reads where the next box of its kind
+    reads the box before it taken as "previous" too: that read is the chain's entry.
+    Else the first of a run of layers, reading the data rather than a layer, would be
+    left out of the run."""
+    first = sigs[0]
+    later = next((sig for sig in sigs[1:MAX_PERIOD + 1] if sig[0] == first[0]), None)
+    if later is None or len(later[1]) != len(first[1]):
+        return first
+    reads = tuple("previous" if then == "previous" else read
+                  for read, then in zip(first[1], later[1]))
+    return first[0], reads
+
+
 def periodic_runs(sigs: list, max_period: int = MAX_PERIOD,
                   min_repeats: int = MIN_REPEATS) -> list[tuple[int, int, int]]:
     """Where a block of consecutive signatures repeats back to back.
@@ -218,6 +241,58 @@ def periodic_runs(sigs: list, max_period: int = MAX_PERIOD,
     return runs
 
 
+# -- blocks between bottlenecks (residual blocks)
+
+
+def _merge_blocks(view: nx.DiGraph) -> nx.DiGraph:
+    """Runs of alike blocks merged: a block is the boxes after one bottleneck up to and
+    including the next, a bottleneck being a box that no edge between other boxes
+    passes over in the drawing's order. Nothing enters a block but through the
+    bottleneck before it (or from a leaf), nothing leaves but through its last box, so
+    merging consecutive blocks keeps the view a DAG."""
+    blocks = _blocks(view)
+    sigs = [_block_signature(view, block, entry) for entry, block in blocks]
+    partition, groups = {}, {}
+    for start, period, repeats in periodic_runs(sigs):
+        run = blocks[start:start + period * repeats]
+        if any(len(block) > 1 for _, block in run):  # one box a block: a chain's business
+            boxes = [box for _, block in run for box in block]
+            sig = ("repeat", repeats, tuple(view.nodes[box]["sig"]
+                                            for _, block in run[:period] for box in block))
+            group, data = _group(view, boxes, sig)
+            groups[group] = data
+            partition.update(dict.fromkeys(boxes, group))
+    return _quotient(view, partition, groups)
+
+
+def _blocks(view: nx.DiGraph) -> list[tuple]:
+    """(entry, boxes) of each block of spine boxes, in order; entry is the bottleneck
+    before it (None for the first)."""
+    position = {box: i for i, box in enumerate(view)}
+    order = [box for box in nx.lexicographical_topological_sort(view, key=position.get)
+             if view.nodes[box]["kind"] not in LEAF_KINDS]
+    index = {box: i for i, box in enumerate(order)}
+    blocks, current, reach, entry = [], [], -1, None
+    for i, box in enumerate(order):
+        current.append(box)
+        if reach <= i:  # no edge from an earlier box passes over this one
+            if all(_is_spine(view, b) for b in current):
+                blocks.append((entry, current))
+            current, entry = [], box
+        reach = max([reach] + [index[s] for s in view.succ[box] if s in index])
+    return blocks
+
+
+def _block_signature(view: nx.DiGraph, block: list, entry) -> tuple:
+    """A block's boxes in order, each with what it reads: the block's entry, a box of
+    the block (by place), private leaves (by kind and shape), shared boxes (by name)."""
+    place = {box: i for i, box in enumerate(block)}
+    return tuple((view.nodes[box]["sig"], tuple(
+        "entry" if p == entry else ("in", place[p]) if p in place else
+        ("private", view.nodes[p]["sig"]) if _is_private_leaf(view, p) else ("shared", p)
+        for p in view.pred[box])) for box in block)
+
+
 # -- leaves
 
 
@@ -226,8 +301,11 @@ def _absorb_private_leaves(view: nx.DiGraph) -> nx.DiGraph:
     for box in view:
         if view.nodes[box]["kind"] != "group":
             continue
+        # Read once: a param that the group's members share (a tied weight) stays
+        # outside, drawn as the one param it is.
         leaves = [p for p in view.pred[box] if _is_private_leaf(view, p)
-                  and view.nodes[p]["kind"] in ABSORBED_KINDS]
+                  and view.nodes[p]["kind"] in ABSORBED_KINDS
+                  and view.edges[p, box]["count"] == 1]
         if leaves:
             data = dict(view.nodes[box])
             data["members"] += tuple(m for leaf in leaves for m in view.nodes[leaf]["members"])
