@@ -81,6 +81,7 @@ E403 = Code("E403", "more than one train block")
 E404 = Code("E404", "unusable data")
 E405 = Code("E405", "a setting names the wrong node")
 E407 = Code("E407", "an Input nothing feeds")
+E408 = Code("E408", "a setting that needs another")
 W001 = Code("W001", "a param that never learns")
 W002 = Code("W002", "an unused input")
 W003 = Code("W003", "an unused result")
@@ -203,14 +204,21 @@ class SettingError(MfcError, ValueError):
 
 def did_you_mean(word: str, candidates) -> str | None:
     """The help line for a near miss, or None when nothing is close: the closest by
-    difflib, else a different case, else every name one edit away (`W3`: W1 or W2)."""
+    difflib (and a runner-up nearly as close: `epoks` is 'eps' or 'epochs'), else a
+    different case, else every name one edit away (`W3`: W1 or W2)."""
     candidates = sorted(set(candidates))
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    close = _closest(word, candidates)
     close = close or [c for c in candidates if c.lower() == word.lower()]
     close = close or [c for c in candidates if _one_edit_apart(word, c)][:3]
     if not close:
         return None
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def _closest(word: str, candidates: list[str]) -> list[str]:
+    close = difflib.get_close_matches(word, candidates, n=2, cutoff=0.6)
+    ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
+    return close[:2] if len(close) == 2 and ratios[1] >= ratios[0] - 0.05 else close[:1]
 
 
 def _one_edit_apart(a: str, b: str) -> bool:

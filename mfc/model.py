@@ -46,6 +46,8 @@ class Model:
         self.preprocessing = None
         self.history: list[dict] = []
         self._trained = None  # (settings, prepared data) of the last `train`
+        self._trainer = None  # the last `train`'s, which the next one may go on with
+        self.summary = None  # how the last `train` ended (mfc.train.loop.Summary)
 
     def __repr__(self) -> str:
         return f"<mfc.Model of {self.program.filename}: {len(self.program.nodes)} nodes>"
@@ -94,18 +96,28 @@ class Model:
         for the Inputs in `feed`; raises as `forward` does."""
         return self.network().gradients({} if feed is None else feed)
 
-    def train(self, *, on_epoch=None, note=None, **settings) -> list[float]:
+    def train(self, *, on_epoch=None, on_step=None, note=None, **settings) -> list[float]:
         """Train the params in place with the train block's settings, some replaced by
         `settings` (epochs=5, learning_rate=0.1, optimizer="adam", ...); return the mean
-        loss of each epoch. `on_epoch` is called with each `mfc.train.Epoch`, `note`
-        with one-line remarks (class labels remapped, say).
+        loss of each epoch of this call. `on_epoch` is called with each
+        `mfc.train.Epoch`, `on_step` with (epoch, step, steps, mean loss so far) after
+        each step, `note` with one-line remarks (class labels remapped, say).
+
+        A second call goes on where the first stopped: the optimizer's state (momentum,
+        Adam's moments and step count), the batch stream, the epoch count, the
+        schedule's and early stopping's state carry over, so two calls of 5 epochs
+        train as one of 10 (with a cosine schedule, each call anneals to its own end).
+        A call may change the learning rate, the optimizer and its settings, the
+        schedule and early stopping (`mfc.settings.RETUNABLE`); one that changes
+        anything else (the data, its split, batch_size, sampling, seed, dtype) starts
+        afresh: a new optimizer state, batches from the seed, epochs counted from 1.
+        The params always carry over. After Ctrl-C or a diverged run, the next call
+        starts afresh too. `history` keeps every epoch trained, `summary` how the last
+        call ended.
 
         The settings that shape the graph (loss, features, targets) are fixed at compile
         time: pass them to `mfc.compile` instead. `data` and `target_column` may change,
-        as long as the new data has the width the spec was compiled for. Each call
-        starts a fresh optimizer state (momentum, adam's moments) and a fresh batch
-        order from the seed; the params carry over. So two calls of 2 epochs are not one
-        call of 4: pass `seed=` to vary the batches of a second call.
+        as long as the new data has the width the spec was compiled for.
 
         Raises SpecError (E407) for an Input the loss needs that nothing feeds;
         DataError for unusable data (or data of another width); SettingError (a
@@ -114,9 +126,30 @@ class Model:
         """
         from mfc import train
 
-        settings, prepared = self._prepared(settings, note)
+        settings = self._checked(settings)
+        trainer = self.trainer(settings, note)
+        before = trainer.epoch
+        try:
+            self.summary = trainer.fit(settings.epochs, self._recorder(on_epoch), on_step)
+        except (train.Interrupted, train.Diverged):
+            self._trainer = None
+            raise
+        return trainer.losses()[before:]
+
+    def trainer(self, settings, note=None):
+        """The `mfc.train.loop.Trainer` a training call with `settings` (checked) goes on
+        with: the last call's, retuned, when it can continue (see `train`), else a new
+        one on freshly prepared data."""
+        from mfc.train.loop import Trainer
+
         network = self.network(settings.dtype, settings.seed)
-        return train.train(network, settings, prepared, self._recorder(on_epoch))
+        old = self._trainer
+        if old is not None and old.network is network and old.continues_with(settings):
+            old.retune(settings)
+            self._trained = (settings, old.prepared)
+            return old
+        self._trainer = Trainer(network, settings, self._prepare(settings, note))
+        return self._trainer
 
     def explain(self, *, note=None, **settings) -> str:
         """What training runs, as the numpy backend generates it: the Python source of
@@ -140,25 +173,36 @@ class Model:
 
     def _prepared(self, settings: dict, note):
         """(the train settings with `settings` replacing some, the data prepared for
-        them, with the model's preprocessing, or one fitted on the training rows, which
-        the model keeps); SpecError for an Input the loss needs that nothing feeds."""
-        from mfc import data
+        them: see `_prepare`)."""
+        settings = self._checked(settings)
+        return settings, self._prepare(settings, note)
 
+    def _checked(self, settings: dict):
+        """The train settings with `settings` replacing some; SpecError for an Input
+        the loss needs that nothing feeds."""
         settings = train_settings.at_train_time(self.program.settings, settings)
         unfed = self.program.unfed_inputs(settings)
         if unfed:
             raise SpecError(unfed, self.program.source, self.program.filename)
+        return settings
+
+    def _prepare(self, settings, note):
+        """The data prepared for `settings`, with the model's preprocessing, or one
+        fitted on the training rows, which the model keeps."""
+        from mfc import data
+
         prepared = data.prepare(self.program, settings, note or (lambda text: None),
                                 self.preprocessing)
         if prepared is not None:
             self.preprocessing = prepared.preprocessing
         self._trained = (settings, prepared)
-        return settings, prepared
+        return prepared
 
     def _recorder(self, on_epoch):
         """`on_epoch`, which also keeps each epoch in `history`."""
         def record(epoch) -> None:
-            entry = {k: v for k, v in asdict(epoch).items() if v is not None}
+            entry = {k: v for k, v in asdict(epoch).items()
+                     if v is not None and k != "rate_shown"}
             self.history.append({**entry, "epoch": len(self.history) + 1})
             if on_epoch is not None:
                 on_epoch(epoch)

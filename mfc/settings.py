@@ -10,8 +10,10 @@ from dataclasses import dataclass, field, fields, replace
 
 from mfc.diagnostics import SettingError, Span, did_you_mean
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adamw")
 SAMPLINGS = ("shuffle", "resample")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "plateau")
+DECAYS = ("weights", "all")
 DTYPES = ("float64", "float32")
 
 
@@ -28,6 +30,22 @@ class TrainSettings:
     learning_rate: float = 0.01
     optimizer: str = "sgd"
     momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    rho: float = 0.99
+    eps: float = 1e-8
+    weight_decay: float | None = None  # None: the optimizer's default (0.01 for adamw, else 0)
+    decay: str = "weights"
+    clip_norm: float | None = None
+    lr_schedule: str = "constant"
+    step_size: int | None = None
+    gamma: float | None = None  # None: 0.1 for step and plateau; exponential needs one
+    min_lr: float = 0.0
+    warmup_epochs: int = 0
+    lr_patience: int = 10
+    patience: int | None = None
+    min_delta: float = 0.0
+    restore_best: bool | None = None  # None: true when patience is set
     seed: int = 0
     sampling: str = "shuffle"
     standardize: bool = True
@@ -48,6 +66,31 @@ class TrainSettings:
         given = {key: _checked_number(key, value) for key, value in given.items()}
         spans = {k: v for k, v in self.spans.items() if k not in given}  # not in the file now
         return replace(self, **given, spans=spans, overridden=self.overridden | set(given))
+
+    # -- values that depend on other settings (None in the table means "the default
+    # for the others"; docs/training.md)
+
+    @property
+    def decay_in_force(self) -> float:
+        """The weight decay λ: as set, else 0.01 for adamw (torch's default) and 0."""
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return 0.01 if self.optimizer == "adamw" else 0.0
+
+    @property
+    def keeps_best(self) -> bool:
+        """Whether the best epoch's params are kept: as set, else when patience is."""
+        return self.restore_best if self.restore_best is not None else self.patience is not None
+
+    @property
+    def factor(self) -> float:
+        """The schedule's γ: as set, else 0.1 (torch's for step and plateau)."""
+        return self.gamma if self.gamma is not None else 0.1
+
+    @property
+    def rate_varies(self) -> bool:
+        """Whether the learning rate can change from epoch to epoch."""
+        return self.lr_schedule != "constant" or self.warmup_epochs > 0
 
     def origin(self, key: str) -> str:
         """Where a setting's value comes from: 'spec', 'override' or 'default'."""
@@ -95,6 +138,10 @@ def _momentum(value):
     return float(value) if _is_number(value) and 0 <= value < 1 else None
 
 
+def _non_negative(value):
+    return float(value) if _is_number(value) and value >= 0 else None
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -111,8 +158,24 @@ SCHEMA = {
     "epochs": ("number", _positive_int, "a whole number, at least 1"),
     "batch_size": ("number", _positive_int, "a whole number, at least 1"),
     "learning_rate": ("number", _positive_number, "a number greater than 0"),
-    "optimizer": ("choice", OPTIMIZERS, "one of sgd, momentum, adam"),
+    "optimizer": ("choice", OPTIMIZERS, "one of " + ", ".join(OPTIMIZERS)),
     "momentum": ("number", _momentum, "a number from 0 up to (not including) 1"),
+    "beta1": ("number", _momentum, "a number from 0 up to (not including) 1"),
+    "beta2": ("number", _momentum, "a number from 0 up to (not including) 1"),
+    "rho": ("number", _momentum, "a number from 0 up to (not including) 1"),
+    "eps": ("number", _positive_number, "a number greater than 0, such as 1e-8"),
+    "weight_decay": ("number", _non_negative, "a number, 0 or more, such as 0.01"),
+    "decay": ("choice", DECAYS, "weights (params of 2 or more dims) or all"),
+    "clip_norm": ("number", _positive_number, "a number greater than 0, such as 1.0"),
+    "lr_schedule": ("choice", SCHEDULES, "one of " + ", ".join(SCHEDULES)),
+    "step_size": ("number", _positive_int, "a whole number of epochs, at least 1"),
+    "gamma": ("number", _fraction, "a factor between 0 and 1, such as 0.5"),
+    "min_lr": ("number", _non_negative, "a number, 0 or more"),
+    "warmup_epochs": ("number", _count, "a whole number of epochs, 0 or more"),
+    "lr_patience": ("number", _positive_int, "a whole number of epochs, at least 1"),
+    "patience": ("number", _positive_int, "a whole number of epochs, at least 1"),
+    "min_delta": ("number", _non_negative, "a number, 0 or more"),
+    "restore_best": ("bool", None, "true or false"),
     "seed": ("number", _count, "a whole number, 0 or more"),
     "sampling": ("choice", SAMPLINGS, "shuffle or resample"),
     "standardize": ("bool", None, "true or false"),
@@ -164,6 +227,15 @@ def from_text(key: str, text: str):
     return text
 
 
+# What may change from one training call to the next while the batches go on (the
+# learning rate, the optimizer and its settings, the schedule, early stopping); any
+# other change starts training afresh (mfc.Model.train).
+RETUNABLE = ("epochs", "learning_rate", "optimizer", "momentum", "beta1", "beta2", "rho",
+             "eps", "weight_decay", "decay", "clip_norm", "lr_schedule", "step_size",
+             "gamma", "min_lr", "warmup_epochs", "lr_patience", "patience", "min_delta",
+             "restore_best")
+
+
 # Chosen when the spec is compiled: they pick the loss and output nodes, and the Inputs
 # whose shapes the data's width fixes. A run may change the data, not its width.
 COMPILE_TIME = ("loss", "features", "targets", "output")
@@ -176,7 +248,39 @@ def at_train_time(settings: TrainSettings, overrides: dict) -> TrainSettings:
     if fixed:
         raise SettingError("; ".join(f"{key}: fixed when the spec is compiled (set it in "
                                      "the train block and compile again)" for key in fixed))
-    return settings.with_overrides(**overrides)
+    settings = settings.with_overrides(**overrides)
+    problems = conflicts(settings)
+    if problems:
+        raise SettingError("; ".join(f"{key}: {message}" for key, message, _ in problems))
+    return settings
+
+
+def conflicts(settings: TrainSettings) -> list[tuple[str, str, str]]:
+    """(setting, message, help) for each setting that the others rule out or leave
+    incomplete, named at the setting that asks for what is missing."""
+    problems = []
+    if settings.validation is None:
+        for key, wants in [("patience", "stops when the validation loss stops improving"),
+                           ("restore_best", "keeps the epoch of the best validation loss")]:
+            if getattr(settings, key) not in (None, False):
+                problems.append((key, f"'{key}' {wants}, but there is no validation data",
+                                 "set validation = 0.2 (a fraction held out)"))
+        if settings.lr_schedule == "plateau":
+            problems.append(("lr_schedule", "'lr_schedule = plateau' lowers the rate when "
+                             "the validation loss stalls, but there is no validation data",
+                             "set validation = 0.2 (a fraction held out)"))
+    needs = {"step": ("step_size", "the epochs between steps, such as step_size = 10"),
+             "exponential": ("gamma", "the factor per epoch, such as gamma = 0.95")}
+    if settings.lr_schedule in needs:
+        key, wording = needs[settings.lr_schedule]
+        if getattr(settings, key) is None:
+            problems.append(("lr_schedule", f"'lr_schedule = {settings.lr_schedule}' needs "
+                             f"'{key}'", f"set {wording}"))
+    if settings.min_lr and settings.min_lr >= settings.learning_rate:
+        problems.append(("min_lr", f"'min_lr' ({settings.min_lr:g}) must be below the "
+                         f"learning_rate ({settings.learning_rate:g})",
+                         "a floor for the schedule, such as learning_rate / 100"))
+    return problems
 
 
 def held_out_rows(rows: int, fraction: float | None) -> int:

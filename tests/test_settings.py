@@ -18,7 +18,7 @@ def test_block_values_and_defaults():
 
 @pytest.mark.parametrize("key, value", [
     ("epochs", 0), ("epochs", True), ("epochs", 2.5), ("batch_size", -1),
-    ("learning_rate", 0), ("optimizer", "adamw"), ("standardize", "no"), ("seed", -3),
+    ("learning_rate", 0), ("optimizer", "adagrad"), ("standardize", "no"), ("seed", -3),
     ("features", 5), ("loss", "not a name"), ("validation", 1.0), ("data", ""), ("epochz", 3),
     ("test", 0), ("test", 1.5), ("output", "a b"), ("output", ()), ("output", ["h", 3]),
 ])
@@ -60,3 +60,22 @@ def test_a_whole_number_is_whole_however_it_is_written(written, value):
     overridden = TrainSettings().with_overrides(epochs=float(written), batch_size=1e1)
     assert (overridden.epochs, overridden.batch_size) == (value, 10)
     assert type(overridden.epochs) is int and type(overridden.batch_size) is int
+
+
+def test_defaults_that_depend_on_other_settings():
+    plain = TrainSettings()
+    assert (plain.decay_in_force, plain.keeps_best, plain.factor, plain.rate_varies) == \
+        (0.0, False, 0.1, False)
+    adamw = plain.with_overrides(optimizer="adamw", patience=3, validation=0.2)
+    assert (adamw.decay_in_force, adamw.keeps_best) == (0.01, True)
+    assert adamw.with_overrides(weight_decay=0, restore_best=False).decay_in_force == 0.0
+    assert plain.with_overrides(warmup_epochs=2).rate_varies
+
+
+def test_new_settings_are_read_from_the_block():
+    s = mfc.compile("x = Param(1)\ncost = Sum(x)\ntrain { optimizer = rmsprop; rho = 0.9\n"
+                    "eps = 1e-6; weight_decay = 0.1; decay = all; clip_norm = 2\n"
+                    "lr_schedule = cosine; min_lr = 0.001; warmup_epochs = 2 }").settings
+    assert (s.optimizer, s.rho, s.eps, s.weight_decay, s.decay, s.clip_norm) == \
+        ("rmsprop", 0.9, 1e-6, 0.1, "all", 2.0)
+    assert (s.lr_schedule, s.min_lr, s.warmup_epochs) == ("cosine", 0.001, 2)

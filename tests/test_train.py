@@ -139,7 +139,7 @@ def test_settings_fixed_at_compile_time_cannot_be_overridden(key, value):
 
 
 @pytest.mark.parametrize("overrides", [
-    {"standardize": "no"}, {"epochs": True}, {"epochs": 0}, {"optimizer": "rmsprop"},
+    {"standardize": "no"}, {"epochs": True}, {"epochs": 0}, {"optimizer": "adagrad"},
     {"no_such_setting": 1}])
 def test_bad_overrides_are_value_errors(overrides):
     with pytest.raises(ValueError):
@@ -276,3 +276,168 @@ def test_a_run_that_diverges_in_its_first_epoch_is_set_back_to_its_start():
     assert info.value.epoch == 1 and info.value.kept == 0
     for name, value in start.items():
         np.testing.assert_array_equal(program.params[name], value)
+
+
+# ---------------------------------------------------------------- practitioner's training
+
+OVERFIT = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 256, init=he), Param(256)
+W2, b2 = Param(256, 1, init=xavier), Param(1)
+cost = MSE(y, Linear(ReLU(Linear(X, W1, b1)), W2, b2))
+train { data = "noisy.npz"; validation = 0.5; epochs = 300; batch_size = 8
+        learning_rate = 0.01; optimizer = adam; patience = 10 }
+"""
+
+
+def overfitting_model(tmp_path, text=OVERFIT):
+    """A wide net on 24 training rows of mostly noise: it memorises them, and the
+    validation loss turns up after a few epochs."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 10))
+    np.savez(tmp_path / "noisy.npz", X=X, y=X[:, 0] + rng.normal(size=48))
+    return program_of(text, tmp_path)
+
+
+def test_early_stopping_stops_before_the_budget_and_keeps_the_best_epoch(tmp_path):
+    model = overfitting_model(tmp_path)
+    params, history = {}, []
+
+    def keep(epoch):
+        history.append(epoch)
+        params[epoch.number] = {k: v.copy() for k, v in model.params.items()}
+
+    model.train(on_epoch=keep)
+    summary = model.summary
+    assert len(history) < 300 and summary.stopped_early == 10
+    best = min(history, key=lambda e: e.validation_loss)
+    assert summary.best == best and len(history) == best.number + 10
+    for name, array in model.params.items():
+        assert np.array_equal(array, params[best.number][name])
+    assert "Stopped early at epoch" in summary.line()
+    assert f"best epoch {best.number} (validation loss" in summary.line()
+
+
+def test_without_restore_best_the_last_epochs_params_stay(tmp_path):
+    model = overfitting_model(tmp_path)
+    last = {}
+    model.train(restore_best=False, on_epoch=lambda e: last.update(
+        {k: v.copy() for k, v in model.params.items()}))
+    assert model.summary.stopped_early and not model.summary.restored
+    assert all(np.array_equal(model.params[k], last[k]) for k in last)
+
+
+def test_restore_best_without_patience_keeps_the_best_of_the_whole_run(tmp_path):
+    model = overfitting_model(tmp_path, OVERFIT.replace("; patience = 10", ""))
+    history = []
+    model.train(epochs=30, restore_best=True, on_epoch=history.append)
+    assert model.summary.restored and not model.summary.stopped_early
+    best = min(history, key=lambda e: e.validation_loss)
+    assert model.summary.best == best
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"lr_schedule": "step", "step_size": 2, "gamma": 0.5},
+     [0.1, 0.1, 0.05, 0.05, 0.025]),
+    ({"warmup_epochs": 3}, [0.025, 0.05, 0.075, 0.1, 0.1]),
+    ({}, [0.1] * 5),
+])
+def test_each_epoch_runs_at_its_scheduled_rate(settings, expected):
+    model, history = program_of(REGRESSOR), []
+    model.train(epochs=5, learning_rate=0.1, on_epoch=history.append, **settings)
+    assert [e.learning_rate for e in history] == pytest.approx(expected)
+    assert [e["learning_rate"] for e in model.history] == pytest.approx(expected)
+    shown = ", Learning rate: " in history[1].line()
+    assert shown == bool(settings)
+
+
+def test_the_rate_changes_what_sgd_does():
+    """The warm-up's cost after one step at η/2 = 0.05: x = 10 − 0.05·2·10 = 9."""
+    model = program_of(WARMUP)
+    losses = model.train(epochs=2, warmup_epochs=1)
+    assert losses == [pytest.approx(105.0), pytest.approx(5 + 9.0 ** 2)]
+
+
+@pytest.mark.parametrize("optimizer", train_settings.OPTIMIZERS)
+@pytest.mark.parametrize("sampling", train_settings.SAMPLINGS)
+def test_two_calls_train_as_one_call_of_both(optimizer, sampling):
+    settings = dict(optimizer=optimizer, sampling=sampling, validation=0.2, patience=20,
+                    lr_schedule="step", step_size=2, gamma=0.5, clip_norm=5.0,
+                    weight_decay=0.01, learning_rate=0.02)
+    twice, once = (program_of(CLASSIFIER.format(data="iris", classes=3, epochs=1))
+                   for _ in range(2))
+    first = twice.train(epochs=3, **settings) + twice.train(epochs=2, **settings)
+    assert first == once.train(epochs=5, **settings)
+    assert (twice.summary.first, twice.summary.last) == (4, 5)
+    assert [e["epoch"] for e in twice.history] == [1, 2, 3, 4, 5]
+    for name, array in once.params.items():
+        assert np.array_equal(array, twice.params[name]), name
+
+
+def test_a_call_may_lower_the_rate_and_go_on():
+    model = program_of(REGRESSOR)
+    model.train(epochs=2)
+    model.train(epochs=1, learning_rate=0.001)
+    assert (model.summary.first, model.summary.last) == (3, 3)
+    assert model.history[-1]["learning_rate"] == 0.001
+
+
+def test_a_call_with_another_seed_starts_afresh():
+    model = program_of(REGRESSOR)
+    model.train(epochs=2)
+    model.train(epochs=1, seed=5)
+    assert (model.summary.first, model.summary.last) == (1, 1)
+
+
+def test_a_call_after_ctrl_c_starts_afresh(monkeypatch):
+    from mfc.train import Interrupted
+    from mfc.train.loop import Trainer
+
+    model = program_of(REGRESSOR)
+    model.train(epochs=1)
+
+    def interrupted(self, *args, **kwargs):
+        raise Interrupted(2, 3, 40, [])
+
+    monkeypatch.setattr(Trainer, "run", interrupted)
+    with pytest.raises(Interrupted):
+        model.train(epochs=1)
+    monkeypatch.undo()
+    model.train(epochs=1)
+    assert (model.summary.first, model.summary.last) == (1, 1)
+
+
+def test_weight_decay_leaves_the_biases_alone_by_default():
+    from mfc.train.optim import weights_mask
+
+    network = program_of(REGRESSOR).network()
+    mask = weights_mask(network.theta, network.params)
+    expected = np.concatenate([np.full(a.size, a.ndim >= 2) for a in network.params.values()])
+    assert mask.tolist() == expected.tolist() and mask.sum() == 100 + 10
+
+
+def test_weight_decay_shrinks_a_weight_the_loss_does_not_pull():
+    """A 2-d param with a gradient of zero: sgd's L2 step is θ(1 − ηλ) per epoch."""
+    model = program_of("W = Param(1, 1, init=ones)\nb = Param(1, init=ones)\n"
+                       "cost = Sum(W * 0) + Sum(b * 0)\n")
+    model.train(epochs=3, learning_rate=0.1, weight_decay=0.5)
+    assert model.params["W"][0, 0] == pytest.approx(0.95 ** 3)
+    assert model.params["b"][0] == 1.0
+    model.train(epochs=1, learning_rate=0.1, weight_decay=0.5, decay="all")
+    assert model.params["b"][0] == pytest.approx(0.95)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"patience": 3}, {"restore_best": True}, {"lr_schedule": "plateau"},
+    {"lr_schedule": "step"}, {"lr_schedule": "exponential"}, {"min_lr": 1.0}])
+def test_settings_that_need_others_are_setting_errors(overrides):
+    with pytest.raises(SettingError, match=f"^{next(iter(overrides))}: "):
+        program_of(REGRESSOR).train(**overrides)
+
+
+def test_summary_without_validation_names_the_best_training_loss():
+    model = program_of(WARMUP)
+    model.train(epochs=3)
+    line = model.summary.line()
+    assert re.fullmatch(r"Done: 3 epochs, \d+\.\d\d s; best epoch 3 \(loss 45\.960\); "
+                        r"final loss 45\.960", line), line

@@ -65,6 +65,7 @@ def _compile(text: str, filename: str, base_dir, overrides: dict, data_info=None
     report = Report()
     nodes, graph = graphs.build(module, text, report)
     settings = (train_block.read(module, report) or TrainSettings()).with_overrides(**overrides)
+    validate.settings_together(settings, report)
     order = orders.topological_order(graph, nodes, report)
     dims = shape_inference.Dims()
     info = data_info or feeds.describe(settings, base_dir, report)

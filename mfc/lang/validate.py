@@ -6,8 +6,8 @@ from __future__ import annotations
 
 
 from mfc import settings as train_settings
-from mfc.diagnostics import (E200, E300, E301, E302, E401, E404, E405, W001, W002, W003, W005,
-                             Note, Report, SettingError, Span, did_you_mean)
+from mfc.diagnostics import (E200, E300, E301, E302, E401, E404, E405, E408, W001, W002,
+                             W003, W005, Note, Report, SettingError, Span, did_you_mean)
 from mfc import ops
 from mfc.ir import Node, needed_by, unfed_inputs
 from mfc.lang.graph import Graph
@@ -72,6 +72,15 @@ def _usable_output(nodes, name: str, span, settings: TrainSettings, report: Repo
                "features alone, such as the loss's prediction operand")
         return False
     return True
+
+
+def settings_together(settings: TrainSettings, report: Report) -> None:
+    """E408 at each setting that the others rule out or leave incomplete (see
+    `mfc.settings.conflicts`); one given as a flag or keyword raises SettingError."""
+    for key, message, help in train_settings.conflicts(settings):
+        if settings.origin(key) != "spec":
+            raise SettingError(f"{key}: {message}")
+        report(E408, message, setting_span(settings, key), help=help)
 
 
 def against_the_data(nodes: dict[str, Node], settings: TrainSettings, loss: str | None,

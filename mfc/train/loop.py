@@ -1,9 +1,11 @@
 """The training loop: minibatch gradient descent as the lesson does it.
 
-Per epoch, examples // batch_size steps; each step takes a batch (mfc.train.sampling),
-runs forward and backward on the backend, and updates the params (mfc.train.optim).
-After each epoch: `Epoch: N, Loss: L`, L the mean batch loss of the epoch. Without data,
-an epoch is one step and L the loss before its update.
+Per epoch, examples // batch_size steps at the rate the schedule gives the epoch
+(mfc.train.schedules); each step takes a batch (mfc.train.sampling), runs forward and
+backward on the backend, and updates the params (mfc.train.optim). After each epoch:
+`Epoch: N, Loss: L`, L the mean batch loss of the epoch, and early stopping's verdict
+(mfc.train.stopping). Without data, an epoch is one step and L the loss before its
+update. docs/training.md has the formulas.
 
 Nothing is lost: a loss that stops being finite ends the run and sets the params back
 to the end of the last epoch whose loss was finite (the start, if none was): those are
@@ -17,14 +19,19 @@ from __future__ import annotations
 import math
 import signal
 import threading
+import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from mfc.diagnostics import DataError, MfcError
-from mfc.train.optim import OPTIMIZERS
+from mfc.settings import RETUNABLE
+from mfc.text import plural
+from mfc.train import optim
 from mfc.train.sampling import SAMPLERS
+from mfc.train.schedules import Schedule
+from mfc.train.stopping import EarlyStopping
 
 
 class Diverged(MfcError):
@@ -77,30 +84,88 @@ class StoppedAtOnce(KeyboardInterrupt):
 @dataclass(frozen=True)
 class Epoch:
     """What one epoch did: its mean batch loss, and on validation data (when the
-    `validation` setting holds some out) the loss and, for CrossEntropy, accuracy."""
+    `validation` setting holds some out) the loss and, for CrossEntropy, accuracy; the
+    learning rate it ran at, and how long it took."""
 
     number: int
     loss: float
     validation_loss: float | None = None
     accuracy: float | None = None
+    learning_rate: float | None = None
+    seconds: float | None = None
+    rate_shown: bool = field(default=False, compare=False)  # in the line: it changes
 
     def line(self) -> str:
-        """`Epoch: N, Loss: L`, the lesson's format, then any validation fields.
+        """`Epoch: N, Loss: L`, the lesson's format, then any validation fields and,
+        when a schedule changes it, the learning rate.
 
         Numbers have the lesson's 3 decimals (`31.214`), except that a magnitude of
         1e9 or more is written `1.235e+12`: a run about to diverge would otherwise
         print hundreds of digits.
         """
-        text = f"Epoch: {self.number}, Loss: {_number(self.loss)}"
+        text = f"Epoch: {self.number}, Loss: {number(self.loss)}"
         if self.validation_loss is not None:
-            text += f", Validation loss: {_number(self.validation_loss)}"
+            text += f", Validation loss: {number(self.validation_loss)}"
         if self.accuracy is not None:
             text += f", Validation accuracy: {self.accuracy:.3f}"
+        if self.rate_shown and self.learning_rate is not None:
+            text += f", Learning rate: {self.learning_rate:.4g}"
         return text
 
+    @property
+    def watched(self) -> float:
+        """The loss that picks the best epoch: on validation data if any."""
+        return self.loss if self.validation_loss is None else self.validation_loss
 
-def _number(value: float) -> str:
+
+def number(value: float) -> str:
+    """A loss as the epoch lines write it."""
     return f"{value:.3e}" if abs(value) >= 1e9 else f"{value:.3f}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """How a call of `Trainer.run` ended: its epochs, the best one, why it stopped."""
+
+    first: int  # the first epoch it ran (a resumed run does not start at 1)
+    last: int
+    planned: int
+    seconds: float
+    best: Epoch | None
+    final: Epoch | None
+    stopped_early: int | None = None  # the patience that stopped it
+    restored: bool = False
+    interrupted: bool = False
+
+    def line(self) -> str:
+        """One line: why it ended, epochs run, time, best epoch, final and best
+        (validation) loss."""
+        parts = [f"{self._head()}, {_duration(self.seconds)}"]
+        if self.best is not None:
+            what = "validation loss" if self.best.validation_loss is not None else "loss"
+            kept = ", its params kept" if self.restored else ""
+            parts.append(f"best epoch {self.best.number} ({what} "
+                         f"{number(self.best.watched)}){kept}")
+            parts.append(f"final {what} {number(self.final.watched)}")
+        return "; ".join(parts)
+
+    def _head(self) -> str:
+        if self.stopped_early:
+            return (f"Stopped early at epoch {self.last} of {self.planned} (no better "
+                    f"validation loss for {plural(self.stopped_early, 'epoch')})")
+        ran = self.last - self.first + 1
+        epochs = plural(ran, "epoch") if self.first == 1 or ran < 1 else \
+            f"epochs {self.first}-{self.last}"
+        if self.interrupted:
+            return f"Interrupted after {epochs} of {self.planned}"
+        return f"Done: {epochs}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s"
 
 
 # ---------------------------------------------------------------- the loop
@@ -114,12 +179,9 @@ def train(network, settings, prepared, on_epoch=None) -> list[float]:
     Raises DataError when the data does not fit the network's Inputs, Diverged when the
     loss stops being finite, Interrupted on Ctrl-C.
     """
-    # The loss is checked for NaN and infinity at every step and stops the run with a
-    # clear message; numpy's warnings on the way there would only be noise.
-    with np.errstate(all="ignore"):
-        trainer = Trainer(network, settings, prepared)
-        with _ctrl_c_finishes_the_step() as stop:
-            return trainer.run(settings.epochs, on_epoch or (lambda epoch: None), stop)
+    trainer = Trainer(network, settings, prepared)
+    trainer.fit(settings.epochs, on_epoch)
+    return [epoch.loss for epoch in trainer.history]
 
 
 def fed_slots(network, settings, prepared):
@@ -137,21 +199,68 @@ def fed_slots(network, settings, prepared):
 
 
 class Trainer:
-    """One network, its batches and its optimizer. `step()` is one whole training
-    step (batch, forward, backward, update) and returns the batch loss."""
+    """One network, its batches, its optimizer, its schedule, its early stopping and its
+    history. `step()` is one whole training step (batch, forward, backward, update) and
+    returns the batch loss; `run` runs epochs, and a second `run` goes on where the
+    first stopped."""
 
     def __init__(self, network, settings, prepared):
-        self.network, self.settings = network, settings
+        self.network, self.settings, self.prepared = network, settings, prepared
         fed = fed_slots(network, settings, prepared)
         self.validation = fed["validation"] if fed else None
-        self.optimizer = OPTIMIZERS[settings.optimizer](network.theta, network.grad, settings)
         self.sample = None
         if fed is not None:
             rng = np.random.default_rng((settings.seed, 2))
             self.sample = SAMPLERS[settings.sampling](fed["train"], settings.batch_size, rng)
             self.sample.prime()  # the batch's shapes pick the buffers
         self.steps = self.sample.steps if self.sample is not None else 1
-        self._step = network.step_function(self.sample, self.optimizer.update)
+        self.history: list[Epoch] = []
+        self.last_theta = None  # the last epoch's params, while the best epoch's are out
+        self._tune(settings)
+
+    def _tune(self, settings) -> None:
+        """The parts that settings may change between runs (see `retune`)."""
+        self.settings = settings
+        self.optimizer = optim.make(self.network, settings)
+        self.schedule = Schedule(settings)
+        self.stopping = EarlyStopping(settings, self.network.theta) if self.validation \
+            else None
+        with np.errstate(all="ignore"):  # a start that is not finite is found by `step`
+            self._step = self.network.step_function(self.sample, self.optimizer.update)
+
+    def continues_with(self, settings) -> bool:
+        """Whether a run with `settings` goes on with these batches: the settings differ
+        at most in those `mfc.settings.RETUNABLE` lists."""
+        kept = {key: getattr(self.settings, key) for key in RETUNABLE}
+        return replace(settings, **kept) == self.settings
+
+    def retune(self, settings) -> None:
+        """Go on with `settings` (see `continues_with`): a new learning rate, schedule,
+        optimizer settings or patience; the optimizer's state (for the same optimizer),
+        the schedule's and early stopping's carry over."""
+        optimizer, state = self.settings.optimizer, self.tuned_state()
+        self._tune(settings)
+        if settings.optimizer != optimizer:
+            del state["optimizer"]
+        self.load_tuned_state(state)
+
+    def tuned_state(self) -> dict:
+        """The optimizer's, the schedule's and early stopping's state (copies)."""
+        state = {"optimizer": self.optimizer.state(), "schedule": self.schedule.state()}
+        if self.stopping is not None:
+            state["stopping"] = self.stopping.state()
+        return state
+
+    def load_tuned_state(self, state: dict) -> None:
+        self.optimizer.load_state(state.get("optimizer", {}))
+        self.schedule.load_state(state["schedule"])
+        if self.stopping is not None and "stopping" in state:
+            self.stopping.load_state(state["stopping"])
+
+    @property
+    def epoch(self) -> int:
+        """The epochs done so far."""
+        return len(self.history)
 
     def step(self) -> float:
         """One training step; raises NotFinite (the params left as they were) when the
@@ -161,27 +270,78 @@ class Trainer:
             raise NotFinite(loss)
         return loss
 
-    def run(self, epochs: int, on_epoch, stop) -> list[float]:
-        """Train for `epochs`; return the mean batch loss of each. Diverged sets the
-        params back to the end of the last epoch with a finite loss."""
-        losses: list[float] = []
-        self._kept, self.kept_epoch = self.network.theta.copy(), 0
-        for epoch in range(1, epochs + 1):
-            losses.append(self._epoch(epoch, stop, losses))
-            self._keep(epoch)
-            validation = self.validate()
-            on_epoch(Epoch(epoch, losses[-1], *validation))
-            if stop.requested:
-                raise Interrupted(epoch, self.steps, self.steps, losses, stop.requested)
-        return losses
+    def fit(self, epochs: int, on_epoch=None, on_step=None, planned=None) -> Summary:
+        """`run` with Ctrl-C finishing the step (see `run`), numpy's warnings silenced:
+        the loss is checked at every step and a run that is not finite stops with a
+        clear message; numpy's warnings on the way there would only be noise."""
+        with np.errstate(all="ignore"), _ctrl_c_finishes_the_step() as stop:
+            return self.run(epochs, on_epoch or (lambda epoch: None), stop, on_step, planned)
 
-    def _epoch(self, epoch: int, stop, losses: list[float]) -> float:
+    def run(self, epochs: int, on_epoch, stop, on_step=None, planned=None) -> Summary:
+        """Train `epochs` more epochs, or fewer if early stopping says so; `planned` is
+        the epoch the run is meant to end at (the cosine schedule's end; by default
+        this run's last). `on_epoch(Epoch)` after each epoch; `on_step(epoch, step,
+        steps, mean loss so far)` after each step, if given."""
+        first, last = self.epoch + 1, self.epoch + epochs
+        planned = planned or last
+        start, patience = time.perf_counter(), None
+        self._go_on_from_the_last_epoch()
+        self._kept, self.kept_epoch = self.network.theta.copy(), self.epoch
+        for epoch in range(first, last + 1):
+            self._run_epoch(epoch, planned, stop, on_step)
+            self._keep(epoch)
+            on_epoch(self.history[-1])
+            if stop.requested:
+                raise Interrupted(epoch, self.steps, self.steps, self.losses(),
+                                  stop.requested)
+            if self._should_stop(epoch):
+                patience = self.settings.patience
+                break
+        restored = self._restore_best()
+        return self.summary(first, planned, time.perf_counter() - start, patience, restored)
+
+    def _restore_best(self) -> bool:
+        """Put the best epoch's params in place (with restore_best), keeping the last
+        epoch's for a run that goes on."""
+        if self.stopping is None or not self.stopping.can_restore:
+            return False
+        self.last_theta = self.network.theta.copy()
+        self.stopping.restore()
+        return True
+
+    def _go_on_from_the_last_epoch(self) -> None:
+        """A run after one that put the best epoch's params in place goes on from the
+        last epoch's, as one long run would; unless the params were changed since."""
+        if self.last_theta is not None and self.stopping is not None and \
+                np.array_equal(self.network.theta, self.stopping.best_theta):
+            self.network.theta[...] = self.last_theta
+        self.last_theta = None
+
+    def _run_epoch(self, epoch: int, planned: int, stop, on_step) -> None:
+        rate = self.schedule.rate(epoch, planned)
+        self.optimizer.set_rate(rate)
+        start = time.perf_counter()
+        loss = self._epoch(epoch, stop, on_step)
+        validation = self.validate()
+        self.history.append(Epoch(epoch, loss, *validation, learning_rate=rate,
+                                  seconds=time.perf_counter() - start,
+                                  rate_shown=self.settings.rate_varies))
+
+    def _should_stop(self, epoch: int) -> bool:
+        """After `epoch`: tell the schedule and early stopping its validation loss."""
+        validation_loss = self.history[-1].validation_loss
+        self.schedule.observe(epoch, validation_loss)
+        return self.stopping is not None and self.stopping.observe(epoch, validation_loss)
+
+    def _epoch(self, epoch: int, stop, on_step) -> float:
         """The steps of one epoch; their mean loss."""
         total = 0.0
         for step in range(1, self.steps + 1):
             total += self._checked_step(epoch, step)
+            if on_step is not None:
+                on_step(epoch, step, self.steps, total / step)
             if stop.requested:
-                raise Interrupted(epoch, step, self.steps, losses, stop.requested)
+                raise Interrupted(epoch, step, self.steps, self.losses(), stop.requested)
         return total / self.steps
 
     def _checked_step(self, epoch: int, step: int) -> float:
@@ -189,8 +349,8 @@ class Trainer:
             return self.step()
         except NotFinite as err:
             np.copyto(self.network.theta, self._kept)
-            raise Diverged(err.args[0], epoch, step, self.steps,
-                           self.settings.learning_rate, self.kept_epoch) from None
+            raise Diverged(err.args[0], epoch, step, self.steps, self.optimizer.rate,
+                           self.kept_epoch) from None
 
     def _keep(self, epoch: int) -> None:
         """A copy of the params at the end of an epoch, while they are finite (a finite
@@ -210,6 +370,22 @@ class Trainer:
             return loss, None
         scores, labels = values
         return loss, float(np.mean(self.network.predicted_classes(scores) == labels))
+
+    def losses(self) -> list[float]:
+        """The mean batch loss of every epoch so far."""
+        return [epoch.loss for epoch in self.history]
+
+    def summary(self, first: int, planned: int, seconds: float, stopped_early=None,
+                restored: bool = False, interrupted: bool = False) -> Summary:
+        """The summary of the epochs from `first` on (the best over the whole history)."""
+        best = None
+        if self.stopping is not None and self.stopping.best_epoch is not None:
+            best = self.history[self.stopping.best_epoch - 1]
+        elif self.history:
+            best = min(self.history, key=lambda epoch: epoch.watched)
+        final = self.history[-1] if self.history else None
+        return Summary(first, self.epoch, planned, seconds, best, final, stopped_early,
+                       restored, interrupted)
 
 
 class _Stop:
