@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 # numpy's functions generated code calls by bare name, and Python's it uses.
 NUMPY_NAMES = ("absolute", "add", "arange", "asarray", "clip", "copyto", "divide", "dot",
-               "empty", "equal", "exp", "expm1", "greater", "log", "logaddexp", "matmul",
-               "maximum", "minimum", "multiply", "negative", "ones", "power", "sign", "sqrt",
-               "subtract", "tanh", "vdot", "where", "zeros")
+               "empty", "equal", "exp", "expm1", "greater", "greater_equal", "log",
+               "logaddexp", "matmul", "maximum", "minimum", "multiply", "negative", "ones",
+               "power", "sign", "sqrt", "subtract", "tanh", "vdot", "where", "zeros")
 PYTHON_NAMES = ("isfinite", "float", "len", "range", "sum", "np")
 MFC_NAMES = ("normal_cdf",)  # mfc.ops' own functions, where numpy has none (GELU's Φ)
 

@@ -17,6 +17,10 @@ to write its gradient into, None to allocate one, or False when no gradient is w
 return an array other than the one offered (`g` itself, say): the runtime uses what is
 returned. Called with no buffers, every op is a plain function of its operands.
 
+An op active only while training (`random`, Dropout) takes `noise=` in both: the pass's
+uniform draws in [0, 1), of its operand's shape, which the runtime makes for a training
+pass (seeded) and gives as None in any other pass, where the op is the identity.
+
 Every op takes every shape its `shape` rule admits, a 0-d value included, whether it
 comes as a 0-d array or as the numpy scalar a reduction or a ufunc returns for one (a
 scalar cannot be an `out=`: see `_writable`). tests/test_ops.py tries each op at every
@@ -76,6 +80,12 @@ def _positive_value(value, kind):
     return float(value)
 
 
+def _rate_value(value, kind):
+    if not 0 <= _number_value(value, kind) < 1:
+        raise ValueError("expected a number in [0, 1)")
+    return float(value)
+
+
 def _init_value(value, kind):
     if kind == "number":
         if not math.isfinite(value):
@@ -100,6 +110,7 @@ class Op:
     needs_dims = False  # a leaf that must be given at least one dim
     optional = 0  # how many of the last operands a call may leave out (Linear's b)
     trailing_dims = False  # whether dims follow the operands, as in Reshape(x, 8, 8)
+    random = False  # draws noise while training: forward and backward take `noise=`
     target: int | None = None  # a loss's operand that holds the targets
     labels = False  # whether those targets are class labels (indices into the scores)
 
@@ -688,6 +699,60 @@ def normal_cdf(x):
     np.add(cdf, 1.0, out=cdf)
     return np.multiply(cdf, 0.5, out=cdf)
 
+
+
+class Dropout(Identity):
+    """While training: y = x·m/(1 − rate), m = 1 where the pass's noise (uniform in
+    [0, 1), one draw per element, from the runtime) is ≥ rate, else 0; dx = g·m/(1 − rate).
+    Without noise (predict, eval, validation): the identity."""
+
+    name, random = "Dropout", True
+    keywords = {"rate": KeywordSpec(_rate_value, 0.5, "a number in [0, 1), such as 0.5")}
+
+    def forward(self, attrs, x, out=None, noise=None):
+        if noise is None:
+            return x
+        return self._scaled_mask(attrs, noise, x, out)
+
+    def backward(self, attrs, g, out, x, into=(None,), noise=None):
+        if noise is None:
+            return (g,)
+        return (self._scaled_mask(attrs, noise, g, into[0]),)
+
+    def _scaled_mask(self, attrs, noise, factor, buffer):
+        """factor·m/(1 − rate), written into `buffer` if given."""
+        rate = attrs.get("rate", 0.5)
+        kept = np.greater_equal(noise, rate, out=buffer)
+        if buffer is None:
+            kept = _writable(kept).astype(np.result_type(factor))
+        np.multiply(kept, 1.0 / (1.0 - rate), out=kept)
+        return np.multiply(kept, factor, out=kept)
+
+    def forward_code(self, c, attrs, out, x, noise=None):
+        if noise is None:
+            c.line(f"copyto({out}, {x})")
+            return out
+        with c.block(f"if {noise} is None:"):
+            c.line(f"copyto({out}, {x})")
+        with c.block("else:"):
+            self._scaled_mask_code(c, attrs, noise, x, out)
+        return out
+
+    def backward_code(self, c, attrs, g, out, x, into, noise=None):
+        if noise is None:
+            c.line(f"copyto({into[0]}, {g})")
+            return into
+        with c.block(f"if {noise} is None:"):
+            c.line(f"copyto({into[0]}, {g})")
+        with c.block("else:"):
+            self._scaled_mask_code(c, attrs, noise, g, into[0])
+        return into
+
+    def _scaled_mask_code(self, c, attrs, noise, factor, buffer):
+        rate = attrs.get("rate", 0.5)
+        c.line(f"greater_equal({noise}, {rate!r}, out={buffer}); "
+               f"multiply({buffer}, {1.0 / (1.0 - rate)!r}, out={buffer}); "
+               f"multiply({buffer}, {factor}, out={buffer})")
 
 
 # ---------------------------------------------------------------- reductions

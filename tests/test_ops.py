@@ -46,6 +46,7 @@ CASES = {
     "GELU": [((3, 4),), (lambda rng: rng.standard_normal((3, 4)) * 4,)],
     "Softplus": [((3, 4),), (lambda rng: rng.standard_normal((3, 4)) * 400,)],
     "Transpose": [((3, 4),), ((4,),), ((2, 3, 4),)],
+    "Dropout": [((3, 4),), ((3, 4), {"rate": 0.2})],  # no noise: the identity
     "Reshape": [((2, 6), {"dims": (3, 4)}), ((2, 6), {"dims": (None, 2)}), ((12,), {"dims": (2, None, 3)})],
     "Softmax": [((3, 4),), ((3, 4), {"axis": 0})],
     "Sum": [((3, 4),), ((3, 4), {"axis": 0}), ((3, 4), {"axis": 1}), ((3, 4), {"axis": -1})],
@@ -399,3 +400,40 @@ def test_erf_is_maths_erf():
     xs = np.concatenate([np.linspace(-7, 7, 20001), [0.0, 1.0, -1.0, 1e-300, 50.0, -1e300]])
     np.testing.assert_allclose(erf(xs), [math.erf(v) for v in xs], rtol=0, atol=4e-16)
     assert erf(np.float32(0.5)).dtype == np.float32
+
+
+# ---------------------------------------------------------------- Dropout, with noise
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
+def test_dropout_zeroes_where_the_noise_is_below_the_rate_and_scales_the_rest(rate):
+    op, rng = OPS["Dropout"], np.random.default_rng(1)
+    x, noise = rng.standard_normal((50, 4)), rng.random((50, 4))
+    attrs = {"rate": rate}
+    value = op.forward(attrs, x, noise=noise)
+    np.testing.assert_allclose(value, np.where(noise >= rate, x / (1 - rate), 0.0), rtol=1e-15)
+    g = rng.standard_normal(x.shape)
+    (grad,) = op.backward(attrs, g, value, x, noise=noise)
+    numeric = numeric_gradient(lambda: float(np.sum(op.forward(attrs, x, noise=noise) * g)), x)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+    buffered = op.forward(attrs, x, out=np.empty_like(x), noise=noise)
+    (into,) = op.backward(attrs, g, buffered, x, into=(np.empty_like(x),), noise=noise)
+    np.testing.assert_array_equal(buffered, value)
+    np.testing.assert_array_equal(into, grad)
+    assert op.forward(attrs, x) is x and op.backward(attrs, g, x, x)[0] is g
+
+
+def test_dropouts_code_with_noise_is_the_ops():
+    op, rng = OPS["Dropout"], np.random.default_rng(2)
+    x, noise, g = rng.standard_normal((5, 3)), rng.random((5, 3)), rng.standard_normal((5, 3))
+    c = Emitter(Names(["args"]))
+    xv, nv = (c.define(n, f"args[{i}]", (5, 3)) for i, n in enumerate(("x", "noise")))
+    out, gv, dx = c.temp((5, 3)), c.define("g", "args[2]", (5, 3)), c.temp((5, 3))
+    op.forward_code(c, {"rate": 0.4}, out, xv, noise=nv)
+    op.backward_code(c, {"rate": 0.4}, gv, out, xv, into=(dx,), noise=nv)
+    text = ("def build(args):\n" + "".join(f"    {n} = {e}\n" for n, e in c.setup)
+            + "    def run():\n" + "".join(f"        {line}\n" for line in c.take_lines())
+            + f"        return {out}, {dx}\n    return run\n")
+    value, grad = link(text, "build", numpy_namespace(), [x, noise, g])()
+    np.testing.assert_array_equal(value, op.forward({"rate": 0.4}, x, noise=noise))
+    np.testing.assert_array_equal(grad, op.backward({"rate": 0.4}, g, value, x, noise=noise)[0])

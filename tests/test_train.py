@@ -441,3 +441,44 @@ def test_summary_without_validation_names_the_best_training_loss():
     line = model.summary.line()
     assert re.fullmatch(r"Done: 3 epochs, \d+\.\d\d s; best epoch 3 \(loss 45\.960\); "
                         r"final loss 45\.960", line), line
+
+
+# ---------------------------------------------------------------- Dropout
+
+DROPOUT = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 16, init=xavier), Param(16)
+W2, b2 = Param(16, 3, init=xavier), Param(3)
+h = Dropout(Tanh(Linear(X, W1, b1)), {rate})
+scores = Linear(h, W2, b2)
+cost = CrossEntropy(y, scores)
+train {{ data = "iris"; epochs = 3; batch_size = 8; learning_rate = 0.05; validation = 0.2 }}
+"""
+
+
+@pytest.mark.parametrize("backend", ["miniflow", "numpy"])
+def test_dropout_is_active_only_while_training_and_seeded(backend):
+    def run(rate, seed=0):
+        model = mfc.compile(DROPOUT.format(rate=rate), backend=backend)
+        epochs = []
+        model.train(seed=seed, on_epoch=epochs.append)
+        return model, epochs
+
+    (dropped, epochs), (_, plain_epochs) = run(0.5), run(0.0)
+    assert [e.loss for e in epochs] != [e.loss for e in plain_epochs]  # training drops
+    assert [e.loss for e in run(0.5)[1]] == [e.loss for e in epochs]  # same seed, same run
+    assert [e.loss for e in run(0.5, seed=1)[1]] != [e.loss for e in epochs]
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    values = dropped.forward({"X": X, "y": np.zeros(5, int)})
+    np.testing.assert_array_equal(values["h"], np.tanh(X @ dropped.params["W1"]
+                                                       + dropped.params["b1"]))  # predict: identity
+    again = dropped.forward({"X": X, "y": np.zeros(5, int)})
+    np.testing.assert_array_equal(again["cost"], values["cost"])
+
+
+def test_validation_sees_no_dropout():
+    model = mfc.compile(DROPOUT.format(rate=0.9))
+    epochs = []
+    model.train(epochs=1, on_epoch=epochs.append)
+    loss = model.evaluate(part="validation").loss  # twice the same: no noise drawn
+    assert loss == epochs[0].validation_loss == model.evaluate(part="validation").loss

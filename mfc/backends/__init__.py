@@ -13,6 +13,10 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
 - `checked_slots(arrays)`: Input name → array, checked against the Inputs' shapes and
   cast to the network's dtype, returned by *slot*: an object whose `value` a pass reads
   (a sampler sets it to each batch);
+- `train_mode(seed=None)`: the passes that follow are training passes: ops active only
+  while training (Dropout) draw their noise, from a generator seeded by `seed`
+  (restarted; None goes on with the draws so far); `evaluate` and the API's passes are
+  not training passes, and in them those ops are the identity;
 - `step_function(sample, update)`: one whole training step as a function of no
   arguments: `sample()` (None: no data) sets the slots to the next batch, forward and
   backward run, and `update()` (the optimizer's, over `theta` and `grad`) follows when

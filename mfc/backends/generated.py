@@ -29,6 +29,7 @@ from mfc.backends import miniflow
 from mfc.codegen import Emitter, Names, Var, link, numpy_namespace, setup_lines
 
 _KEPT_SIGNATURES = miniflow._KEPT_SIGNATURES
+NOISE = "#noise"  # the slot of the network's Noise: no node's name starts with '#'
 
 
 def lower(program, dtype: str | None = None, seed: int | None = None) -> "Network":
@@ -52,6 +53,7 @@ class Source:
         scope = numpy_namespace()
         exec(self.code, scope)  # noqa: S102: our own generated source
         slots = {node.name: node for node in network.inputs}
+        slots[NOISE] = network.noise  # what Dropout draws from (mfc.backends.miniflow.Noise)
         return scope["build"](network.theta, network.grad, slots, sample, update)
 
 
@@ -108,7 +110,8 @@ class Network(miniflow.Network):
         for node, array in arrays.items():
             node.value = array
         try:
-            loss, values = self._functions(names)["evaluate"]()
+            with self.noise.off():
+                loss, values = self._functions(names)["evaluate"]()
         finally:
             for node, array in batch.items():
                 node.value = array
@@ -134,6 +137,7 @@ class Network(miniflow.Network):
         checked = self.checked_feed(feed, plan)
         for node in self.inputs:
             node.value = checked.get(node.name)
+        self.noise.training = False  # the API's passes are never training ones
 
 
 def _nothing() -> None:
@@ -171,6 +175,7 @@ class _Writer:
         self.value: dict = {}  # node → Var of its value
         self.reads: dict = {}  # Input node → (Var, the line that reads it from its slot)
         self.forward_code: dict = {}  # op node → lines
+        self.noise: dict = {}  # node of an op active only while training → Var of its draw
         self.shapes = _value_shapes(network)
         self._leaves()
         for node in network.all_plan:
@@ -200,10 +205,22 @@ class _Writer:
         shape, dtype = self.shapes[node]
         out = self.c.temp(shape, dtype, hint=node.name)
         xs = [self.value[i] for i in node.inbound_nodes]
-        self.value[node] = node.op.forward_code(self.c, node.attrs, out, *xs)
+        self.value[node] = node.op.forward_code(self.c, node.attrs, out, *xs,
+                                                **self._noise(node))
         self.forward_code[node] = [f"# {node.name} = {node.op.name}"
                                    f"({', '.join(i.name for i in node.inbound_nodes)})"
                                    f"  {shape}"] + self.c.take_lines()
+
+    def _noise(self, node) -> dict:
+        """For an op active only while training: its draw (None outside training), as
+        the node runtime makes it, as the keyword its code takes."""
+        if not node.op.random:
+            return {}
+        source = self.c.constant("noise", f"slots[{NOISE!r}]", ())
+        shape = self.shapes[node.inbound_nodes[0]][0]
+        draw = self.noise[node] = self.c.local(f"{node.name}_noise", shape, "float64")
+        self.c.line(f"{draw} = {source}.draw({node.name!r}, {shape!r})")
+        return {"noise": draw}
 
     # -- gradients, in the node runtime's order
 
@@ -250,7 +267,9 @@ class _Writer:
                      if n in self.net.needs_grad else None
                      for i, n in enumerate(node.inbound_nodes))
         xs = [self.value[i] for i in node.inbound_nodes]
-        grads = node.op.backward_code(self.c, node.attrs, g, self.value[node], *xs, into=into)
+        noise = {"noise": self.noise[node]} if node in self.noise else {}
+        grads = node.op.backward_code(self.c, node.attrs, g, self.value[node], *xs, into=into,
+                                      **noise)
         for i, inbound in node.wanted:
             contribution[node, inbound] = grads[i]
         for i, inbound in node.repeats:  # rare (Mul(x, x)): a fresh array, as the runtime
@@ -304,9 +323,10 @@ def _value_shapes(network) -> dict:
     for node in network.nodes.values():
         if node.value is not None and isinstance(node, miniflow.Leaf):
             shapes[node] = (np.shape(node.value), np.result_type(node.value).name)
-    for node in network.all_plan:
-        if all(i in shapes for i in node.inbound_nodes):
-            node.out = None
-            node.forward()
-            shapes[node] = (np.shape(node.value), np.result_type(node.value).name)
+    with network.noise.off():  # a training pass's draws are the training's own
+        for node in network.all_plan:
+            if all(i in shapes for i in node.inbound_nodes):
+                node.out = None
+                node.forward()
+                shapes[node] = (np.shape(node.value), np.result_type(node.value).name)
     return shapes

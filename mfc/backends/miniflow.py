@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, MutableMapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -141,6 +142,57 @@ class Ternary(Node):
 _BY_ARITY = {1: Unary, 2: Binary, 3: Ternary}
 
 
+class Noisy(Node):
+    """A node whose op is active only while training (Dropout): each pass asks the
+    network's `Noise` for a draw, None outside training, and its backward uses the same."""
+
+    noise_source: "Noise"
+
+    def forward(self) -> None:
+        x, = self.inbound_nodes
+        self.noise = self.noise_source.draw(self.name, np.shape(x.value))
+        self.value = self.op.forward(self.attrs, x.value, out=self.out, noise=self.noise)
+
+    def backward(self) -> None:
+        x, = self.inbound_nodes
+        g = self.gradients[self] = self.upstream()
+        self.gradients[x] = self.op.backward(self.attrs, g, self.value, x.value,
+                                             into=self.into, noise=self.noise)[0]
+
+
+class Noise:
+    """The draws of ops active only while training (Dropout): in a training pass, a
+    uniform [0, 1) float64 array of the node's operand's shape, from a generator seeded
+    by the training's seed, in the order the nodes run; None in any other pass (predict,
+    eval, validation, the API's forward and gradients), where those ops are the identity.
+    Both backends draw through it, so they draw alike."""
+
+    def __init__(self, seed: int):
+        self.training = False
+        self.restart(seed)
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    def restart(self, seed: int) -> None:
+        self.rng = np.random.default_rng((seed, 3))
+
+    def draw(self, name: str, shape: tuple):
+        if not self.training:
+            return None
+        buffer = self._buffers.get((name, shape))
+        if buffer is None:
+            buffer = self._buffers[name, shape] = np.empty(shape)
+        return self.rng.random(out=buffer)
+
+    @contextmanager
+    def off(self):
+        """Passes that are not training (validation, a first run that sizes buffers)."""
+        training, self.training = self.training, False
+        try:
+            yield
+        finally:
+            self.training = training
+
+
 class Leaf(Node):
     """An Input (value fed from outside) or a Const (value set once)."""
 
@@ -236,6 +288,8 @@ def _node_class(record) -> type:
     op = record.op
     if op.kind == "param":
         return ParamNode
+    if op.random:
+        return Noisy
     if op.operands is None or op.kind == "const":
         return Leaf
     return _BY_ARITY.get(len(record.inputs), Node)  # Linear(X, W) is binary
@@ -270,6 +324,10 @@ class Network:
         classifier = program.classifier()
         self.predicted_classes = classifier.predicted_classes if classifier else None
         self._make_params(program, seed)
+        self.noise = Noise(seed)
+        for node in nodes.values():
+            if isinstance(node, Noisy):
+                node.noise_source = self.noise
         self._wire()
         if isinstance(self.loss, ParamNode):  # `loss = x`: a param minimised directly
             self.loss.seed = np.ones_like(self.loss.value)
@@ -333,8 +391,9 @@ class Network:
         for node in plan:
             node.out, node.into, node.total, node.seed = buffers.get(node, (None,) * 4)
         if missing:
-            for node in plan:  # one run that allocates, to learn every value's shape
-                node.forward()
+            with self.noise.off():  # one run that allocates, to learn every value's shape
+                for node in plan:
+                    node.forward()
             for node in missing:
                 buffers[node] = self._allocate(node)
             for node in plan:
@@ -367,6 +426,14 @@ class Network:
         return self.loss.value.item()
 
     # -- what the training loop asks of a backend
+
+    def train_mode(self, seed: int | None = None) -> None:
+        """The passes that follow are training passes, until an API call: ops active
+        only while training (Dropout) draw their noise, from `seed` (restarted), or
+        going on with the draws so far (None)."""
+        if seed is not None:
+            self.noise.restart(seed)
+        self.noise.training = True
 
     def ready(self) -> None:
         """Point the training passes at buffers for the Inputs' current shapes (a
@@ -407,6 +474,10 @@ class Network:
     def evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
         """The loss, and the values of the nodes `names` (copies), on `arrays` (slot →
         array, as `checked_slots` gives); the training batch is left as it was."""
+        with self.noise.off():
+            return self._evaluate(arrays, names)
+
+    def _evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
         batch = {node: node.value for node in arrays}
         for node, array in arrays.items():
             node.value = array
@@ -426,6 +497,7 @@ class Network:
         checked = self.checked_feed(values, plan)
         for node in self.inputs:
             node.value = checked.get(node.name)
+        self.noise.training = False  # the API's passes are never training ones
         self.activate(plan)
 
     def checked_feed(self, values: dict, plan: list[Node]) -> dict[str, np.ndarray]:

@@ -216,6 +216,7 @@ class Trainer:
         self.steps = self.sample.steps if self.sample is not None else 1
         self.history: list[Epoch] = []
         self.last_theta = None  # the last epoch's params, while the best epoch's are out
+        network.train_mode(settings.seed)  # Dropout's noise, from the seed
         self._tune(settings)
 
     def _tune(self, settings) -> None:
@@ -285,6 +286,7 @@ class Trainer:
         first, last = self.epoch + 1, self.epoch + epochs
         planned = planned or last
         start, patience = time.perf_counter(), None
+        self.network.train_mode()  # its noise goes on; predicting since turned it off
         self._go_on_from_the_last_epoch()
         self._kept, self.kept_epoch = self.network.theta.copy(), self.epoch
         for epoch in range(first, last + 1):
