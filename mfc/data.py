@@ -28,7 +28,7 @@ from mfc.diagnostics import DataError, SettingError, did_you_mean
 from mfc.lazy import LazyModule
 from mfc.preprocess import MAX_CLASSES, Preprocessing, class_labels, standardize  # noqa: F401
 from mfc.settings import HELD_OUT, data_problems, held_out_rows, split_sizes
-from mfc.text import format_shape, plural
+from mfc.text import byte_size, format_shape, plural
 
 np = LazyModule("numpy", globals(), "np")  # imported when data is first read
 
@@ -531,8 +531,8 @@ def _check_size(source: str, key: str, shape: tuple) -> None:
     size = math.prod(shape) * 8  # bytes, as float64
     if size > _MAX_BYTES:
         raise DataError(f"{source}: {key} has shape {format_shape(shape)}, "
-                        f"{size / 2**30:,.1f} GiB as float64; mfc loads at most "
-                        f"{_MAX_BYTES // 2**30} GiB")
+                        f"{byte_size(size)} as float64; mfc loads at most "
+                        f"{byte_size(_MAX_BYTES)}")
 
 
 def _numbers(source: str, key: str, array: np.ndarray) -> np.ndarray:

@@ -35,3 +35,23 @@ def clip(text: str, limit: int) -> str:
         return text
     head = (limit - 1) // 2
     return f"{text[:head]}…{text[len(text) - (limit - 1 - head):]}"
+
+
+_BINARY_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def byte_size(count: int) -> str:
+    """`512 bytes`, `2.0 GiB`, `7.5 EiB`; past the exbibytes, `8.0e+30 bytes`: a size
+    that large is a typo, and its digits would only hide that."""
+    if count < 1024:
+        return plural(count, "byte")
+    for power, unit in enumerate(_BINARY_UNITS[1:], start=1):
+        if count < 1024 ** (power + 1) or unit == _BINARY_UNITS[-1]:
+            value = count / 1024 ** power
+            return f"{value:.1f} {unit}" if value < 1024 else f"{count:.1e} bytes"
+    raise AssertionError("unreachable")
+
+
+def large_count(count: int) -> str:
+    """`1,048,576`, or `1.0e+30` for a count of more than 15 digits."""
+    return f"{count:,}" if count < 10**15 else f"{count:.1e}"

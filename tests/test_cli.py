@@ -2,6 +2,7 @@
 is in test_cli_check.py). The libraries they call are tested in test_train.py and
 test_draw.py."""
 
+import errno
 import os
 import re
 import signal
@@ -94,6 +95,29 @@ def test_data_flag_is_relative_to_the_current_folder(capsys, tmp_path, monkeypat
     code, out, err = run(capsys, "run", SPECS / "regressor.mf", "--data", "d.csv",
                          "--epochs", 1, "--batch-size", 5)
     assert code == 0, err
+
+
+def test_a_data_path_from_a_flag_is_named_as_it_was_typed(capsys, tmp_path, monkeypatch):
+    (tmp_path / "bad.csv").write_text("a,b,t\n1,2,3\n4,x,6\n")
+    monkeypatch.chdir(tmp_path)
+    for flags in (["--data", "bad.csv"], ["--set", "data=bad.csv"]):
+        one_line_error(*run(capsys, "run", SPECS / "regressor.mf", *flags),
+                       "mfc: error: bad.csv:3: column 'b'")
+    one_line_error(*run(capsys, "run", SPECS / "regressor.mf", "--data", "nothere.csv"),
+                   f"data file 'nothere.csv' not found (looked in {tmp_path}/nothere.csv)")
+
+
+def test_a_full_disk_under_stdout_is_named(capsys, monkeypatch):
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    one_line_error(*run(capsys, "check", SPECS / "warmup.mf"),
+                   "mfc: error: cannot write to stdout: No space left on device")
 
 
 @pytest.mark.parametrize("flags,message", [

@@ -81,3 +81,23 @@ def test_two_batch_dims_broadcasting_into_n_by_n_is_a_warning():
     assert [(d.code, d.line, d.column) for d in program.program.diagnostics] == [("W006", 3, 14)]
     assert mfc.compile("X, y = Input(_, 3), Input(_, 1)\nW = Param(3, 1)\n"
                        "cost = Mean((y - X @ W) ** 2)").program.diagnostics == ()
+
+
+def test_numbers_in_messages_read_as_words():
+    (too_large,) = spec_errors("a = Param(100000, 100000, 100000, 100000, 100000, 100000)\n"
+                               "cost = Sum(a)\n")
+    assert too_large.code == "E204"
+    assert "1.0e+30 elements (8.0e+30 bytes as float64)" in too_large.message
+    (gib,) = spec_errors("a = Param(100000, 100000)\ncost = Sum(a)\n")
+    assert "10,000,000,000 elements (74.5 GiB as float64)" in gib.message
+    (rank,) = spec_errors("X, y = Input(_, 3), Input(_, 3, 2)\ncost = CrossEntropy(y, X)\n")
+    assert "y must have 1 dim, but" in rank.message
+
+
+@pytest.mark.parametrize("count,text", [(0, "0 bytes"), (1, "1 byte"), (1023, "1,023 bytes"),
+                                        (1024, "1.0 KiB"), (2**31, "2.0 GiB"),
+                                        (3 * 2**60, "3.0 EiB"), (2**70, "1.2e+21 bytes")])
+def test_byte_sizes(count, text):
+    from mfc.text import byte_size
+
+    assert byte_size(count) == text

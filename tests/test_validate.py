@@ -180,3 +180,17 @@ def test_softmax_before_a_labels_loss_inside_a_bigger_loss_is_W005():
 def test_a_param_that_never_reaches_the_loss_is_W001():
     p = program("x = Param(3)\nz = Param(2)\ncost = Sum(x)\nunused = Sum(z)\ntrain { loss = cost }")
     assert sorted(d.code for d in p.diagnostics) == ["W001", "W003"]
+
+
+@pytest.mark.parametrize("setting,suggested,never", [
+    ("features = V", "'X'", "'W'"),  # the data goes to an Input, never a Param
+    ("targets = W2", None, "'W'"),
+    ("loss = y2", None, "'y'"),  # an Input is never the loss
+    ("loss = cots", "'cost'", "'y'"),
+])
+def test_did_you_mean_suggests_only_what_the_setting_takes(setting, suggested, never):
+    source = ("X, y = Input(_, 4), Input()\nW = Param(4, 1)\ncost = MSE(y, X @ W)\n"
+              f'train {{ data = "iris"; {setting} }}\n')
+    (d,) = [d for d in spec_errors_with(source) if d.code == "E405"]
+    assert never not in (d.help or "")
+    assert suggested is None or suggested in d.help

@@ -11,6 +11,7 @@ for other signals that stop a run); 70 for a bug in mfc itself.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 
@@ -53,7 +54,10 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except OSError as err:  # a last resort: each path the user gives has its own message
-        print(one_line(f"mfc: error: {_os_error(err)}"), file=sys.stderr)
+        what = _os_error(err)
+        if err.filename is None and err.errno in _WRITE_ERRORS:  # every file mfc writes
+            what = f"cannot write to stdout: {what}"  # names itself: this is the output
+        print(one_line(f"mfc: error: {what}"), file=sys.stderr)
         return EXIT_USAGE
     except Exception as err:  # anything else is a bug in mfc, and shows as one
         return _bug(err, debug)
@@ -67,6 +71,10 @@ def _bug(err: Exception, debug: bool) -> int:
           "report it with the command and the spec" +
           ("" if debug else " (--debug shows the traceback)"), file=sys.stderr)
     return EXIT_BUG
+
+
+# What a write to a full or failing disk raises.
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _os_error(err: OSError) -> str:

@@ -62,7 +62,11 @@ def run_command(args) -> int:
     evaluate_only = overrides.get("epochs") == 0  # checked here: a block's must be 1 or more
     if evaluate_only:
         del overrides["epochs"]
-    model = Model(compile_spec(args.file, **overrides), backend=args.backend)
+    # A data path from the command line is relative to the current folder (the train
+    # block's, to the spec's), and is named in messages as it was typed.
+    base_dir = Path.cwd() if overrides.get("data") else None
+    model = Model(compile_spec(args.file, base_dir=base_dir, **overrides),
+                  backend=args.backend)
     if args.explain:
         return _explain(model, args)
     _check_save_path(args.save, model.program, args.force)
@@ -114,14 +118,14 @@ def _name_and_value(item: str) -> tuple[str, str]:
 
 
 def _data_flag(data: str | None) -> str | None:
-    """A --data path is relative to the current folder (a block's, to the spec's)."""
+    """A --data path, checked to name a file (relative to the current folder)."""
     from mfc import data as datasets
 
     if not data or datasets.is_bundled(data):
         return data
     if datasets.describe(data, Path.cwd()) is None:  # a DataError for an unusable one
         raise CliError(f"data file '{data}' not found (looked in {os.path.abspath(data)})")
-    return os.path.abspath(data)
+    return data
 
 
 def _check_save_path(path: str | None, program, force: bool) -> None:

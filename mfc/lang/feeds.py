@@ -69,7 +69,8 @@ def _can_feed(nodes, settings, role: str, name: str, report: Report) -> bool:
         if role == "targets" and not explicit:
             return True  # no targets: the data's y goes unused (an autoencoder, say)
         report(E405, f"the data's {role} go to '{name}', but there is no such node", span,
-               help=did_you_mean(name, nodes) or help)
+               help=did_you_mean(name, [n for n, node in nodes.items()  # Inputs alone
+                                        if node.kind == "data"]) or help)
         return False
     node = nodes[name]
     if node.op is not None and node.kind != "data":

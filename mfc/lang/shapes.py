@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from mfc.diagnostics import E200, E201, E202, E204, W006, Note, Report
 from mfc.ir import Node
 from mfc.lang.graph import Graph
-from mfc.text import format_shape
+from mfc.text import byte_size, format_shape, large_count
 
 MAX_ELEMENTS = 2**28  # 2 GiB of float64: past this, allocation is the user's typo
 BATCH, DATA, FREE, PARAM = "batch", "data", "free", "param"
@@ -159,8 +159,8 @@ class ShapeRules:
     def rank(self, node, x: Operand, *ranks: int) -> bool:
         if len(x.shape) in ranks:
             return True
-        wanted = " or ".join(str(r) for r in ranks)
-        self.mismatch(node, f"{x.label} must have {wanted} dims, but its shape is "
+        wanted = " or ".join(str(r) for r in ranks) + (" dim" if ranks == (1,) else " dims")
+        self.mismatch(node, f"{x.label} must have {wanted}, but its shape is "
                       f"{self.dims.show_shape(x.shape)}", x, code=E201)
         return False
 
@@ -255,8 +255,9 @@ class ShapeRules:
             sizes.append(size)
         elements = math.prod(sizes)
         if elements > MAX_ELEMENTS:
-            self.report(E204, f"{node.label} is too large to allocate: {elements:,} "
-                        f"elements ({elements * 8 / 2**30:,.1f} GiB as float64)", node.span,
+            self.report(E204, f"{node.label} is too large to allocate: "
+                        f"{large_count(elements)} elements ({byte_size(elements * 8)} as "
+                        "float64)", node.span,
                         help=f"a value may hold at most {MAX_ELEMENTS:,} elements")
 
     # -- rules the ops use

@@ -59,7 +59,7 @@ def outputs(nodes: dict[str, Node], loss: str, settings: TrainSettings,
 def _usable_output(nodes, name: str, span, settings: TrainSettings, report: Report) -> bool:
     if name not in nodes:
         report(E405, f"output names '{name}', but there is no such node", span,
-               help=did_you_mean(name, [n.name for n in nodes.values() if not n.anonymous]))
+               help=did_you_mean(name, _named(nodes, "param", "const")))
         return False
     node = nodes[name]
     if node.kind in ("param", "const"):
@@ -168,11 +168,16 @@ def warnings(nodes: dict[str, Node], graph: Graph, loss: str, report: Report) ->
                    help="pass the scores before the Softmax")
 
 
+def _named(nodes: dict[str, Node], *refused_kinds: str) -> list[str]:
+    """The named nodes a setting may name: a suggestion is never one it would refuse."""
+    return [n.name for n in nodes.values() if not n.anonymous and n.kind not in refused_kinds]
+
+
 def _named_loss(nodes, settings, report) -> str | None:
     name, span = settings.loss, setting_span(settings, "loss")
     if name not in nodes:
         report(E405, f"loss names '{name}', but there is no such node", span,
-               help=did_you_mean(name, [n.name for n in nodes.values() if not n.anonymous]))
+               help=did_you_mean(name, _named(nodes, "data", "const")))
         return None
     node = nodes[name]
     if node.kind in ("data", "const"):
