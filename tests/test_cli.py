@@ -716,3 +716,13 @@ def test_ctrl_c_while_mfc_starts_is_one_line(capsys, monkeypatch):
 def test_the_console_script_starts_at_the_guarded_entry_point():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'mfc = "mfc.start:main"' in text
+
+
+def test_the_readmes_run_output_is_what_mfc_prints(capsys):
+    """The README shows what a fresh install prints: the epochs it lists before '...'."""
+    readme = (ROOT / "README.md").read_text()
+    for spec in ("regressor", "digits"):
+        block = readme.split(f"$ mfc run specs/{spec}.mf\n", 1)[1].split("```", 1)[0]
+        shown = block.split("...", 1)[0].splitlines()
+        code, out, _ = run(capsys, "run", SPECS / f"{spec}.mf", "--epochs", len(shown))
+        assert code == 0 and out.splitlines() == shown, spec
