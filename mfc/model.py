@@ -393,15 +393,21 @@ class Model:
         fingerprint, the settings, the data, the history, versions; `test`, an
         Evaluation on held-out rows, if given) to a model file at `path`, atomically
         (see mfc.modelfile and docs/model-file.md). Raises OSError."""
+        from mfc import modelfile
+
+        modelfile.save(path, self.params, self.manifest(test), self.preprocessing)
+
+    def manifest(self, test=None) -> dict:
+        """The manifest `save` writes (mfc.modelfile.manifest), for the settings and
+        data of the last `train` or `prepare`."""
         from mfc import __version__, modelfile
 
         settings, prepared = self._trained or (self.program.settings, None)
-        manifest = modelfile.manifest(
+        return modelfile.manifest(
             self.program, settings=settings, preprocessing=self.preprocessing,
             history=self.history, data=_data_summary(settings, prepared, self.preprocessing),
             versions={"mfc": __version__, "numpy": np.__version__},
             evaluation=test.to_dict() if test is not None else None)
-        modelfile.save(path, self.params, manifest, self.preprocessing)
 
     def restore(self, path, note=None) -> None:
         """Take the params, the preprocessing and the history from the model file at

@@ -262,6 +262,24 @@ class Param(Op):
         limit = 1 / math.sqrt(fan_in) if init == "uniform" else math.sqrt(6 / (fan_in + fan_out))
         return rng.uniform(-limit, limit, shape)
 
+    def initialize_code(self, attrs, shape) -> str:
+        """`initialize` as an expression of numpy (`np`) and the Generator `rng`, drawing
+        the same numbers (for `mfc emit`)."""
+        init = attrs.get("init") or ("normal" if len(shape) >= 2 else "zeros")
+        fan_in = shape[0] if shape else 1
+        fan_out = shape[1] if len(shape) >= 2 else fan_in
+        shape = tuple(shape)
+        if isinstance(init, float):
+            return f"np.full({shape!r}, {init!r})"
+        if init in ("zeros", "ones"):
+            return f"np.{init}({shape!r})"
+        if init == "normal":
+            return f"rng.standard_normal({shape!r})"
+        if init == "he":
+            return f"rng.standard_normal({shape!r}) * {math.sqrt(2.0 / fan_in)!r}"
+        limit = 1 / math.sqrt(fan_in) if init == "uniform" else math.sqrt(6 / (fan_in + fan_out))
+        return f"rng.uniform({-limit!r}, {limit!r}, {shape!r})"
+
 
 class Const(Op):
     """A numeric constant written in an expression (`x ** 2`)."""

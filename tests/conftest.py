@@ -85,3 +85,26 @@ def numeric_gradient(f, x, eps=1e-6):
         x[i] = kept
         grad[i] = (up - down) / (2 * eps)
     return grad
+
+
+@pytest.fixture(scope="session")
+def numpy_only_python(tmp_path_factory):
+    """The python of a virtualenv that has numpy and nothing else (no mfc, no
+    scikit-learn): numpy linked in from this environment, so that no download is needed."""
+    import os
+    import subprocess
+    import sys
+    import venv
+    from pathlib import Path
+
+    folder = tmp_path_factory.mktemp("numpy-only")
+    venv.EnvBuilder(with_pip=False).create(folder)
+    python = folder / "bin" / "python"
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.run([python, "-c", where], capture_output=True, text=True,
+                               check=True).stdout.strip())
+    source = Path(np.__file__).parent.parent
+    for entry in source.iterdir():
+        if entry.name == "numpy" or entry.name.startswith(("numpy.libs", "numpy-")):
+            os.symlink(entry, site / entry.name)
+    return python

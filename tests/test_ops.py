@@ -10,7 +10,7 @@ import pytest
 from conftest import numeric_gradient
 import mfc
 from mfc.codegen import Emitter, Names, link, numpy_namespace
-from mfc.ops import LEAF_KINDS, OPS, Op
+from mfc.ops import INIT_NAMES, LEAF_KINDS, OPS, Op
 
 
 # ---------------------------------------------------------------- the op table
@@ -437,3 +437,12 @@ def test_dropouts_code_with_noise_is_the_ops():
     value, grad = link(text, "build", numpy_namespace(), [x, noise, g])()
     np.testing.assert_array_equal(value, op.forward({"rate": 0.4}, x, noise=noise))
     np.testing.assert_array_equal(grad, op.backward({"rate": 0.4}, g, value, x, noise=noise)[0])
+
+
+@pytest.mark.parametrize("init", [None, *INIT_NAMES, 0.25])
+@pytest.mark.parametrize("shape", [(3,), (3, 4)])
+def test_param_init_code_draws_what_initialize_draws(init, shape):
+    param, attrs = OPS["Param"], {"init": init}
+    drawn = param.initialize(attrs, shape, np.random.default_rng(5))
+    code = param.initialize_code(attrs, shape)
+    np.testing.assert_array_equal(eval(code, {"np": np, "rng": np.random.default_rng(5)}), drawn)

@@ -16,13 +16,13 @@ import sys
 import traceback
 
 from mfc import __version__
-from mfc.cli import check, draw, eval as evaluate, info, predict, run
+from mfc.cli import check, draw, eval as evaluate, emit, info, predict, run
 from mfc.cli.common import (EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE,
                             CliError)
 from mfc.diagnostics import MfcError, SpecError
 from mfc.text import one_line, plural
 
-COMMANDS = (check, run, draw, predict, evaluate, info)
+COMMANDS = (check, run, draw, predict, evaluate, info, emit)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,15 +7,28 @@ or a new one, through any symlinks; never the spec or the data it reads.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from mfc.diagnostics import MfcError
 from mfc.files import same_file
+from mfc.settings import OPTIMIZERS
 from mfc.text import plural
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
 EXIT_SIGNAL = 128  # plus the number of the signal that stopped a run (SIGINT: 130)
+
+
+# The common settings' own flags, for `mfc run` and `mfc emit`: (setting, metavar, what
+# it is). Every setting is also `--set NAME=VALUE`; either way the value is checked as
+# the train block's own are.
+FLAGS = (("epochs", "N", "passes over the training data; 0 trains nothing and evaluates "
+                    "the params"),
+         ("batch_size", "N", "examples per step"),
+         ("learning_rate", "RATE", "the optimizer's step size"),
+         ("seed", "N", "seeds the params' initial values and the order of the batches"),
+         ("optimizer", "NAME", " or ".join(OPTIMIZERS)))
 
 
 class CliError(MfcError):
@@ -170,3 +183,56 @@ def check_folder(flag: str, path: str, example: str) -> None:
         raise CliError(f"{flag} {path}: no folder '{folder}'")
     if not folder.is_dir():
         raise CliError(f"{flag} {path}: '{folder}' is not a folder")
+
+
+def add_setting_flags(parser) -> None:
+    """The flags that override the train block: FLAGS, --data and --set NAME=VALUE."""
+    from mfc.settings import SCHEMA, TrainSettings
+
+    defaults = TrainSettings()
+    for key, metavar, what in FLAGS:
+        parser.add_argument("--" + key.replace("_", "-"), metavar=metavar, help=f"{what} "
+                            f"(default: the train block's, else {getattr(defaults, key)})")
+    parser.add_argument("--data", help="a bundled dataset name, or a .csv or .npz file "
+                        "(a path is relative to the current folder)")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
+                        help="any train setting, as the train block would set it: "
+                        f"{', '.join(SCHEMA)} (e.g. --set target_column=price)")
+
+
+def setting_overrides(args) -> dict:
+    """The settings the flags give, as values for `TrainSettings.with_overrides` (which
+    checks them); a setting given twice is a CliError."""
+    given = {key: getattr(args, key) for key, _, _ in FLAGS}
+    given["data"] = args.data
+    given = {key: text for key, text in given.items() if text is not None}
+    for item in args.set:
+        key, text = _name_and_value(item)
+        if key in given:
+            raise CliError(f"'{key}' is given twice on the command line")
+        given[key] = text
+    from mfc.settings import from_text
+
+    values = {key: from_text(key, text) for key, text in given.items()}
+    if "data" in values:
+        values["data"] = _data_flag(values["data"])
+    return values
+
+
+def _name_and_value(item: str) -> tuple[str, str]:
+    """`--set NAME=VALUE` split; `batch-size` is taken for `batch_size`."""
+    name, equals, value = item.partition("=")
+    if not equals or not name.strip():
+        raise CliError(f"--set takes NAME=VALUE, such as --set validation=0.2, not '{item}'")
+    return name.strip().replace("-", "_"), value.strip()
+
+
+def _data_flag(data: str | None) -> str | None:
+    """A --data path, checked to name a file (relative to the current folder)."""
+    from mfc import data as datasets
+
+    if not data or datasets.is_bundled(data):
+        return data
+    if datasets.describe(data, Path.cwd()) is None:  # a DataError for an unusable one
+        raise CliError(f"data file '{data}' not found (looked in {os.path.abspath(data)})")
+    return data

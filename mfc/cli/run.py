@@ -4,41 +4,22 @@ as they are (those `--load` gives)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
 
 from mfc.backends import BACKENDS, DEFAULT
-from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError, check_folder,
-                            compile_spec, not_read_by, note)
+from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError,
+                            add_setting_flags, check_folder, compile_spec, not_read_by, note,
+                            setting_overrides)
 from mfc.files import NotReplaceable, check_replaceable, check_writable
-from mfc.settings import OPTIMIZERS, SCHEMA, TrainSettings, from_text
 from mfc.text import one_line, plural
-
-
-# The common settings' own flags: (setting, metavar, what it is). Every setting is also
-# `--set NAME=VALUE`; either way the value is checked as the train block's own are.
-FLAGS = (("epochs", "N", "passes over the training data; 0 trains nothing and evaluates "
-                    "the params"),
-         ("batch_size", "N", "examples per step"),
-         ("learning_rate", "RATE", "the optimizer's step size"),
-         ("seed", "N", "seeds the params' initial values and the order of the batches"),
-         ("optimizer", "NAME", " or ".join(OPTIMIZERS)))
 
 
 def add_parser(commands) -> None:
     run = commands.add_parser("run", help="train a spec with its train block")
     run.add_argument("file", metavar="FILE", help="the spec to train (.mf)")
-    defaults = TrainSettings()
-    for key, metavar, what in FLAGS:
-        run.add_argument("--" + key.replace("_", "-"), metavar=metavar, help=f"{what} "
-                         f"(default: the train block's, else {getattr(defaults, key)})")
-    run.add_argument("--data", help="a bundled dataset name, or a .csv or .npz file "
-                     "(a path is relative to the current folder)")
-    run.add_argument("--set", action="append", metavar="NAME=VALUE", default=[],
-                     help="any train setting, as the train block would set it: "
-                     f"{', '.join(SCHEMA)} (e.g. --set target_column=price)")
+    add_setting_flags(run)
     run.add_argument("--save", metavar="PATH.npz",
                      help="write the model file here: params, preprocessing, manifest")
     run.add_argument("--force", action="store_true",
@@ -58,7 +39,7 @@ def run_command(args) -> int:
     from mfc.model import Model
     from mfc.train import Diverged, Interrupted
 
-    overrides = _overrides(args)
+    overrides = setting_overrides(args)
     evaluate_only = overrides.get("epochs") == 0  # checked here: a block's must be 1 or more
     if evaluate_only:
         del overrides["epochs"]
@@ -90,42 +71,6 @@ def _explain(model, args) -> int:
         raise CliError("--explain trains nothing, so it takes neither --save nor --load")
     print(model.explain(note=note), end="")
     return EXIT_OK
-
-
-def _overrides(args) -> dict:
-    """The settings the flags give, as values for `TrainSettings.with_overrides` (which
-    checks them); a setting given twice is a CliError."""
-    given = {key: getattr(args, key) for key, _, _ in FLAGS}
-    given["data"] = args.data
-    given = {key: text for key, text in given.items() if text is not None}
-    for item in args.set:
-        key, text = _name_and_value(item)
-        if key in given:
-            raise CliError(f"'{key}' is given twice on the command line")
-        given[key] = text
-    values = {key: from_text(key, text) for key, text in given.items()}
-    if "data" in values:
-        values["data"] = _data_flag(values["data"])
-    return values
-
-
-def _name_and_value(item: str) -> tuple[str, str]:
-    """`--set NAME=VALUE` split; `batch-size` is taken for `batch_size`."""
-    name, equals, value = item.partition("=")
-    if not equals or not name.strip():
-        raise CliError(f"--set takes NAME=VALUE, such as --set validation=0.2, not '{item}'")
-    return name.strip().replace("-", "_"), value.strip()
-
-
-def _data_flag(data: str | None) -> str | None:
-    """A --data path, checked to name a file (relative to the current folder)."""
-    from mfc import data as datasets
-
-    if not data or datasets.is_bundled(data):
-        return data
-    if datasets.describe(data, Path.cwd()) is None:  # a DataError for an unusable one
-        raise CliError(f"data file '{data}' not found (looked in {os.path.abspath(data)})")
-    return data
 
 
 def _check_save_path(path: str | None, program, force: bool) -> None:

@@ -1,0 +1,87 @@
+"""`mfc emit FILE --target numpy`: the spec as a standalone numpy training script."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mfc.cli.common import (EXIT_OK, CliError, add_setting_flags, check_folder, compile_spec,
+                            not_read_by, note, setting_overrides)
+
+TARGETS = ("numpy",)
+
+
+def add_parser(commands) -> None:
+    emit = commands.add_parser("emit", help="write a spec as a standalone training script")
+    emit.add_argument("file", metavar="FILE")
+    emit.add_argument("--target", choices=TARGETS, default="numpy",
+                      help="what the script runs on (numpy: needs numpy alone)")
+    emit.add_argument("-o", "--output", default="-", metavar="SCRIPT.py",
+                      help="where to write the script (default: stdout)")
+    emit.add_argument("--with-data", action="store_true",
+                      help="also write the prepared data beside the script, as SCRIPT.npz")
+    emit.add_argument("--step-only", action="store_true",
+                      help="only the generated training step (as `mfc run --explain`)")
+    emit.add_argument("--force", action="store_true",
+                      help="replace files that are there already")
+    add_setting_flags(emit)
+    emit.set_defaults(handler=emit_command)
+
+
+def emit_command(args) -> int:
+    from mfc import emit
+    from mfc.model import Model
+
+    model = Model(compile_spec(args.file, **setting_overrides(args)))
+    data_path = _paths(args, model.program)
+    if args.step_only:
+        _write(args.output, model.explain(note=note), args.force)
+        return EXIT_OK
+    emitted = emit.emit(model, note=note)
+    if args.with_data and emitted.data is None:
+        note("the spec trains without data: there is no data file to write")
+    _write(args.output, emitted.text, args.force)
+    if args.with_data and emitted.data is not None:
+        _write_data(data_path, emitted.data, args.force)
+    return EXIT_OK
+
+
+def _paths(args, program) -> Path | None:
+    """The data file's path (SCRIPT.npz beside the script), once the outputs are
+    checked: never the spec or its data, never a folder that is not there."""
+    if args.output == "-":
+        if args.with_data:
+            raise CliError("--with-data writes SCRIPT.npz beside the script: give -o SCRIPT.py")
+        return None
+    check_folder("-o", args.output, "train_net.py")
+    not_read_by(program, "-o", args.output, "the script")
+    data_path = Path(args.output).with_suffix(".npz")
+    if args.with_data:
+        not_read_by(program, "--with-data", data_path, "the data")
+    return data_path
+
+
+def _write(path: str, text: str, force: bool) -> None:
+    from mfc.files import atomic_write
+
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    _not_there(path, force)
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+    note(f"wrote {path}")
+
+
+def _write_data(path: Path, arrays: dict, force: bool) -> None:
+    import numpy as np
+
+    from mfc.files import atomic_write
+
+    _not_there(path, force)
+    atomic_write(path, lambda file: np.savez(file, **arrays))
+    note(f"wrote {path} (the prepared rows)")
+
+
+def _not_there(path, force: bool) -> None:
+    if not force and Path(path).exists():
+        raise CliError(f"{path} is there already; pass --force to replace it")

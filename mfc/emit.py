@@ -1,0 +1,297 @@
+"""`mfc emit`: a spec as a standalone Python script that trains it with numpy alone.
+
+The script is the numpy backend's generated code (mfc.backends.generated: the training
+step for the training batch's shapes, the validation pass for the validation rows'),
+with what runs around it in `mfc run` copied in as source: the sampler and the optimizer
+(their classes in mfc.train, verbatim), the params' initialisation (each Param's
+`initialize_code`), the epoch lines, and the writing of a model file (the manifest mfc
+would write, with the script's history). So it prints the lines `mfc run` prints and
+saves a model file `mfc predict` loads.
+
+The data a script reads is an .npz of the rows already prepared as `mfc run` prepares
+them (held out, standardised, labels as class indices; `data_arrays`), which
+`mfc emit --with-data` writes beside it, with the preprocessing a model file keeps.
+"""
+
+from __future__ import annotations
+
+import inspect
+import pprint
+from dataclasses import dataclass
+
+import numpy as np
+
+from mfc import __version__, backends
+from mfc.backends import generated
+from mfc.train import loop, optim, sampling
+from mfc.train.loop import fed_slots
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """A script's text, and the arrays its data file holds (None: it trains without
+    data)."""
+
+    text: str
+    data: dict | None
+
+
+def emit(model, note=None, **overrides) -> Emitted:
+    """The standalone training script of `model` (an mfc.Model), with the train
+    settings `overrides` as `Model.train` takes them. Raises as `Model.train` does."""
+    model.prepare(note=note, **overrides)
+    settings, prepared = model._trained
+    program = model.program
+    network = backends.lower("numpy", program, settings.dtype, settings.seed)
+    fed = fed_slots(network, settings, prepared)
+    training = generated.explain(network, fed and fed["train"], settings.batch_size)
+    validation = _validation_code(network, fed)
+    return Emitted(_script(model, settings, network, training, validation, fed),
+                   data_arrays(fed, model.preprocessing) if fed else None)
+
+
+def data_arrays(fed: dict, preprocessing) -> dict:
+    """The prepared rows a script trains on, by part and Input (`train/X`), and the
+    preprocessing its model file keeps (`preprocessing/mean`, `preprocessing/std`)."""
+    arrays = {f"{part}/{slot.name}": array for part in ("train", "validation")
+              if fed[part] for slot, array in fed[part].items()}
+    if preprocessing is not None and preprocessing.standardized:
+        arrays["preprocessing/mean"] = preprocessing.mean
+        arrays["preprocessing/std"] = preprocessing.std
+    return arrays
+
+
+def _validation_code(network, fed) -> str | None:
+    if not fed or not fed["validation"]:
+        return None
+    for slot, array in fed["validation"].items():
+        slot.value = array
+    pair = network.scores_and_labels or ()
+    return generated.write(network, names=pair, only=("evaluate",)).text
+
+
+# ---------------------------------------------------------------- the script
+
+
+def _script(model, settings, network, training, validation, fed) -> str:
+    program = model.program
+    inputs = [slot.name for slot in fed["train"]] if fed else []
+    parts = [
+        _header(program, settings),
+        _IMPORTS,
+        _constants(model, settings, network, inputs, validation is not None),
+        "\n# ---------------------------------------------------------------- the params\n\n"
+        + _initial_params(program, network),
+        "\n# ---------------------------------------------------------------- the network, "
+        "as mfc generates it\n# The training step for batches of "
+        f"{settings.batch_size} rows (sample, forward, backward, update).\n\n"
+        + training.replace("def build(", "def build_training(", 1),
+    ]
+    if validation is not None:
+        parts.append("\n# The loss (and the scores) on the validation rows.\n\n"
+                     + validation.replace("def build(", "def build_validation(", 1))
+    parts += [
+        "\n# ---------------------------------------------------------------- batches and "
+        "updates, as mfc.train has them\n\n" + _classes(settings),
+        _LOOP,
+        _MODEL_FILE,
+        _MAIN,
+    ]
+    return "\n".join(parts)
+
+
+def _header(program, settings) -> str:
+    spec = "\n".join(f"    {line}" if line else "" for line in program.source.splitlines())
+    name = program.filename
+    return (f'#!/usr/bin/env python3\n"""Train the network of {name}, with numpy alone.\n\n'
+            f"Written by `mfc emit` (mfc {__version__}) from the spec:\n\n{spec}\n\n"
+            "Usage: python SCRIPT [DATA.npz] [--save MODEL.npz]\n\n"
+            "DATA.npz holds the rows as `mfc emit --with-data` writes them beside the "
+            "script\n(its default): already held out, standardised, labels as class "
+            "indices.\nEach epoch prints the line `mfc run` prints; --save writes a model "
+            'file\nthat `mfc predict` and `mfc eval` load.\n"""\n')
+
+
+_IMPORTS = '''import json
+import math
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from numpy import (add, arange, asarray, copyto, divide, dot, empty, exp, greater, log,
+                   matmul, maximum, minimum, multiply, negative, ones, power, subtract,
+                   tanh, vdot, where, zeros)
+from math import isfinite
+'''
+
+
+def _constants(model, settings, network, inputs, validation: bool) -> str:
+    manifest = model.manifest()
+    manifest["history"] = []
+    return "\n".join([
+        "",
+        f"EPOCHS = {settings.epochs!r}",
+        f"BATCH_SIZE = {settings.batch_size!r}",
+        f"SEED = {settings.seed!r}",
+        f"DTYPE = {network.dtype.name!r}",
+        f"INPUTS = {tuple(inputs)!r}  # fed from the data file",
+        f"VALIDATION = {validation!r}",
+        f"PARAMS = {tuple(network.layout)!r}",
+        "",
+        "",
+        "class Settings:",
+        '    """What the optimizer reads of the train block."""',
+        "",
+        f"    learning_rate = {settings.learning_rate!r}",
+        f"    momentum = {settings.momentum!r}",
+        "",
+        "",
+        "# What the model file says of itself (mfc's manifest; the history is added).",
+        "MANIFEST = " + pprint.pformat(manifest, width=88, sort_dicts=False),
+        "",
+    ])
+
+
+def _initial_params(program, network) -> str:
+    """`initial_params()`: theta and grad, the params drawn in the order mfc draws them."""
+    size = network.theta.size
+    lines = ["def initial_params():",
+             '    """The flat vectors of params and of their gradients; each param a view '
+             'into\n    theta, drawn from the seed as mfc draws it."""',
+             f"    theta, grad = np.zeros({size}, DTYPE), np.zeros({size}, DTYPE)",
+             "    rng = np.random.default_rng(SEED)"]
+    for name, (start, shape) in network.layout.items():
+        node = program.nodes[name]
+        count = int(np.prod(shape))
+        lines.append(f"    theta[{start}:{start + count}] = "
+                     f"({node.op.initialize_code(node.attrs, shape)}).reshape(-1)  # {name}")
+    lines.append("    return theta, grad")
+    return "\n".join(lines) + "\n"
+
+
+def _classes(settings) -> str:
+    """The sampler's and the optimizer's classes, as mfc.train defines them."""
+    sampler = sampling.SAMPLERS[settings.sampling]
+    optimizer = optim.OPTIMIZERS[settings.optimizer]
+    classes = [sampling._Epochs, sampler] + [c for c in reversed(optimizer.__mro__)
+                                             if c.__module__ == optim.__name__]
+    text = "\n\n".join(inspect.getsource(c) for c in classes)
+    return (text + f"\n\nSampler = {sampler.__name__}\nOptimizer = {optimizer.__name__}\n"
+            + "\n\n" + inspect.getsource(loop._number))
+
+
+_LOOP = '''
+# ---------------------------------------------------------------- training
+
+
+class Slot:
+    """Where a pass reads an Input's value (the sampler sets it to each batch)."""
+
+    value = None
+
+
+def train(data):
+    """Train from the start; print each epoch's line; return (theta, history)."""
+    theta, grad = initial_params()
+    slots = {name: Slot() for name in INPUTS}
+    sample = None
+    if INPUTS:
+        rows = {slots[name]: data[f"train/{name}"] for name in INPUTS}
+        sample = Sampler(rows, BATCH_SIZE, np.random.default_rng((SEED, 2)))
+        sample.prime()
+    optimizer = Optimizer(theta, grad, Settings)
+    step = build_training(theta, grad, slots, sample or (lambda: None), optimizer.update)["step"]
+    steps = sample.steps if sample is not None else 1
+    evaluate = build_validation(theta, grad, slots, None, None)["evaluate"] \\
+        if VALIDATION else None
+    history = []
+    for epoch in range(1, EPOCHS + 1):
+        total = 0.0
+        for number in range(1, steps + 1):
+            loss = step()
+            if not isfinite(loss):
+                sys.exit(f"the loss became {loss} in epoch {epoch}, step {number} of "
+                         f"{steps}; try a smaller learning rate than {Settings.learning_rate:g}")
+            total += loss
+        entry = {"number": epoch, "loss": total / steps}
+        line = f"Epoch: {epoch}, Loss: {_number(entry['loss'])}"
+        if evaluate is not None:
+            entry.update(validate(evaluate, slots, data))
+            line += f", Validation loss: {_number(entry['validation_loss'])}"
+            if "accuracy" in entry:
+                line += f", Validation accuracy: {entry['accuracy']:.3f}"
+        history.append({**entry, "epoch": epoch})
+        print(line, flush=True)
+    return theta, history
+
+
+def validate(evaluate, slots, data) -> dict:
+    """The loss (and, for class labels, the accuracy) on the validation rows."""
+    for name in INPUTS:
+        slots[name].value = data[f"validation/{name}"]
+    loss, values = evaluate()
+    found = {"validation_loss": loss}
+    if values:
+        scores, labels = values
+        found["accuracy"] = float(np.mean(scores.argmax(axis=1) == labels))
+    return found
+'''
+
+_MODEL_FILE = '''
+# ---------------------------------------------------------------- the model file
+
+
+def save(path, theta, history, data) -> None:
+    """A model file as `mfc run --save` writes it (an .npz: manifest.json, a NAME.npy
+    per param, the preprocessing's mean and std), written to a temporary file first."""
+    arrays, start = {}, 0
+    for name in PARAMS:
+        shape = tuple(MANIFEST["params"][name])
+        count = math.prod(shape)
+        arrays[f"{name}.npy"] = theta[start:start + count].reshape(shape)
+        start += count
+    for key in ("mean", "std"):
+        if f"preprocessing/{key}" in data:
+            arrays[f"preprocessing/{key}.npy"] = data[f"preprocessing/{key}"]
+    manifest = dict(MANIFEST, history=history, numpy_version=np.__version__)
+    text = json.dumps(manifest, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    temporary = f"{path}.tmp{os.getpid()}"
+    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        archive.writestr(zipfile.ZipInfo("manifest.json", (1980, 1, 1, 0, 0, 0)),
+                         text.encode("utf-8"))
+        for member, array in arrays.items():
+            with archive.open(member, "w", force_zip64=True) as file:
+                np.lib.format.write_array(file, np.asanyarray(array), allow_pickle=False)
+    os.replace(temporary, path)
+'''
+
+_MAIN = '''
+def main(argv) -> int:
+    args, save_path = list(argv), None
+    if "--save" in args:
+        at = args.index("--save")
+        if at + 1 >= len(args):
+            sys.exit("--save needs a file name, such as model.npz")
+        save_path = args.pop(at + 1)
+        args.pop(at)
+    default = Path(__file__).with_suffix(".npz")
+    data = {}
+    if INPUTS:
+        path = Path(args[0]) if args else default
+        if not path.is_file():
+            sys.exit(f"{path}: no such data file (mfc emit --with-data writes it)")
+        with np.load(path, allow_pickle=False) as archive:
+            data = {key: archive[key] for key in archive.files}
+    theta, history = train(data)
+    if save_path:
+        save(save_path, theta, history, data)
+        print(f"saved the model to {save_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+'''
+

@@ -1,0 +1,97 @@
+"""`mfc emit`: the standalone script trains in a virtualenv that has numpy alone, prints
+the lines `mfc run` prints, and saves a model file mfc loads."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mfc
+from mfc.cli import main
+
+SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.mf"))
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_script(python, script, *args, cwd):
+    """stdout of the script, run with nothing of this environment (no PYTHONPATH)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run([python, script, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_virtualenv_has_numpy_and_nothing_else(numpy_only_python, tmp_path):
+    for module, found in [("numpy", True), ("mfc", False), ("sklearn", False)]:
+        done = subprocess.run([numpy_only_python, "-c", f"import {module}"],
+                              capture_output=True, env={}, cwd=tmp_path)
+        assert (done.returncode == 0) == found, module
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_the_script_of_every_spec_prints_what_mfc_run_prints(capsys, tmp_path, spec,
+                                                             numpy_only_python):
+    script = tmp_path / "train_net.py"
+    code, _, err = run(capsys, "emit", spec, "--target", "numpy", "-o", script, "--with-data")
+    assert code == 0, err
+    expected = run(capsys, "run", spec)[1]
+    printed = run_script(numpy_only_python, script, "--save", "model.npz", cwd=tmp_path)
+    assert printed == expected
+    model = mfc.load(spec)
+    model.restore(tmp_path / "model.npz")  # what `mfc predict` and `mfc eval` load
+    trained = mfc.load(spec)
+    trained.train()
+    for name, param in trained.params.items():
+        np.testing.assert_array_equal(model.params[name], param)
+    assert len(model.history) == trained.settings.epochs
+
+
+def test_the_script_reads_the_data_file_it_is_given(capsys, tmp_path, numpy_only_python):
+    spec = next(p for p in SPECS if p.name == "iris.mf")
+    run(capsys, "emit", spec, "-o", tmp_path / "a.py", "--with-data", "--epochs", 2)
+    run(capsys, "emit", spec, "-o", tmp_path / "b.py", "--epochs", 2)
+    assert not (tmp_path / "b.npz").exists()
+    first = run_script(numpy_only_python, tmp_path / "a.py", cwd=tmp_path)
+    again = run_script(numpy_only_python, tmp_path / "b.py", tmp_path / "a.npz", cwd=tmp_path)
+    assert first == again and first.count("Epoch") == 2
+
+
+def test_the_script_is_readable_and_names_the_spec(capsys):
+    spec = next(p for p in SPECS if p.name == "regressor.mf")
+    code, out, _ = run(capsys, "emit", spec)
+    assert code == 0
+    assert "    l1 = Linear(X, W1, b1); s1 = Sigmoid(l1)" in out  # the spec, in the header
+    assert "# l1 = Linear(X, W1, b1)  (11, 10)" in out  # one op a line, with its shape
+    assert "import sklearn" not in out and "import mfc" not in out
+    compile(out, "train_net.py", "exec")
+
+
+def test_step_only_is_the_generated_step(capsys):
+    spec = next(p for p in SPECS if p.name == "digits.mf")
+    code, out, _ = run(capsys, "emit", spec, "--step-only")
+    assert code == 0
+    assert out.startswith("def build(") and "def step():" in out and "Epoch" not in out
+
+
+@pytest.mark.parametrize("flags", [["--with-data"], ["--target", "onnx"],
+                                   ["-o", "missing/dir/x.py"]])
+def test_bad_outputs_are_one_line_exit_2(capsys, flags):
+    code, out, err = run(capsys, "emit", SPECS[0], *flags)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_an_existing_file_is_kept_without_force(capsys, tmp_path):
+    script = tmp_path / "x.py"
+    script.write_text("mine")
+    code, _, err = run(capsys, "emit", SPECS[0], "-o", script)
+    assert code == 2 and script.read_text() == "mine"
+    assert run(capsys, "emit", SPECS[0], "-o", script, "--force")[0] == 0
+    assert "def build_training(" in script.read_text()
