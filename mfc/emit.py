@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import inspect
 import pprint
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
 
-from mfc import __version__, backends
+from mfc import __version__, backends, codegen, ops
 from mfc.backends import generated
 from mfc.train import loop, optim, sampling
 from mfc.train.loop import fed_slots
@@ -78,7 +79,7 @@ def _script(model, settings, network, training, validation, fed) -> str:
     inputs = [slot.name for slot in fed["train"]] if fed else []
     parts = [
         _header(program, settings),
-        _IMPORTS,
+        _imports(),
         _constants(model, settings, network, inputs, validation is not None),
         "\n# ---------------------------------------------------------------- the params\n\n"
         + _initial_params(program, network),
@@ -87,7 +88,9 @@ def _script(model, settings, network, training, validation, fed) -> str:
         f"{settings.batch_size} rows (sample, forward, backward, update).\n\n"
         + training.replace("def build(", "def build_training(", 1),
     ]
+    parts.append(_helpers(training + (validation or "")))
     if validation is not None:
+        parts.append(_predicted_classes(program))
         parts.append("\n# The loss (and the scores) on the validation rows.\n\n"
                      + validation.replace("def build(", "def build_validation(", 1))
     parts += [
@@ -112,19 +115,35 @@ def _header(program, settings) -> str:
             'file\nthat `mfc predict` and `mfc eval` load.\n"""\n')
 
 
-_IMPORTS = '''import json
-import math
-import os
-import sys
-import zipfile
-from pathlib import Path
+def _imports() -> str:
+    names = textwrap.fill(", ".join(sorted(codegen.NUMPY_NAMES)), 84,
+                          initial_indent="    ", subsequent_indent="    ")
+    return ("import json\nimport math\nimport os\nimport sys\nimport zipfile\n"
+            "from math import isfinite\nfrom pathlib import Path\n\nimport numpy as np\n"
+            f"from numpy import (\n{names})\n")
 
-import numpy as np
-from numpy import (add, arange, asarray, copyto, divide, dot, empty, exp, greater, log,
-                   matmul, maximum, minimum, multiply, negative, ones, power, subtract,
-                   tanh, vdot, where, zeros)
-from math import isfinite
-'''
+
+def _predicted_classes(program) -> str:
+    """`predicted_classes(scores)`: what accuracy counts, as the loss op says it (its own
+    method, as a function)."""
+    classifier = program.classifier()
+    if classifier is None:
+        return ""
+    method = textwrap.dedent(inspect.getsource(type(classifier).predicted_classes))
+    return "\n" + method.replace("(self, scores)", "(scores)", 1)
+
+
+def _helpers(code: str) -> str:
+    """The source of mfc.ops' own functions that `code` calls (GELU's Φ: numpy has no
+    erf), with the constants they read."""
+    if not any(f"{name}(" in code for name in codegen.MFC_NAMES):
+        return ""
+    constants = "\n".join(f"{name} = {getattr(ops, name)!r}"
+                          for name in ("_ERF_T", "_ERF_U", "_ERFC_P", "_ERFC_Q"))
+    functions = "\n\n".join(inspect.getsource(f) for f in (ops._polynomial, ops.erf,
+                                                            ops.normal_cdf))
+    return ("\n# ---------------------------------------------------------------- mfc's own "
+            f"functions the network calls\n\n{constants}\n\n\n{functions}")
 
 
 def _constants(model, settings, network, inputs, validation: bool) -> str:
@@ -235,7 +254,7 @@ def validate(evaluate, slots, data) -> dict:
     found = {"validation_loss": loss}
     if values:
         scores, labels = values
-        found["accuracy"] = float(np.mean(scores.argmax(axis=1) == labels))
+        found["accuracy"] = float(np.mean(predicted_classes(scores) == labels))
     return found
 '''
 

@@ -95,3 +95,15 @@ def test_an_existing_file_is_kept_without_force(capsys, tmp_path):
     assert code == 2 and script.read_text() == "mine"
     assert run(capsys, "emit", SPECS[0], "-o", script, "--force")[0] == 0
     assert "def build_training(" in script.read_text()
+
+
+def test_mfcs_own_functions_come_with_the_script(capsys, tmp_path, numpy_only_python):
+    """GELU's Φ is mfc's (numpy has no erf): the script carries its source."""
+    spec = tmp_path / "gelu.mf"
+    spec.write_text("X, y = Input(), Input()\nW1, b1 = Param(_, 8, init=he), Param(8)\n"
+                    "W2, b2 = Param(8, 1, init=xavier), Param(1)\n"
+                    "cost = MSE(y, Linear(GELU(Linear(X, W1, b1)), W2, b2))\n"
+                    'train { data = "diabetes"; epochs = 2; learning_rate = 0.001 }\n')
+    assert run(capsys, "emit", spec, "-o", tmp_path / "gelu.py", "--with-data")[0] == 0
+    printed = run_script(numpy_only_python, tmp_path / "gelu.py", cwd=tmp_path)
+    assert printed == run(capsys, "run", spec)[1]
