@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import pprint
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -24,7 +25,8 @@ import numpy as np
 
 from mfc import __version__, backends, codegen, ops
 from mfc.backends import generated
-from mfc.train import loop, optim, sampling
+from mfc.diagnostics import SettingError
+from mfc.train import loop, optim, sampling, schedules
 from mfc.train.loop import fed_slots
 
 
@@ -42,6 +44,9 @@ def emit(model, note=None, **overrides) -> Emitted:
     settings `overrides` as `Model.train` takes them. Raises as `Model.train` does."""
     model.prepare(note=note, **overrides)
     settings, prepared = model._trained
+    if settings.patience is not None:
+        raise SettingError("patience: early stopping is not written into emitted scripts "
+                           "yet; emit without it (--set patience=...) or train with mfc run")
     program = model.program
     network = backends.lower("numpy", program, settings.dtype, settings.seed)
     fed = fed_slots(network, settings, prepared)
@@ -118,7 +123,7 @@ def _header(program, settings) -> str:
 def _imports() -> str:
     names = textwrap.fill(", ".join(sorted(codegen.NUMPY_NAMES)), 84,
                           initial_indent="    ", subsequent_indent="    ")
-    return ("import json\nimport math\nimport os\nimport sys\nimport zipfile\n"
+    return ("import json\nimport math\nimport os\nimport sys\nimport time\nimport zipfile\n"
             "from math import isfinite\nfrom pathlib import Path\n\nimport numpy as np\n"
             f"from numpy import (\n{names})\n")
 
@@ -158,14 +163,8 @@ def _constants(model, settings, network, inputs, validation: bool) -> str:
         f"INPUTS = {tuple(inputs)!r}  # fed from the data file",
         f"VALIDATION = {validation!r}",
         f"PARAMS = {tuple(network.layout)!r}",
-        "",
-        "",
-        "class Settings:",
-        '    """What the optimizer reads of the train block."""',
-        "",
-        f"    learning_rate = {settings.learning_rate!r}",
-        f"    momentum = {settings.momentum!r}",
-        "",
+        f"DECAY_WEIGHTS_ONLY = {settings.decay != 'all'!r}  # weight decay on 2-d+ params",
+        f"RATE_SHOWN = {settings.rate_varies!r}  # the epoch lines give the learning rate",
         "",
         "# What the model file says of itself (mfc's manifest; the history is added).",
         "MANIFEST = " + pprint.pformat(manifest, width=88, sort_dicts=False),
@@ -191,14 +190,29 @@ def _initial_params(program, network) -> str:
 
 
 def _classes(settings) -> str:
-    """The sampler's and the optimizer's classes, as mfc.train defines them."""
+    """The sampler's, the optimizer's and the schedule's code, as mfc.train has it, and
+    `Settings`: the values of the settings that code reads."""
     sampler = sampling.SAMPLERS[settings.sampling]
     optimizer = optim.OPTIMIZERS[settings.optimizer]
-    classes = [sampling._Epochs, sampler] + [c for c in reversed(optimizer.__mro__)
-                                             if c.__module__ == optim.__name__]
-    text = "\n\n".join(inspect.getsource(c) for c in classes)
-    return (text + f"\n\nSampler = {sampler.__name__}\nOptimizer = {optimizer.__name__}\n"
-            + "\n\n" + inspect.getsource(loop._number))
+    sources = [inspect.getsource(c) for c in [sampling._Epochs, sampler]]
+    sources += [inspect.getsource(c) for c in reversed(optimizer.__mro__)
+                if c.__module__ == optim.__name__]
+    sources += [inspect.getsource(optim.weights_mask), inspect.getsource(schedules.Schedule),
+                _schedule_rules(), inspect.getsource(loop.number)]
+    constants = [f"CLIP_EPSILON = {optim.CLIP_EPSILON!r}"]
+    text = "\n\n".join(sources)
+    read = sorted(set(re.findall(r"settings\.(\w+)", text)))
+    values = [f"    {key} = {getattr(settings, key)!r}" for key in read]
+    settings_class = ("class Settings:\n    \"\"\"The train settings the code below reads."
+                      "\"\"\"\n\n" + "\n".join(values) + "\n")
+    return "\n".join(constants) + "\n\n\n" + settings_class + "\n\n" + text + (
+        f"\n\nSampler = {sampler.__name__}\nOptimizer = {optimizer.__name__}\n")
+
+
+def _schedule_rules() -> str:
+    rules = ", ".join(f"{kind!r}: Schedule.{rule.__name__}"
+                      for kind, rule in schedules._RULES.items())
+    return f"_RULES = {{{rules}}}\n"
 
 
 _LOOP = '''
@@ -220,30 +234,47 @@ def train(data):
         rows = {slots[name]: data[f"train/{name}"] for name in INPUTS}
         sample = Sampler(rows, BATCH_SIZE, np.random.default_rng((SEED, 2)))
         sample.prime()
-    optimizer = Optimizer(theta, grad, Settings)
+    decayed = weights_mask(theta, param_views(theta)) if DECAY_WEIGHTS_ONLY else None
+    optimizer, schedule = Optimizer(theta, grad, Settings, decayed), Schedule(Settings)
     step = build_training(theta, grad, slots, sample or (lambda: None), optimizer.update)["step"]
     steps = sample.steps if sample is not None else 1
     evaluate = build_validation(theta, grad, slots, None, None)["evaluate"] \\
         if VALIDATION else None
     history = []
     for epoch in range(1, EPOCHS + 1):
-        total = 0.0
-        for number in range(1, steps + 1):
+        rate = schedule.rate(epoch, EPOCHS)
+        optimizer.set_rate(rate)
+        started, total = time.perf_counter(), 0.0
+        for count in range(1, steps + 1):
             loss = step()
             if not isfinite(loss):
-                sys.exit(f"the loss became {loss} in epoch {epoch}, step {number} of "
-                         f"{steps}; try a smaller learning rate than {Settings.learning_rate:g}")
+                sys.exit(f"the loss became {loss} in epoch {epoch}, step {count} of "
+                         f"{steps}; try a smaller learning rate than {rate:g}")
             total += loss
         entry = {"number": epoch, "loss": total / steps}
-        line = f"Epoch: {epoch}, Loss: {_number(entry['loss'])}"
+        line = f"Epoch: {epoch}, Loss: {number(entry['loss'])}"
         if evaluate is not None:
             entry.update(validate(evaluate, slots, data))
-            line += f", Validation loss: {_number(entry['validation_loss'])}"
+            line += f", Validation loss: {number(entry['validation_loss'])}"
             if "accuracy" in entry:
                 line += f", Validation accuracy: {entry['accuracy']:.3f}"
+        if RATE_SHOWN:
+            line += f", Learning rate: {rate:.4g}"
+        schedule.observe(epoch, entry.get("validation_loss"))
+        entry.update(learning_rate=rate, seconds=time.perf_counter() - started)
         history.append({**entry, "epoch": epoch})
         print(line, flush=True)
     return theta, history
+
+
+def param_views(theta) -> dict:
+    """Each param by name, a view into theta."""
+    views, start = {}, 0
+    for name in PARAMS:
+        shape = tuple(MANIFEST["params"][name])
+        views[name] = theta[start:start + math.prod(shape)].reshape(shape)
+        start += math.prod(shape)
+    return views
 
 
 def validate(evaluate, slots, data) -> dict:
@@ -265,12 +296,7 @@ _MODEL_FILE = '''
 def save(path, theta, history, data) -> None:
     """A model file as `mfc run --save` writes it (an .npz: manifest.json, a NAME.npy
     per param, the preprocessing's mean and std), written to a temporary file first."""
-    arrays, start = {}, 0
-    for name in PARAMS:
-        shape = tuple(MANIFEST["params"][name])
-        count = math.prod(shape)
-        arrays[f"{name}.npy"] = theta[start:start + count].reshape(shape)
-        start += count
+    arrays = {f"{name}.npy": view for name, view in param_views(theta).items()}
     for key in ("mean", "std"):
         if f"preprocessing/{key}" in data:
             arrays[f"preprocessing/{key}.npy"] = data[f"preprocessing/{key}"]

@@ -107,3 +107,23 @@ def test_mfcs_own_functions_come_with_the_script(capsys, tmp_path, numpy_only_py
     assert run(capsys, "emit", spec, "-o", tmp_path / "gelu.py", "--with-data")[0] == 0
     printed = run_script(numpy_only_python, tmp_path / "gelu.py", cwd=tmp_path)
     assert printed == run(capsys, "run", spec)[1]
+
+
+@pytest.mark.parametrize("flags", [
+    ["--optimizer", "adamw", "--set", "weight_decay=0.01", "--set", "lr_schedule=cosine"],
+    ["--optimizer", "rmsprop", "--set", "clip_norm=0.5", "--set", "weight_decay=0.001"],
+    ["--set", "lr_schedule=plateau", "--set", "lr_patience=1", "--set", "warmup_epochs=1"],
+])
+def test_optimizers_and_schedules_come_with_the_script(capsys, tmp_path, numpy_only_python,
+                                                       flags):
+    spec = next(p for p in SPECS if p.name == "iris.mf")
+    flags = [*flags, "--epochs", 6]
+    assert run(capsys, "emit", spec, "-o", tmp_path / "t.py", "--with-data", *flags)[0] == 0
+    printed = run_script(numpy_only_python, tmp_path / "t.py", cwd=tmp_path)
+    assert printed == run(capsys, "run", spec, *flags)[1]
+
+
+def test_early_stopping_is_refused_in_one_line(capsys):
+    spec = next(p for p in SPECS if p.name == "iris.mf")
+    code, out, err = run(capsys, "emit", spec, "--set", "patience=3")
+    assert code == 2 and out == "" and "patience" in err and len(err.splitlines()) == 1

@@ -56,8 +56,10 @@ def test_every_optimizer_and_sampling_equals_the_node_runtime(spec, optimizer, s
     assert_same_runs(run(spec, "miniflow", **settings), run(spec, "numpy", **settings))
 
 
-@pytest.mark.parametrize("settings", [dict(dtype="float32"), dict(validation=0.3, seed=4),
-                                      dict(batch_size=1), dict(standardize=False)])
+@pytest.mark.parametrize("settings", [
+    dict(dtype="float32"), dict(validation=0.3, seed=4), dict(batch_size=1),
+    dict(standardize=False),
+    dict(optimizer="adamw", weight_decay=0.01, clip_norm=0.5, lr_schedule="cosine")])
 def test_other_settings_equal_the_node_runtime(settings):
     spec = SPECS[[p.name for p in SPECS].index("iris.mf")]
     settings = dict(epochs=4, **settings)
