@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mfc import __version__, backends, codegen, ops
-from mfc.backends import generated
+from mfc.backends import generated, miniflow
 from mfc.diagnostics import SettingError
 from mfc.train import loop, optim, sampling, schedules
 from mfc.train.loop import fed_slots
@@ -85,7 +85,7 @@ def _script(model, settings, network, training, validation, fed) -> str:
     parts = [
         _header(program, settings),
         _imports(),
-        _constants(model, settings, network, inputs, validation is not None),
+        _constants(model, settings, network, inputs, validation is not None, training),
         "\n# ---------------------------------------------------------------- the params\n\n"
         + _initial_params(program, network),
         "\n# ---------------------------------------------------------------- the network, "
@@ -94,6 +94,8 @@ def _script(model, settings, network, training, validation, fed) -> str:
         + training.replace("def build(", "def build_training(", 1),
     ]
     parts.append(_helpers(training + (validation or "")))
+    if generated.NOISE in training:
+        parts.append("\n" + inspect.getsource(miniflow.Noise))
     if validation is not None:
         parts.append(_predicted_classes(program))
         parts.append("\n# The loss (and the scores) on the validation rows.\n\n"
@@ -124,7 +126,8 @@ def _imports() -> str:
     names = textwrap.fill(", ".join(sorted(codegen.NUMPY_NAMES)), 84,
                           initial_indent="    ", subsequent_indent="    ")
     return ("import json\nimport math\nimport os\nimport sys\nimport time\nimport zipfile\n"
-            "from math import isfinite\nfrom pathlib import Path\n\nimport numpy as np\n"
+            "from contextlib import contextmanager\nfrom math import isfinite\nfrom pathlib import Path\n\n"
+            "import numpy as np\n"
             f"from numpy import (\n{names})\n")
 
 
@@ -151,7 +154,7 @@ def _helpers(code: str) -> str:
             f"functions the network calls\n\n{constants}\n\n\n{functions}")
 
 
-def _constants(model, settings, network, inputs, validation: bool) -> str:
+def _constants(model, settings, network, inputs, validation: bool, training: str) -> str:
     manifest = model.manifest()
     manifest["history"] = []
     return "\n".join([
@@ -163,6 +166,7 @@ def _constants(model, settings, network, inputs, validation: bool) -> str:
         f"INPUTS = {tuple(inputs)!r}  # fed from the data file",
         f"VALIDATION = {validation!r}",
         f"PARAMS = {tuple(network.layout)!r}",
+        f"NOISE = {generated.NOISE in training!r}  # Dropout draws its noise while training",
         f"DECAY_WEIGHTS_ONLY = {settings.decay != 'all'!r}  # weight decay on 2-d+ params",
         f"RATE_SHOWN = {settings.rate_varies!r}  # the epoch lines give the learning rate",
         "",
@@ -229,6 +233,9 @@ def train(data):
     """Train from the start; print each epoch's line; return (theta, history)."""
     theta, grad = initial_params()
     slots = {name: Slot() for name in INPUTS}
+    noise = Noise(SEED) if NOISE else None
+    if noise is not None:
+        slots["#noise"], noise.training = noise, True
     sample = None
     if INPUTS:
         rows = {slots[name]: data[f"train/{name}"] for name in INPUTS}
@@ -254,7 +261,11 @@ def train(data):
         entry = {"number": epoch, "loss": total / steps}
         line = f"Epoch: {epoch}, Loss: {number(entry['loss'])}"
         if evaluate is not None:
+            if noise is not None:
+                noise.training = False  # Dropout is the identity outside training
             entry.update(validate(evaluate, slots, data))
+            if noise is not None:
+                noise.training = True
             line += f", Validation loss: {number(entry['validation_loss'])}"
             if "accuracy" in entry:
                 line += f", Validation accuracy: {entry['accuracy']:.3f}"

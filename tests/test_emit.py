@@ -97,15 +97,22 @@ def test_an_existing_file_is_kept_without_force(capsys, tmp_path):
     assert "def build_training(" in script.read_text()
 
 
-def test_mfcs_own_functions_come_with_the_script(capsys, tmp_path, numpy_only_python):
-    """GELU's Φ is mfc's (numpy has no erf): the script carries its source."""
-    spec = tmp_path / "gelu.mf"
-    spec.write_text("X, y = Input(), Input()\nW1, b1 = Param(_, 8, init=he), Param(8)\n"
-                    "W2, b2 = Param(8, 1, init=xavier), Param(1)\n"
-                    "cost = MSE(y, Linear(GELU(Linear(X, W1, b1)), W2, b2))\n"
-                    'train { data = "diabetes"; epochs = 2; learning_rate = 0.001 }\n')
-    assert run(capsys, "emit", spec, "-o", tmp_path / "gelu.py", "--with-data")[0] == 0
-    printed = run_script(numpy_only_python, tmp_path / "gelu.py", cwd=tmp_path)
+@pytest.mark.parametrize("hidden,data", [("GELU(Linear(X, W1, b1))", "diabetes"),
+                                         ("Dropout(Tanh(Linear(X, W1, b1)), 0.2)", "iris")])
+def test_what_the_ops_need_comes_with_the_script(capsys, tmp_path, numpy_only_python,
+                                                 hidden, data):
+    """GELU's Φ is mfc's (numpy has no erf), Dropout draws from mfc's Noise: the script
+    carries their source."""
+    spec = tmp_path / "net.mf"
+    loss = ("MSE" if data == "diabetes" else "CrossEntropy") + "(y, Linear(h, W2, b2))"
+    width = 1 if data == "diabetes" else 3
+    spec.write_text(f"X, y = Input(), Input()\nW1, b1 = Param(_, 8, init=he), Param(8)\n"
+                    f"W2, b2 = Param(8, {width}, init=xavier), Param({width})\n"
+                    f"h = {hidden}\ncost = {loss}\n"
+                    f'train {{ data = "{data}"; epochs = 2; learning_rate = 0.001; '
+                    "validation = 0.2 }\n")
+    assert run(capsys, "emit", spec, "-o", tmp_path / "net.py", "--with-data")[0] == 0
+    printed = run_script(numpy_only_python, tmp_path / "net.py", cwd=tmp_path)
     assert printed == run(capsys, "run", spec)[1]
 
 

@@ -32,7 +32,10 @@ def emit_command(args) -> int:
     from mfc import emit
     from mfc.model import Model
 
-    model = Model(compile_spec(args.file, **setting_overrides(args)))
+    overrides = setting_overrides(args)
+    # A data path from the command line is relative to the current folder, as run's.
+    base_dir = Path.cwd() if overrides.get("data") else None
+    model = Model(compile_spec(args.file, base_dir=base_dir, **overrides))
     data_path = _paths(args, model.program)
     if args.step_only:
         _write(args.output, model.explain(note=note), args.force)
