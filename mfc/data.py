@@ -133,6 +133,8 @@ def _describe_file(source: str, path: Path, target_column: str | None) -> DataIn
     if path.suffix.lower() == ".csv":
         header = _parse_header(source, _first_line(source, path))
         _target_index(source, header, target_column)
+        if not _has_a_row(path):  # known now, so not left for the run to find
+            raise DataError(f"{source} has a header but no data rows")
         return DataInfo(rows=None, features=len(header) - 1, classes=None)
     _no_target_column(source, target_column)
     return _describe_npz(source, path)
@@ -245,6 +247,22 @@ def _guess_classes(y: np.ndarray) -> int | None:
 
 
 # ---------------------------------------------------------------- CSV
+
+
+def _has_a_row(path: Path) -> bool:
+    """Whether a line that is not blank follows the header (looking no further than
+    1 MB past it: past that, taken as yes, and the load will tell)."""
+    with open(path, "rb") as f:
+        f.readline(1 << 20)
+        looked = 0
+        while looked < 1 << 20:
+            line = f.readline(1 << 16)
+            if not line:
+                return False
+            if line.strip():
+                return True
+            looked += len(line)
+    return True
 
 
 def _first_line(source: str, path: Path) -> str:

@@ -726,3 +726,13 @@ def test_the_readmes_run_output_is_what_mfc_prints(capsys):
         shown = block.split("...", 1)[0].splitlines()
         code, out, _ = run(capsys, "run", SPECS / f"{spec}.mf", "--epochs", len(shown))
         assert code == 0 and out.splitlines() == shown, spec
+
+
+@pytest.mark.parametrize("argv,parts", [
+    (["rn", "x.mf"], ["unknown command 'rn'; did you mean 'run'?"]),
+    (["--debug", "chek", "x.mf"], ["unknown command 'chek'; did you mean 'check'?"]),
+    (["check"], ["required: FILE", "(see 'mfc check --help')"]),
+    (["run", "x.mf", "--epochs"], ["expected one argument", "(see 'mfc run --help')"]),
+])
+def test_usage_errors_say_which_command_and_where_its_help_is(capsys, argv, parts):
+    one_line_error(*run(capsys, *argv), *parts)

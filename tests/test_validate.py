@@ -194,3 +194,13 @@ def test_did_you_mean_suggests_only_what_the_setting_takes(setting, suggested, n
     (d,) = [d for d in spec_errors_with(source) if d.code == "E405"]
     assert never not in (d.help or "")
     assert suggested is None or suggested in d.help
+
+
+def test_a_csv_with_a_header_and_no_rows_is_found_at_check_time(tmp_path):
+    (tmp_path / "h.csv").write_text("a,b,t\n\n\n")
+    spec = tmp_path / "net.mf"
+    spec.write_text('X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n'
+                    'train { data = "h.csv" }\n')
+    with pytest.raises(mfc.SpecError) as info:
+        mfc.load(spec)
+    assert [(d.code, d.line, d.column) for d in info.value.diagnostics] == [("E404", 4, 16)]

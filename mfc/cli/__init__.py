@@ -27,13 +27,14 @@ COMMANDS = (check, run, draw, predict, evaluate, info, emit)
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own usage errors: one line, exit 2
-        raise CliError(f"{message} (see 'mfc --help')")
+        raise CliError(f"{message} (see '{self.prog} --help')")
 
 
 def main(argv=None) -> int:
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         parser, commands = _build_parser()
+        _known_command(sys.argv[1:] if argv is None else argv, commands.choices)
         args, unknown = parser.parse_known_args(argv)
         if unknown:
             raise CliError(_unknown(unknown, commands.choices.get(args.command, parser)))
@@ -81,6 +82,18 @@ def _os_error(err: OSError) -> str:
     """`name: what went wrong`, without Python's `[Errno 36]`."""
     what = err.strerror or str(err)
     return f"{err.filename}: {what}" if err.filename is not None else what
+
+
+def _known_command(argv: list[str], commands) -> None:
+    """A CliError naming the command meant, when the first word is not a command."""
+    import difflib
+
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is not None and word not in commands:
+        near = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.5)
+        raise CliError(f"unknown command '{word}'" +
+                       (f"; did you mean '{near[0]}'?" if near else "") +
+                       f" (the commands: {', '.join(commands)})")
 
 
 def _unknown(arguments: list[str], parser: argparse.ArgumentParser) -> str:
