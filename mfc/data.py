@@ -288,7 +288,7 @@ def _parse_header(source: str, line: str) -> list[str]:
         raise DataError(f"{source}:1: cannot read the header: {e}") from e
 
 
-def _header_names(source: str, row: list[str]) -> list[str]:
+def _header_names(source: str, row: list[str], numbers: bool = False) -> list[str]:
     """Column names from the header row, checked for blanks, duplicates and numbers."""
     names = [c.strip() for c in row]
     if not any(names):
@@ -302,7 +302,7 @@ def _header_names(source: str, row: list[str]) -> list[str]:
             raise DataError(f"{source}:1: column {i + 1} has no name")
         if name in names[:i]:
             raise DataError(f"{source}:1: column '{name}' appears twice in the header")
-    if all(_is_number(n) for n in names):
+    if not numbers and all(_is_number(n) for n in names):
         raise DataError(f"{source}:1: the first line must be a header of column names, not numbers")
     return names
 
@@ -355,10 +355,11 @@ def _read_table(source: str, raw: bytes, header_optional: bool = False) -> _Tabl
     reader = csv.reader(io.StringIO(text, newline=""))
     first = _next_row(reader, source, skip_blank=False) or []
     header, rows, lines = None, [], []
-    if header_optional and first and all(_is_number(cell) for cell in first):
+    if header_optional and first and all(_is_number(cell) for cell in first) \
+            and not _unnamed_columns(first):
         rows, lines = [first], [1]
     else:
-        header = _header_names(source, first)
+        header = _header_names(source, first, numbers=header_optional)
     width = len(header) if header is not None else len(first)
     while (row := _next_row(reader, source)) is not None:
         _check_width(source, reader.line_num, row, width, header is not None)
@@ -367,6 +368,11 @@ def _read_table(source: str, raw: bytes, header_optional: bool = False) -> _Tabl
     if not rows:
         raise DataError(f"{source} has a header but no data rows")
     return _Table(header, rows, lines)
+
+
+def _unnamed_columns(row: list[str]) -> bool:
+    """True for the header pandas writes for unnamed columns: 0, 1, 2, ..."""
+    return [cell.strip() for cell in row] == [str(i) for i in range(len(row))]
 
 
 def _check_width(source: str, line: int, row: list[str], width: int, header: bool) -> None:

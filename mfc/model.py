@@ -287,10 +287,13 @@ class Model:
 
     def class_labels(self, name: str) -> tuple:
         """The labels of the classes the classifier output `name` scores, in the order of
-        its columns: the original ones (`setosa`, ...), or 0..C−1 without preprocessing."""
+        `predict_proba`'s columns: the original ones (`setosa`, ...), or 0..C−1 without
+        preprocessing (C as its loss op counts them)."""
         if self.preprocessing is not None and self.preprocessing.classes is not None:
             return self.preprocessing.classes
-        return tuple(range(self.output_width(name)))
+        loss = self.program.scored[name]
+        count = loss.op.classes([self.program.nodes[i].shape for i in loss.inputs])
+        return tuple(range(count if count is not None else self.output_width(name)))
 
     def output_width(self, name: str) -> int:
         """How many numbers an output gives per row (1 for (N,) and (N, 1))."""
@@ -332,18 +335,22 @@ class Model:
     def rows(self, part: str) -> int:
         """How many rows of the last `train`'s data are in `part` ('train',
         'validation' or 'test'); 0 before training, or without data."""
-        prepared = self._trained[1] if self._trained is not None else None
-        arrays = getattr(prepared, part, None) if prepared is not None else None
+        arrays = self._part_arrays(part)
         return len(next(iter(arrays.values()))) if arrays else 0
 
     def _part(self, part: str) -> dict:
-        prepared = self._trained[1] if self._trained is not None else None
-        arrays = getattr(prepared, part, None) if prepared is not None else None
-        if part not in ("test", "validation", "train") or arrays is None:
-            raise ValueError(f"no {part} rows to evaluate on: pass X and y, or train with "
-                             f"`{part} = 0.2`" if part in ("test", "validation") else
-                             f"no {part} rows to evaluate on: pass X and y")
+        arrays = self._part_arrays(part)
+        if not arrays:
+            hint = f", or train with `{part} = 0.2`" if part in ("test", "validation") else ""
+            raise ValueError(f"no {part} rows to evaluate on: pass X and y{hint}")
         return arrays
+
+    def _part_arrays(self, part: str) -> dict | None:
+        """The last `train`'s arrays (preprocessed, by Input) of `part`, or None."""
+        if part not in ("train", "validation", "test"):
+            raise ValueError(f"part is 'train', 'validation' or 'test', not {part!r}")
+        prepared = self._trained[1] if self._trained is not None else None
+        return getattr(prepared, part) if prepared is not None else None
 
     def _evaluation(self, feed: dict):
         from mfc import metrics

@@ -108,3 +108,46 @@ def numpy_only_python(tmp_path_factory):
         if entry.name == "numpy" or entry.name.startswith(("numpy.libs", "numpy-")):
             os.symlink(entry, site / entry.name)
     return python
+
+
+# Two trained networks the tests of predictions share: the iris classifier and the
+# lesson's diabetes regressor, each without its train block.
+IRIS_NET = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 16, init=xavier), Param(16)
+W2, b2 = Param(16, 3, init=xavier), Param(3)
+h = Tanh(Linear(X, W1, b1))
+scores = Linear(h, W2, b2)
+cost = CrossEntropy(y, scores)
+"""
+
+DIABETES_NET = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 10), Param(10)
+W2, b2 = Param(10, 1), Param(1)
+l2 = Linear(Sigmoid(Linear(X, W1, b1)), W2, b2)
+cost = MSE(y, l2)
+"""
+
+
+def softmax(scores):
+    """Row by row, in plain numpy: what a classifier's probabilities must equal."""
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def assert_scikit_learns_classification(found: dict, truth, predicted) -> None:
+    """`found` (mfc's classification metrics) equals scikit-learn's on the labels."""
+    from sklearn import metrics as sk
+
+    assert found["accuracy"] == sk.accuracy_score(truth, predicted)
+    p, r, f, s = sk.precision_recall_fscore_support(truth, predicted)
+    assert [c["label"] for c in found["classes"]] == sorted(set(truth) | set(predicted))
+    np.testing.assert_allclose([c["precision"] for c in found["classes"]], p, rtol=1e-12)
+    np.testing.assert_allclose([c["recall"] for c in found["classes"]], r, rtol=1e-12)
+    np.testing.assert_allclose([c["f1"] for c in found["classes"]], f, rtol=1e-12)
+    assert [c["support"] for c in found["classes"]] == list(s)
+    macro = sk.precision_recall_fscore_support(truth, predicted, average="macro")
+    assert [found["macro"][k] for k in ("precision", "recall", "f1")] == pytest.approx(
+        list(macro[:3]), rel=1e-12)
+    assert found["confusion_matrix"]["rows"] == sk.confusion_matrix(truth, predicted).tolist()

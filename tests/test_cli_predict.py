@@ -16,26 +16,14 @@ import numpy as np
 import pytest
 from sklearn import datasets, metrics as sk
 
+from conftest import DIABETES_NET, IRIS_NET, assert_scikit_learns_classification, softmax
 from mfc.cli import main
 
-IRIS = """
-X, y = Input(), Input()
-W1, b1 = Param(_, 16, init=xavier), Param(16)
-W2, b2 = Param(16, 3, init=xavier), Param(3)
-h = Tanh(Linear(X, W1, b1))
-scores = Linear(h, W2, b2)
-cost = CrossEntropy(y, scores)
-train { data = "flowers.csv"; validation = 0.2; test = 0.2
+IRIS = IRIS_NET + """train { data = "flowers.csv"; validation = 0.2; test = 0.2
         epochs = 30; batch_size = 8; learning_rate = 0.05; optimizer = momentum }
 """
-
-DIABETES = """
-X, y = Input(), Input()
-W1, b1 = Param(_, 10), Param(10)
-W2, b2 = Param(10, 1), Param(1)
-l2 = Linear(Sigmoid(Linear(X, W1, b1)), W2, b2)
-cost = MSE(y, l2)
-train { data = "patients.csv"; epochs = 30; batch_size = 11; learning_rate = 0.01 }
+DIABETES = DIABETES_NET + """train { data = "patients.csv"; epochs = 30; batch_size = 11
+        learning_rate = 0.01 }
 """
 
 
@@ -109,11 +97,6 @@ def features(path, columns=4):
     return np.array([[float(v) for v in row[:columns]] for row in rows])
 
 
-def softmax(scores):
-    e = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 # ---------------------------------------------------------------- done when
 
 
@@ -143,18 +126,8 @@ def test_iris_metrics_are_scikit_learns_on_those_predictions(iris):
     predicted = [row[0] for row in predicted]
     truth = [row[4] for row in read_csv((iris / "new.csv").read_text())[1]]
     assert found["rows"] == 30 and found["task"] == "classification"
-    assert found["accuracy"] == sk.accuracy_score(truth, predicted)
-    p, r, f, s = sk.precision_recall_fscore_support(truth, predicted)
-    assert [c["label"] for c in found["classes"]] == ["setosa", "versicolor", "virginica"]
-    np.testing.assert_allclose([c["precision"] for c in found["classes"]], p, rtol=1e-12)
-    np.testing.assert_allclose([c["recall"] for c in found["classes"]], r, rtol=1e-12)
-    np.testing.assert_allclose([c["f1"] for c in found["classes"]], f, rtol=1e-12)
-    assert [c["support"] for c in found["classes"]] == list(s)
-    macro = sk.precision_recall_fscore_support(truth, predicted, average="macro")
-    assert [found["macro"][k] for k in ("precision", "recall", "f1")] == pytest.approx(
-        list(macro[:3]), rel=1e-12)
-    assert found["confusion_matrix"] == {"labels": ["setosa", "versicolor", "virginica"],
-                                         "rows": sk.confusion_matrix(truth, predicted).tolist()}
+    assert_scikit_learns_classification(found, truth, predicted)
+    assert found["confusion_matrix"]["labels"] == ["setosa", "versicolor", "virginica"]
 
 
 def test_diabetes_predictions_and_metrics(diabetes):

@@ -468,6 +468,8 @@ def test_data_that_does_not_fit_the_model_is_one_line(tmp_path, text, model, tar
 def test_columns_are_taken_by_position_without_names(tmp_path):
     data = for_model(tmp_path, "1,2\n3,4\n", MODEL)  # no header: numbers only
     np.testing.assert_array_equal(data.X, [[1, 2], [3, 4]])
+    data = for_model(tmp_path, "0,1\n3,4\n", POSITIONAL)  # pandas' unnamed columns
+    np.testing.assert_array_equal(data.X, [[3, 4]])
     data = for_model(tmp_path, "p,q,r\n1,2,0\n3,4,1\n", POSITIONAL, targets=True)
     np.testing.assert_array_equal(data.y, [0, 1])
 

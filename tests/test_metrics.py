@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
+from conftest import assert_scikit_learns_classification
 from mfc.metrics import Evaluation, classification, regression
 
 
@@ -26,17 +27,7 @@ def test_classification_metrics_are_scikit_learns(labels):
     truth = np.array(labels)[rng.integers(0, len(labels), 60)]
     predicted = np.where(rng.random(60) < 0.7, truth, np.array(labels)[rng.integers(0, len(labels), 60)])
     found = classification(truth, predicted)
-    assert found["accuracy"] == sk.accuracy_score(truth, predicted)
-    p, r, f, s = sk.precision_recall_fscore_support(truth, predicted)
-    assert [c["label"] for c in found["classes"]] == sorted(labels)
-    np.testing.assert_allclose([c["precision"] for c in found["classes"]], p, rtol=1e-12)
-    np.testing.assert_allclose([c["recall"] for c in found["classes"]], r, rtol=1e-12)
-    np.testing.assert_allclose([c["f1"] for c in found["classes"]], f, rtol=1e-12)
-    assert [c["support"] for c in found["classes"]] == list(s)
-    macro = sk.precision_recall_fscore_support(truth, predicted, average="macro")
-    assert [found["macro"][k] for k in ("precision", "recall", "f1")] == pytest.approx(
-        macro[:3], rel=1e-12)
-    assert found["confusion_matrix"]["rows"] == sk.confusion_matrix(truth, predicted).tolist()
+    assert_scikit_learns_classification(found, list(truth), list(predicted))
 
 
 def test_a_class_never_predicted_has_zero_precision_without_warnings():

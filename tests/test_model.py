@@ -6,32 +6,15 @@ import pytest
 from sklearn import datasets, metrics as sk
 
 import mfc
+from conftest import DIABETES_NET, IRIS_NET, softmax
 from mfc.data import prepare
 
-IRIS = """
-X, y = Input(), Input()
-W1, b1 = Param(_, 16, init=xavier), Param(16)
-W2, b2 = Param(16, 3, init=xavier), Param(3)
-h = Tanh(Linear(X, W1, b1))
-scores = Linear(h, W2, b2)
-cost = CrossEntropy(y, scores)
-train { data = "iris"; epochs = 30; batch_size = 8; learning_rate = 0.05
+IRIS = IRIS_NET + """train { data = "iris"; epochs = 30; batch_size = 8; learning_rate = 0.05
         optimizer = momentum; validation = 0.2; test = 0.2 }
 """
-
-DIABETES = """
-X, y = Input(), Input()
-W1, b1 = Param(_, 10), Param(10)
-W2, b2 = Param(10, 1), Param(1)
-l2 = Linear(Sigmoid(Linear(X, W1, b1)), W2, b2)
-cost = MSE(y, l2)
-train { data = "diabetes"; epochs = 30; batch_size = 11; learning_rate = 0.01; test = 0.2 }
+DIABETES = DIABETES_NET + """train { data = "diabetes"; epochs = 30; batch_size = 11; learning_rate = 0.01
+        test = 0.2 }
 """
-
-
-def softmax(scores):
-    e = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 @pytest.fixture(scope="module")
