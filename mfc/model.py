@@ -14,7 +14,7 @@ import numpy as np
 
 from mfc import settings as train_settings
 from mfc.backends import BACKENDS, DEFAULT
-from mfc.diagnostics import DataError, SpecError
+from mfc.diagnostics import DataError, SettingError, SpecError
 from mfc.ir import Program
 
 
@@ -96,7 +96,8 @@ class Model:
         for the Inputs in `feed`; raises as `forward` does."""
         return self.network().gradients({} if feed is None else feed)
 
-    def train(self, *, on_epoch=None, on_step=None, note=None, **settings) -> list[float]:
+    def train(self, *, on_epoch=None, on_step=None, note=None, threads=None,
+              **settings) -> list[float]:
         """Train the params in place with the train block's settings, some replaced by
         `settings` (epochs=5, learning_rate=0.1, optimizer="adam", ...); return the mean
         loss of each epoch of this call. `on_epoch` is called with each
@@ -119,18 +120,26 @@ class Model:
         time: pass them to `mfc.compile` instead. `data` and `target_column` may change,
         as long as the new data has the width the spec was compiled for.
 
+        `threads`: how many threads the BLAS library may use (a whole number, at least
+        1); by default chosen from the size of the step's matrix products (see
+        mfc.threads: one, for any network of the sizes measured here).
+
         Raises SpecError (E407) for an Input the loss needs that nothing feeds;
         DataError for unusable data (or data of another width); SettingError (a
         ValueError) for a bad setting; `mfc.train.Diverged` when the loss stops being
         finite; `mfc.train.Interrupted` on Ctrl-C.
         """
-        from mfc import train
+        from mfc import threads as blas, train
 
         settings = self._checked(settings)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise SettingError(f"threads: must be a whole number, at least 1, not {threads!r}")
         trainer = self.trainer(settings, note)
         before = trainer.epoch
         try:
-            self.summary = trainer.fit(settings.epochs, self._recorder(on_epoch), on_step)
+            with blas.limited(blas.chosen(self.program, settings.batch_size, threads)):
+                self.summary = trainer.fit(settings.epochs, self._recorder(on_epoch), on_step)
         except (train.Interrupted, train.Diverged):
             self._trainer = None
             raise

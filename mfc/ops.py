@@ -154,6 +154,12 @@ class Op:
         operand's value) predicts, as the labels are given (a vector)."""
         return scores.argmax(axis=-1)
 
+    def multiply_adds(self, *shapes) -> int:
+        """The multiply-adds of the matrix products its forward pass runs for operands of
+        these shapes (ints): the work a BLAS library may split over threads, and so what
+        decides whether its threads pay (mfc.threads). 0 for an op that runs none."""
+        return 0
+
     def shape(self, s, node, *xs):
         raise NotImplementedError
 
@@ -1156,6 +1162,9 @@ class MatMul(Op):
             return None
         return a.shape[:-1] + b.shape[1:]
 
+    def multiply_adds(self, a, b) -> int:
+        return math.prod(a[:-1]) * a[-1] * math.prod(b[1:])
+
     def forward(self, attrs, a, b, out=None):
         if a.ndim == 2 and b.ndim == 2:
             return np.dot(a, b, out=out)
@@ -1223,6 +1232,9 @@ class Linear(Op):
         if not s.same(node, x, 1, w, 0) or (b is not None and not s.same(node, w, 1, b, 0)):
             return None
         return (x.shape[0], w.shape[1])
+
+    def multiply_adds(self, x, w, *b) -> int:
+        return x[0] * w[0] * w[1]
 
     def forward(self, attrs, x, w, b=None, out=None):
         out = np.dot(x, w, out=out)  # see _matmul_grads for why not matmul

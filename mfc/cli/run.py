@@ -29,6 +29,9 @@ def add_parser(commands) -> None:
     run.add_argument("--backend", choices=BACKENDS, default=DEFAULT,
                      help="what runs the network: numpy (generated code, the default) or "
                      "miniflow (the lesson's node runtime)")
+    run.add_argument("--threads", type=_threads, metavar="N",
+                     help="BLAS threads while training (default: chosen by the size of the "
+                     "step's matrix products; one for small networks)")
     run.add_argument("--explain", action="store_true",
                      help="print the generated training step (numpy backend) instead of "
                      "training")
@@ -52,7 +55,7 @@ def run_command(args) -> int:
         return _explain(model, args)
     _check_save_path(args.save, model.program, args.force)
     try:
-        _train(model, args.load, evaluate_only)
+        _train(model, args.load, evaluate_only, args.threads)
     except Diverged as err:
         return _diverged(err, model, args.save)
     except Interrupted as stop:
@@ -61,6 +64,15 @@ def run_command(args) -> int:
     if args.save:
         _save(args.save, model, test=test)
     return EXIT_OK
+
+
+def _threads(text: str) -> int:
+    """--threads N: a whole number, at least 1."""
+    import argparse
+
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, at least 1, not '{text}'")
+    return int(text)
 
 
 def _explain(model, args) -> int:
@@ -89,7 +101,7 @@ def _check_save_path(path: str | None, program, force: bool) -> None:
         raise CliError(f"--save {err}; --force replaces it") from None
 
 
-def _train(model, load: str | None, evaluate_only: bool) -> None:
+def _train(model, load: str | None, evaluate_only: bool, threads: int | None) -> None:
     """Load the model file (if asked), then train, an epoch a line (or, to evaluate
     only, prepare the data)."""
     from mfc.diagnostics import SpecError
@@ -101,7 +113,7 @@ def _train(model, load: str | None, evaluate_only: bool) -> None:
             model.prepare(note=note)
             return
         with _Progress(model.settings.epochs, sys.stderr.isatty()) as progress:
-            model.train(on_epoch=progress.report, note=note)
+            model.train(on_epoch=progress.report, note=note, threads=threads)
     except SpecError as err:
         print(str(err), file=sys.stderr)
         raise CliError(f"{plural(len(err.errors), 'error')}; nothing was trained",
