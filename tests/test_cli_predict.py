@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +330,37 @@ def test_info_on_an_old_params_file_and_on_junk(tmp_path):
         archive.writestr("manifest.json", "{")
     code, out, err = mfc("info", tmp_path / "bad.npz")
     assert code == 2 and out == "" and "manifest.json cannot be read" in err
+
+
+# ---------------------------------------------------------------- the README
+
+
+def readme_block(readme: str, command: str) -> list[str]:
+    """The lines the README shows under `$ command`, up to the end of its block."""
+    return readme.split(f"$ {command}\n", 1)[1].split("```", 1)[0].splitlines()
+
+
+def test_the_readmes_train_save_predict_evaluate_is_what_mfc_prints(tmp_path, monkeypatch):
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    (tmp_path / "specs").mkdir()
+    for name in ("flowers.mf", "flowers.csv", "new_flowers.csv"):
+        (tmp_path / "specs" / name).write_bytes((root / "specs" / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    commands = ["mfc run specs/flowers.mf --set test=0.2 --save flowers.npz",
+                "mfc predict specs/flowers.mf --load flowers.npz --data "
+                "specs/new_flowers.csv --proba",
+                "mfc eval specs/flowers.mf --load flowers.npz --data specs/new_flowers.csv",
+                "mfc info flowers.npz"]
+    for command in commands:
+        shown = readme_block(readme, command)
+        code, out, err = mfc(*command.split()[1:])
+        assert code == 0, err
+        printed = (err.splitlines()[:1] + out.splitlines() + err.splitlines()[1:]
+                   if command.startswith("mfc run") else out.splitlines())
+        if "..." in shown:  # the lines before it start the output, those after end it
+            cut = shown.index("...")
+            head, tail = shown[:cut], shown[cut + 1:]
+            assert printed[:len(head)] == head and printed[len(printed) - len(tail):] == tail
+        else:
+            assert printed == shown, command
