@@ -331,3 +331,15 @@ def _held_out_problem(settings: TrainSettings, key: str, sizes: dict, rows: int)
 
 def setting_span(settings: TrainSettings | None, key: str) -> Span | None:
     return settings.spans.get(key) if settings else None
+
+
+def report_setting(report, settings: TrainSettings, key: str, code, message: str, *,
+                   span: Span | None = None, help: str | None = None, notes=()) -> None:
+    """Report what is wrong with the setting `key` as a diagnostic where the spec sets it
+    (`span`, else the setting's own place, else, for a default, the data's); or, for a
+    value given as a flag or an API keyword, which the spec does not hold, raise
+    SettingError: one line, `key: message; help`."""
+    if settings.origin(key) == "override":
+        raise SettingError(f"{key}: {message}" + (f"; {help}" if help else ""))
+    place = span or settings.spans.get(key) or settings.spans.get("data")
+    report(code, message, place, help=help, notes=notes)

@@ -101,3 +101,8 @@ def test_byte_sizes(count, text):
     from mfc.text import byte_size
 
     assert byte_size(count) == text
+
+
+def test_an_operand_read_twice_is_named_once():
+    (d,) = spec_errors("x = Param(3, 4)\ncost = Sum(x @ x)\n")
+    assert d.code == "E200" and d.message.count("declared at") == 1 and len(d.notes) == 1

@@ -204,3 +204,18 @@ def test_a_csv_with_a_header_and_no_rows_is_found_at_check_time(tmp_path):
     with pytest.raises(mfc.SpecError) as info:
         mfc.load(spec)
     assert [(d.code, d.line, d.column) for d in info.value.diagnostics] == [("E404", 4, 16)]
+
+
+@pytest.mark.parametrize("overrides,start", [
+    ({"features": "W"}, "features: the data's features go to 'W', which is a Param"),
+    ({"targets": "X"}, "targets: features and targets both go to 'X'"),
+    ({"targets": "z"}, "targets: the data's targets go to 'z', but there is no such node"),
+    ({"loss": "W"}, "loss: the loss 'W' has shape (4, 3), not one element"),
+    ({"loss": "cots"}, "loss: loss names 'cots', but there is no such node; did you mean 'cost'?"),
+])
+def test_a_node_setting_given_as_a_flag_is_a_setting_error_not_a_spec_error(overrides, start):
+    """The spec does not hold the value, so no place in it is at fault."""
+    source = CLASSIFIER.replace("Param(_, 3)", "Param(4, 3)").replace("; loss = cost", "")
+    with pytest.raises(mfc.SettingError) as info:
+        mfc.compile(source, **overrides)
+    assert str(info.value).startswith(start)

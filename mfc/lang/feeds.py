@@ -14,7 +14,7 @@ from mfc import data
 from mfc.diagnostics import E404, E405, W004, DataError, Report, did_you_mean
 from mfc.ir import Node
 from mfc.lang.shapes import DATA, Dims, Feed
-from mfc.settings import TrainSettings, setting_span
+from mfc.settings import TrainSettings, report_setting, setting_span
 
 
 def describe(settings: TrainSettings, base_dir: Path, report: Report) -> data.DataInfo | None:
@@ -22,21 +22,20 @@ def describe(settings: TrainSettings, base_dir: Path, report: Report) -> data.Da
     any problem reported: E404 at the setting at fault, W004 for a missing file."""
     if not settings.data:
         return None
-    span = setting_span(settings, "data")
     try:
         info = data.describe(settings.data, base_dir)
     except DataError as err:
-        report(E404, str(err), span)
+        report_setting(report, settings, "data", E404, str(err))
         return None
     if info is None:
         report(W004, f"data file '{settings.data}' not found, so shapes that depend on it "
-               "are not checked", span)
+               "are not checked", setting_span(settings, "data"))
         return None
     if settings.target_column is not None:
         try:
             data.describe(settings.data, base_dir, settings.target_column)
         except DataError as err:
-            report(E404, str(err), setting_span(settings, "target_column"))
+            report_setting(report, settings, "target_column", E404, str(err))
     return info
 
 
@@ -50,10 +49,10 @@ def feeds(nodes: dict[str, Node], settings: TrainSettings, info, dims: Dims,
     found = {}
     roles = [("features", settings.features), ("targets", settings.targets)]
     if settings.features == settings.targets:
-        report(E405, f"features and targets both go to '{settings.features}'",
-               settings.spans.get("targets", settings.spans.get("features",
-                                                                setting_span(settings, "data"))),
-               help="the data's features and its targets need an Input each")
+        key = "targets" if settings.origin("targets") != "default" else "features"
+        report_setting(report, settings, key, E405, f"features and targets both go to "
+                       f"'{settings.features}'",
+                       help="the data's features and its targets need an Input each")
         roles.pop()
     for role, name in roles:
         if _can_feed(nodes, settings, role, name, report) and name in nodes:
@@ -62,19 +61,18 @@ def feeds(nodes: dict[str, Node], settings: TrainSettings, info, dims: Dims,
 
 
 def _can_feed(nodes, settings, role: str, name: str, report: Report) -> bool:
-    explicit = role in settings.spans
-    span = settings.spans.get(role, setting_span(settings, "data"))
     help = f"name the Input with {role} = NAME in the train block"
     if name not in nodes:
-        if role == "targets" and not explicit:
+        if role == "targets" and settings.origin(role) == "default":
             return True  # no targets: the data's y goes unused (an autoencoder, say)
-        report(E405, f"the data's {role} go to '{name}', but there is no such node", span,
-               help=did_you_mean(name, [n for n, node in nodes.items()  # Inputs alone
-                                        if node.kind == "data"]) or help)
+        report_setting(report, settings, role, E405, f"the data's {role} go to '{name}', "
+                       "but there is no such node",
+                       help=did_you_mean(name, [n for n, node in nodes.items()  # Inputs
+                                                if node.kind == "data"]) or help)
         return False
     node = nodes[name]
     if node.op is not None and node.kind != "data":
-        report(E405, f"the data's {role} go to '{name}', which is a {node.op.name}, not an "
-               "Input", span, help=help)
+        report_setting(report, settings, role, E405, f"the data's {role} go to '{name}', "
+                       f"which is a {node.op.name}, not an Input", help=help)
         return False
     return True

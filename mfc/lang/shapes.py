@@ -148,8 +148,9 @@ class ShapeRules:
     # -- reporting
 
     def mismatch(self, node, message: str, *operands: Operand, code=E200):
-        named = [o for o in operands
-                 if not o.anonymous and o.name != node.name and o.decl is not None]
+        named = list({o.name: o for o in operands  # once each: `x @ x` reads x twice
+                      if not o.anonymous and o.name != node.name and o.decl is not None
+                      }.values())
         where = ", ".join(f"{o.label} declared at {o.decl}" for o in named)
         text = f"{node.label if node.anonymous else node.op.name}: {message}"
         notes = [Note(f"{o.label} declared here", o.decl) for o in named]

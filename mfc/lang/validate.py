@@ -12,7 +12,7 @@ from mfc import ops
 from mfc.ir import Node, needed_by, unfed_inputs
 from mfc.lang.graph import Graph
 from mfc.ops import LEAF_KINDS
-from mfc.settings import TrainSettings, setting_span
+from mfc.settings import TrainSettings, report_setting, setting_span
 from mfc.text import format_shape
 
 
@@ -58,18 +58,21 @@ def outputs(nodes: dict[str, Node], loss: str, settings: TrainSettings,
 
 def _usable_output(nodes, name: str, span, settings: TrainSettings, report: Report) -> bool:
     if name not in nodes:
-        report(E405, f"output names '{name}', but there is no such node", span,
-               help=did_you_mean(name, _named(nodes, "param", "const")))
+        report_setting(report, settings, "output", E405, f"output names '{name}', but there "
+                       "is no such node", span=span,
+                       help=did_you_mean(name, _named(nodes, "param", "const")))
         return False
     node = nodes[name]
     if node.kind in ("param", "const"):
-        report(E405, f"output names '{name}', a {node.op.name}: the data does not change it",
-               span, help="name a node computed from the features")
+        report_setting(report, settings, "output", E405, f"output names '{name}', a "
+                       f"{node.op.name}: the data does not change it", span=span,
+                       help="name a node computed from the features")
         return False
     if settings.targets in needed_by(nodes, name):
-        report(E405, f"output '{name}' needs the targets '{settings.targets}', which a "
-               "prediction does not have", span, help="name a node computed from the "
-               "features alone, such as the loss's prediction operand")
+        report_setting(report, settings, "output", E405, f"output '{name}' needs the "
+                       f"targets '{settings.targets}', which a prediction does not have",
+                       span=span, help="name a node computed from the features alone, "
+                       "such as the loss's prediction operand")
         return False
     return True
 
@@ -95,13 +98,9 @@ def against_the_data(nodes: dict[str, Node], settings: TrainSettings, loss: str 
         return
     if info.rows is not None:
         for key, message, help in train_settings.data_problems(settings, info.rows):
-            origin = settings.origin(key)
-            if origin == "override":
-                raise SettingError(f"{key}: {message}")
-            if origin == "default":
+            if settings.origin(key) == "default":
                 message += f" (the default {key}; set it in the train block)"
-            report(E401, message, setting_span(settings, key if origin == "spec" else "data"),
-                   help=help)
+            report_setting(report, settings, key, E401, message, help=help)
     if loss is None:
         return
     if _feeds_are_sound(nodes, settings):  # else E405 has said what is wrong
@@ -130,13 +129,11 @@ def _labels_from_continuous_targets(node: Node, settings: TrainSettings,
                                     report: Report) -> None:
     """E404 (SettingError for data given as a flag) when an op scoring class labels is
     fed targets that the data's description says are continuous."""
-    message = (f"the data '{settings.data}' has continuous targets (a regression "
-               f"dataset), but {node.op.name} needs class labels")
-    if settings.origin("data") == "override":
-        raise SettingError(f"data: {message}")
-    report(E404, message, setting_span(settings, "data"),
-           notes=[Note(f"{node.op.name} reads the targets here", node.span)],
-           help="use MSE(y, ...) for a continuous target, or classification data")
+    report_setting(report, settings, "data", E404, f"the data '{settings.data}' has "
+                   f"continuous targets (a regression dataset), but {node.op.name} needs "
+                   "class labels",
+                   notes=[Note(f"{node.op.name} reads the targets here", node.span)],
+                   help="use MSE(y, ...) for a continuous target, or classification data")
 
 
 def _check_classes(nodes, node: Node, classes: int, report: Report) -> None:
@@ -174,19 +171,21 @@ def _named(nodes: dict[str, Node], *refused_kinds: str) -> list[str]:
 
 
 def _named_loss(nodes, settings, report) -> str | None:
-    name, span = settings.loss, setting_span(settings, "loss")
+    name = settings.loss
     if name not in nodes:
-        report(E405, f"loss names '{name}', but there is no such node", span,
-               help=did_you_mean(name, _named(nodes, "data", "const")))
+        report_setting(report, settings, "loss", E405, f"loss names '{name}', but there is "
+                       "no such node", help=did_you_mean(name, _named(nodes, "data", "const")))
         return None
     node = nodes[name]
     if node.kind in ("data", "const"):
-        report(E405, f"loss names '{name}', a {node.op.name}: nothing trainable computes it",
-               span, help="name the node that computes the loss")
+        report_setting(report, settings, "loss", E405, f"loss names '{name}', a "
+                       f"{node.op.name}: nothing trainable computes it",
+                       help="name the node that computes the loss")
         return None
     if node.elements not in (None, 1):
-        report(E302, f"the loss '{name}' has shape {format_shape(node.shape)}, not one "
-               "element", span, help="reduce it, e.g. Mean(...) or Sum(...)")
+        report_setting(report, settings, "loss", E302, f"the loss '{name}' has shape "
+                       f"{format_shape(node.shape)}, not one element",
+                       help="reduce it, e.g. Mean(...) or Sum(...)")
         return None
     return name
 
