@@ -42,16 +42,19 @@ def test_the_script_of_every_spec_prints_what_mfc_run_prints(capsys, tmp_path, s
     script = tmp_path / "train_net.py"
     code, _, err = run(capsys, "emit", spec, "--target", "numpy", "-o", script, "--with-data")
     assert code == 0, err
-    expected = run(capsys, "run", spec)[1]
+    expected = run(capsys, "run", spec, "--save", tmp_path / "by_mfc.npz")[1]
     printed = run_script(numpy_only_python, script, "--save", "model.npz", cwd=tmp_path)
     assert printed == expected
     model = mfc.load(spec)
     model.restore(tmp_path / "model.npz")  # what `mfc predict` and `mfc eval` load
-    trained = mfc.load(spec)
-    trained.train()
-    for name, param in trained.params.items():
+    by_mfc = mfc.load(spec)
+    by_mfc.restore(tmp_path / "by_mfc.npz")
+    for name, param in by_mfc.params.items():
         np.testing.assert_array_equal(model.params[name], param)
-    assert len(model.history) == trained.settings.epochs
+    assert len(model.history) == model.settings.epochs
+    kept = [m.preprocessing and (m.preprocessing.classes, m.preprocessing.feature_names)
+            for m in (model, by_mfc)]
+    assert kept[0] == kept[1]
 
 
 def test_the_script_reads_the_data_file_it_is_given(capsys, tmp_path, numpy_only_python):
