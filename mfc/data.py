@@ -588,13 +588,14 @@ def load_for_model(source: str, base_dir, model: Preprocessing, *, targets: bool
         names (columns it does not know are ignored, with a note), else by position:
         as many as the features, or one more for the targets (the target column by
         name, or the last). A CSV whose first line is all numbers has no header.
-    targets : the targets are needed (to evaluate): a DataError when there are none.
+    targets : the targets are needed (to evaluate): a DataError when there are none, or
+        when one is not a class of the model. Otherwise they are not read at all.
     text_targets : the targets are class labels that may be words (`setosa`).
 
     Returns
     -------
     Dataset with X float64 (rows, features), raw, and y as `load` gives it (None when
-    the data has no targets).
+    the data has no targets, or they are not needed).
 
     Raises
     ------
@@ -602,7 +603,7 @@ def load_for_model(source: str, base_dir, model: Preprocessing, *, targets: bool
     number (its line and column named), an empty file, no targets when needed.
     """
     if source == "-":
-        data = _csv_for_model("<stdin>", stdin or b"", model, text_targets, note)
+        data = _csv_for_model("<stdin>", stdin or b"", model, targets, text_targets, note)
     elif is_bundled(source):
         data = _load_bundled(source)
     else:
@@ -611,28 +612,32 @@ def load_for_model(source: str, base_dir, model: Preprocessing, *, targets: bool
             if not _is_file(source, path):
                 raise DataError(f"data file '{source}' not found (looked in {path})")
             if path.suffix.lower() == ".csv":
-                data = _csv_for_model(source, path.read_bytes(), model, text_targets, note)
+                data = _csv_for_model(source, path.read_bytes(), model, targets,
+                                      text_targets, note)
             else:
                 data = _load_npz(source, path, y_optional=True)
     if data.X.shape[1] != model.features:
         raise DataError(f"{data.name} has {plural(data.X.shape[1], 'feature')} but the model "
                         f"takes {model.features}")
-    if targets and data.y is None:
+    if not targets:
+        data.y = None
+    elif data.y is None:
         column = f" (column '{model.target_column}')" if model.target_column else ""
         raise DataError(f"{data.name} has no targets{column}; evaluating needs them")
-    if data.y is not None and model.classes is not None:
+    elif model.classes is not None:
         model.encode(data.y, data.place)  # a label the model does not know, named where
     return data
 
 
-def _csv_for_model(source: str, raw: bytes, model: Preprocessing, text_targets: bool,
-                   note) -> Dataset:
+def _csv_for_model(source: str, raw: bytes, model: Preprocessing, targets: bool,
+                   text_targets: bool, note) -> Dataset:
     table = _read_table(source, raw, header_optional=True)
     if table.header is not None and model.feature_names is not None:
         features, target = _named_columns(source, table.header, model, note)
     else:
         features, target = _positional_columns(source, table, model)
-    y = _target_values(source, table, target, text_targets) if target is not None else None
+    y = _target_values(source, table, target, text_targets) \
+        if targets and target is not None else None
     names = [table.header[i] for i in features] if table.header is not None else \
         [f"x{i}" for i in range(len(features))]
     return Dataset(X=_number_columns(source, table, features), y=y, name=source,

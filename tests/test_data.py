@@ -444,6 +444,7 @@ def test_columns_are_matched_by_name_and_the_rest_noted(tmp_path):
     assert list(data.y) == ["x", "y"] and notes == ["d.csv: column 'id' is not a feature "
                                                     "of the model; ignored"]
     assert for_model(tmp_path, "b,a\n1,2\n").y is None  # predicting needs no targets
+    assert for_model(tmp_path, "a,b,t\n1,2,?\n", POSITIONAL).y is None  # nor reads them
 
 
 @pytest.mark.parametrize("text, model, targets, parts", [
