@@ -403,10 +403,17 @@ def _load_csv(source: str, path: Path, target_column: str | None,
 def _number_columns(source: str, table: _Table, columns: list[int]) -> np.ndarray:
     """The cells of `columns` as a float64 matrix; a DataError naming the line and the
     column of the first cell that is not a finite number."""
-    names = [table.column(i) for i in columns]
-    return np.array([[_parse_cell(source, line, name, row[i]) for i, name in zip(columns, names)]
-                     for row, line in zip(table.rows, table.lines)], dtype=np.float64
-                    ).reshape(len(table.rows), len(columns))
+    cells = [[row[i] for i in columns] for row in table.rows]
+    try:  # numpy parses a whole table of good numbers ten times faster than float() does
+        array = np.array(cells, dtype=np.float64).reshape(len(cells), len(columns))
+        if np.isfinite(array).all():
+            return array
+    except ValueError:
+        pass
+    names = [table.column(i) for i in columns]  # cell by cell, to say which one is bad
+    return np.array([[_parse_cell(source, line, name, cell) for name, cell in zip(names, row)]
+                     for row, line in zip(cells, table.lines)], dtype=np.float64
+                    ).reshape(len(cells), len(columns))
 
 
 def _target_values(source: str, table: _Table, column: int, text: bool) -> np.ndarray:

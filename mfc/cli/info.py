@@ -61,7 +61,7 @@ def _row(key: str, value: str) -> str:
 def _params(params: dict) -> str:
     sizes = [int(_product(shape)) for shape, _ in params.values()]
     listed = ", ".join(f"{name} {format_shape(shape)}" for name, (shape, _) in params.items())
-    return f"{listed}: {sum(sizes):,} trainable parameters"
+    return f"{listed}: {plural(sum(sizes), 'trainable parameter')}"
 
 
 def _product(shape) -> int:
