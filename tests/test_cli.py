@@ -736,3 +736,18 @@ def test_the_readmes_run_output_is_what_mfc_prints(capsys):
 ])
 def test_usage_errors_say_which_command_and_where_its_help_is(capsys, argv, parts):
     one_line_error(*run(capsys, *argv), *parts)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_outside_training_is_one_line_and_writes_nothing(capsys, monkeypatch,
+                                                                 tmp_path, signum):
+    from mfc.draw import render
+
+    def stopped(*args, **kwargs):
+        signal.raise_signal(signum)
+
+    monkeypatch.setattr(render, "render", stopped)
+    code, out, err = run(capsys, "draw", SPECS / "warmup.mf", "-o", tmp_path / "w.svg")
+    assert (code, out) == (128 + signum, "")
+    assert err == f"mfc: interrupted ({signal.Signals(signum).name})\n"
+    assert os.listdir(tmp_path) == [] and signal.getsignal(signum) is signal.SIG_DFL

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import sys
 import traceback
 
 from mfc import __version__
 from mfc.cli import check, draw, eval as evaluate, emit, info, predict, run
-from mfc.cli.common import (EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE,
-                            CliError)
+from mfc.cli.common import (EXIT_BUG, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, CliError,
+                            stop_signals_interrupt)
 from mfc.diagnostics import MfcError, SpecError
 from mfc.text import one_line, plural
 
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        return args.handler(args)
+        with stop_signals_interrupt():
+            return args.handler(args)
     except SpecError as err:  # diagnostics a command did not print itself
         print(str(err), file=sys.stderr)
         print(f"mfc: error: {plural(len(err.errors), 'error')}", file=sys.stderr)
@@ -49,9 +51,11 @@ def main(argv=None) -> int:
     except MfcError as err:  # mfc's own errors: the user's to fix, said in one line
         print(one_line(f"mfc: error: {err}"), file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt as stop:  # a second SIGTERM while training says which signal
-        print("mfc: interrupted", file=sys.stderr)
-        return EXIT_SIGNAL + stop.signum if hasattr(stop, "signum") else EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:  # SIGTERM and SIGHUP (`signum`) too
+        signum = getattr(stop, "signum", signal.SIGINT)
+        name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+        print(f"mfc: interrupted{name}", file=sys.stderr)
+        return EXIT_SIGNAL + signum
     except BrokenPipeError:
         return EXIT_OK
     except OSError as err:  # a last resort: each path the user gives has its own message

@@ -8,7 +8,10 @@ or a new one, through any symlinks; never the spec or the data it reads.
 from __future__ import annotations
 
 import os
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from mfc.diagnostics import MfcError
@@ -37,6 +40,37 @@ class CliError(MfcError):
     def __init__(self, message: str, code: int = EXIT_USAGE):
         super().__init__(message)
         self.exit_code = code
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (`signum`) outside training: stops the command as Ctrl-C does."""
+
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt():
+    """While a command runs, SIGTERM and SIGHUP raise `Stopped`, as Ctrl-C raises
+    KeyboardInterrupt: a file being written is left as it was, its temporary removed,
+    and the command ends with one line (training catches them itself, to finish its
+    step and save)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, stop)
+                for signum in (getattr(signal, name) for name in names)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def read_spec(path: str) -> str:
