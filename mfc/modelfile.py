@@ -251,7 +251,9 @@ def _manifest(path, archive) -> dict:
     if not isinstance(found, dict) or found.get("format") != FORMAT:
         raise ParamsError(f"{path}: its {MANIFEST} is not an mfc model's")
     version = found.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ParamsError(f"{path}: its {MANIFEST} has no format_version")
+    if version > FORMAT_VERSION:
         raise ParamsError(f"{path} is in model file format {version}, from a newer mfc "
                           f"(version {found.get('mfc_version', '?')}); this one reads "
                           f"format {FORMAT_VERSION}")

@@ -90,7 +90,7 @@ def _label(value, text: bool):
             return None
     number = float(value)
     if text:
-        return f"{number:g}" if number.is_integer() else str(number)
+        return str(int(number)) if number.is_integer() else str(number)
     return int(number) if number.is_integer() else None
 
 
