@@ -5,27 +5,34 @@ __all__ = ["compile", "load", "Model", "Program", "SpecError", "DataError", "Set
            "MfcError", "Diagnostic", "Span"]
 
 
-def compile(text: str, filename: str = "<string>", *, backend: str = "numpy", **settings):
+def compile(text: str, filename: str = "<string>", *, backend: str = "numpy",
+            device: str | None = None, **settings):
     """Compile spec text into a `Model` (its checked `Program` is `.program`); raise
     `SpecError` on errors.
 
     `settings` replace the train block's (`data="iris"`, `loss=...`, `epochs=5`), as the
     command line's flags do; a bad value raises SettingError (a ValueError). `backend`
-    runs it: "numpy" (generated code) or "miniflow" (the lesson's node runtime)."""
+    runs it: "numpy" (generated code), "miniflow" (the lesson's node runtime) or
+    "torch" (PyTorch, on `device`: "cpu", "cuda", "mps")."""
     from mfc.lang.compiler import compile_text
     from mfc.model import Model
 
-    return Model(compile_text(text, filename, **settings), backend=backend)
+    return Model(compile_text(text, filename, **settings), backend=backend,
+                 **_options(device))
 
 
-def load(path, *, backend: str = "numpy", **settings):
-    """Read and compile the spec at `path` (with `backend` and `settings` as in
-    `compile`); raise `SpecError` on errors, OSError on I/O, UnicodeDecodeError for text
-    that is not UTF-8."""
+def load(path, *, backend: str = "numpy", device: str | None = None, **settings):
+    """Read and compile the spec at `path` (with `backend`, `device` and `settings` as
+    in `compile`); raise `SpecError` on errors, OSError on I/O, UnicodeDecodeError for
+    text that is not UTF-8."""
     from mfc.lang.compiler import compile_file
     from mfc.model import Model
 
-    return Model(compile_file(path, **settings), backend=backend)
+    return Model(compile_file(path, **settings), backend=backend, **_options(device))
+
+
+def _options(device: str | None) -> dict:
+    return {} if device is None else {"device": device}
 
 
 # Imported on first use, so that `import mfc` (and the command's start: mfc.start)

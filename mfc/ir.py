@@ -53,6 +53,15 @@ class Node:
         return self.op.kind if self.op is not None else None
 
     @property
+    def keywords(self) -> dict:
+        """Every keyword of its op, the node's own value or the op's default (and a
+        Reshape's dims): what a backend lowers it with."""
+        found = {key: self.attrs.get(key, spec.default) for key, spec in self.op.keywords.items()}
+        if self.op.trailing_dims:
+            found["dims"] = self.attrs.get("dims", (None,))
+        return found
+
+    @property
     def elements(self) -> int | None:
         """How many numbers the value holds, or None while a size is not known."""
         if self.shape is None or not all(isinstance(d, int) for d in self.shape):

@@ -13,7 +13,7 @@ from dataclasses import asdict
 import numpy as np
 
 from mfc import settings as train_settings
-from mfc.backends import BACKENDS, DEFAULT
+from mfc.backends import BACKENDS, DEFAULT, OPTIONS
 from mfc.diagnostics import DataError, SettingError, SpecError
 from mfc.ir import Program
 
@@ -26,8 +26,10 @@ class Model:
     program : mfc.ir.Program
         The checked spec: typed nodes in order, loss, outputs, settings, data.
     backend : str
-        What runs it: "numpy" (generated code, the default) or "miniflow" (the
-        lesson's node runtime); see mfc.backends.BACKENDS.
+        What runs it: "numpy" (generated code, the default), "miniflow" (the
+        lesson's node runtime) or "torch" (PyTorch); see mfc.backends.BACKENDS.
+    options : dict
+        The backend's own options (the torch backend's `device`: "cpu", "cuda", "mps").
     preprocessing : mfc.preprocess.Preprocessing or None
         How raw data becomes what the network reads (the training rows' mean and std,
         the class labels): fitted by the first `train` on data, or read by `restore`;
@@ -37,11 +39,14 @@ class Model:
         `train` calls and the model file restored.
     """
 
-    def __init__(self, program: Program, backend: str = DEFAULT):
+    def __init__(self, program: Program, backend: str = DEFAULT, **options):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; the backends are "
                              f"{', '.join(BACKENDS)}")
-        self.program, self.backend = program, backend
+        unknown = [key for key in options if key not in OPTIONS.get(backend, ())]
+        if unknown:
+            raise ValueError(f"the {backend} backend takes no option {unknown[0]!r}")
+        self.program, self.backend, self.options = program, backend, options
         self._network = None
         self.preprocessing = None
         self.history: list[dict] = []
@@ -227,7 +232,8 @@ class Model:
             return old
         if self.program.trainable_count is None:
             self._data_must_exist()
-        self._network = backends.lower(self.backend, self.program, dtype=dtype, seed=seed)
+        self._network = backends.lower(self.backend, self.program, dtype=dtype, seed=seed,
+                                       **self.options)
         if old is not None:
             self._network.theta[...] = old.theta
         return self._network

@@ -7,87 +7,10 @@ Each op has rows of operand shapes (and keywords); a new op without a row fails
 import numpy as np
 import pytest
 
-from conftest import numeric_gradient
+from conftest import CASES, case_ids, numeric_gradient, operands_of, split_case
 import mfc
 from mfc.codegen import Emitter, Names, link, numpy_namespace
 from mfc.ops import INIT_NAMES, LEAF_KINDS, OPS, Op
-
-
-# ---------------------------------------------------------------- the op table
-# op name -> cases of (operand makers, attrs). A maker is a shape (standard normal
-# values), or a function of a Generator for operands that need care: away from a
-# kink (ReLU), positive (Pow's base), away from zero (Div), or labels (no gradient).
-
-
-def positive(*shape):
-    return lambda rng: rng.uniform(0.5, 2.0, shape)
-
-
-def away_from_zero(*shape):
-    return lambda rng: rng.choice([-1, 1], shape) * rng.uniform(0.5, 2.0, shape)
-
-
-def labels(m, classes):
-    return lambda rng: rng.integers(0, classes, m)
-
-
-CASES = {
-    "Identity": [((3, 4),)],
-    "Neg": [((3, 4),)],
-    "Sigmoid": [((3, 4),), ((5,),)],
-    "ReLU": [(away_from_zero(3, 4),)],
-    "LeakyReLU": [(away_from_zero(3, 4),), (away_from_zero(3, 4), {"alpha": 0.2})],
-    "Tanh": [((3, 4),)],
-    "Exp": [((3, 4),)],
-    "Log": [(positive(3, 4),)],
-    "Sqrt": [(positive(3, 4),)],
-    "Abs": [(away_from_zero(3, 4),)],
-    "ELU": [(away_from_zero(3, 4),), (away_from_zero(3, 4), {"alpha": 0.5})],
-    "GELU": [((3, 4),), (lambda rng: rng.standard_normal((3, 4)) * 4,)],
-    "Softplus": [((3, 4),), (lambda rng: rng.standard_normal((3, 4)) * 400,)],
-    "Transpose": [((3, 4),), ((4,),), ((2, 3, 4),)],
-    "Dropout": [((3, 4),), ((3, 4), {"rate": 0.2})],  # no noise: the identity
-    "Reshape": [((2, 6), {"dims": (3, 4)}), ((2, 6), {"dims": (None, 2)}), ((12,), {"dims": (2, None, 3)})],
-    "Softmax": [((3, 4),), ((3, 4), {"axis": 0})],
-    "Sum": [((3, 4),), ((3, 4), {"axis": 0}), ((3, 4), {"axis": 1}), ((3, 4), {"axis": -1})],
-    "Mean": [((3, 4),), ((3, 4), {"axis": 0}), ((2, 3, 4), {"axis": 1})],
-    "Max": [((3, 4),), ((3, 4), {"axis": 0}), ((2, 3, 4), {"axis": -1})],
-    "Min": [((3, 4),), ((3, 4), {"axis": 1})],
-    "Add": [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((), (3, 4)), ((5,), (1,))],
-    "Sub": [((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((3, 1), (1, 4))],
-    "Mul": [((3, 4), (3, 4)), ((3, 4), (4,)), ((1, 4), (3, 1)), ((), (3, 4))],
-    "Div": [((3, 4), away_from_zero(3, 4)), ((3, 4), away_from_zero(4,)),
-            ((4,), away_from_zero(3, 4))],
-    "Pow": [(positive(3, 4), (3, 4)), (positive(3, 4), ()), (positive(4,), (3, 4))],
-    "MatMul": [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,))],
-    "Concat": [((3, 4), (3, 2)), ((3, 4), (2, 4), {"axis": 0}), ((4,), (2,))],
-    "Linear": [((5, 3), (3, 4), (4,)), ((5, 3), (3, 4))],
-    "MSE": [((5,), (5, 1)), ((5, 1), (5, 1)), ((5,), (5,))],
-    "MAE": [((5,), away_from_zero(5, 1)), ((5, 2), away_from_zero(5, 2))],
-    "Huber": [((6,), lambda rng: rng.choice([-3, -0.5, 0.5, 3], (6, 1)) + rng.uniform(-0.1, 0.1, (6, 1))),
-              ((4, 2), (4, 2), {"delta": 0.3})],
-    "BinaryCrossEntropy": [(labels(6, 2), (6, 1)), (labels(5, 2), (5,)),
-                           (labels(4, 2), lambda rng: rng.standard_normal((4, 1)) * 800),
-                           (labels(3, 2), (3, 1))],
-    "CrossEntropy": [(labels(6, 4), (6, 4)),
-                     (labels(4, 3), lambda rng: rng.standard_normal((4, 3)) * 300),
-                     (labels(3, 3), lambda rng: rng.standard_normal((3, 3)) + [[0], [-900], [900]])],
-}
-
-
-def case_ids():
-    return [(name, i) for name in CASES for i in range(len(CASES[name]))]
-
-
-def split_case(case):
-    """(operand makers, attrs) from a case tuple whose last item may be attrs."""
-    if case and isinstance(case[-1], dict):
-        return case[:-1], case[-1]
-    return case, {}
-
-
-def operands_of(makers, rng):
-    return [m(rng) if callable(m) else rng.standard_normal(m) for m in makers]
 
 
 def test_every_op_has_a_gradient_case():

@@ -1,9 +1,12 @@
 """Backends: each takes a `Program` (mfc.ir) and returns a network that runs it.
 
 `BACKENDS` names each backend's module, which offers `lower(program, dtype=None,
-seed=None)`; `lower(name, program, ...)` imports it only when asked for (the command line's
-`--backend`, `mfc.Model(backend=...)`). `numpy` (generated code) is the default;
-`miniflow` (the lesson's node runtime) is the reference every backend is tested against.
+seed=None, **options)`; `lower(name, program, ...)` imports it only when asked for (the
+command line's `--backend`, `mfc.Model(backend=...)`). `numpy` (generated code) is the
+default; `miniflow` (the lesson's node runtime) is the reference every backend is tested
+against; `torch` runs a torch.nn.Module (option `device`), data-parallel across the
+workers of a torch.distributed process group when one is up. (ONNX export,
+mfc.backends.onnx, writes a file instead of running: it is no entry here.)
 
 What the training loop and the API ask of a lowered network (mfc.backends.miniflow's
 `Network` is the reference every backend is tested against):
@@ -42,12 +45,15 @@ from __future__ import annotations
 from importlib import import_module
 
 # name → the module that lowers to it (imported on first use: torch is heavy)
-BACKENDS = {"numpy": "mfc.backends.generated", "miniflow": "mfc.backends.miniflow"}
+BACKENDS = {"numpy": "mfc.backends.generated", "miniflow": "mfc.backends.miniflow",
+            "torch": "mfc.backends.torch"}
 DEFAULT = "numpy"
+OPTIONS = {"torch": ("device",)}  # the options each backend's `lower` takes beyond these
 
 
-def lower(name: str, program, dtype: str | None = None, seed: int | None = None):
+def lower(name: str, program, dtype: str | None = None, seed: int | None = None, **options):
     """`program` lowered by the backend `name` (a key of BACKENDS), its params
-    initialised from `seed`. Raises KeyError for an unknown name, DataError as the
-    backends' `lower` do."""
-    return import_module(BACKENDS[name]).lower(program, dtype=dtype, seed=seed)
+    initialised from `seed`; `options` as OPTIONS lists them (the torch backend's
+    `device`). Raises KeyError for an unknown name, DataError as the backends' `lower`
+    do, MfcError when the backend's package or device is missing."""
+    return import_module(BACKENDS[name]).lower(program, dtype=dtype, seed=seed, **options)

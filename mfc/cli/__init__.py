@@ -1,7 +1,7 @@
 """The `mfc` command: parse arguments, call the library, map errors to exit codes.
 
-One module per command (check, run, draw, predict, eval, info); `common` holds what
-they share.
+One module per command (check, run, draw, predict, eval, info, emit, export); `common`
+holds what they share.
 
 Exit codes: 0 success; 1 errors in a spec (diagnostics on stderr) or a failed run;
 2 usage and I/O errors (one line on stderr); 130 on Ctrl-C (128 + the signal's number
@@ -17,13 +17,13 @@ import sys
 import traceback
 
 from mfc import __version__
-from mfc.cli import check, draw, eval as evaluate, emit, info, predict, run
+from mfc.cli import check, draw, eval as evaluate, emit, export, info, predict, run
 from mfc.cli.common import (EXIT_BUG, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, CliError,
                             stop_signals_interrupt)
 from mfc.diagnostics import MfcError, SpecError
 from mfc.text import one_line, plural
 
-COMMANDS = (check, run, draw, predict, evaluate, info, emit)
+COMMANDS = (check, run, draw, predict, evaluate, info, emit, export)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +37,7 @@ def main(argv=None) -> int:
         parser, commands = _build_parser()
         _known_command(sys.argv[1:] if argv is None else argv, commands.choices)
         args, unknown = parser.parse_known_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for `run --workers`
         if unknown:
             raise CliError(_unknown(unknown, commands.choices.get(args.command, parser)))
         if args.command is None:

@@ -4,11 +4,14 @@ as they are (those `--load` gives)."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import signal
 import sys
 from pathlib import Path
 
 from mfc.backends import BACKENDS, DEFAULT
+from mfc.cli import workers
 from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError,
                             add_setting_flags, check_folder, compile_spec, not_read_by, note,
                             setting_overrides)
@@ -27,8 +30,14 @@ def add_parser(commands) -> None:
     run.add_argument("--load", metavar="PATH.npz",
                      help="start from this model file's params and preprocessing")
     run.add_argument("--backend", choices=BACKENDS, default=DEFAULT,
-                     help="what runs the network: numpy (generated code, the default) or "
-                     "miniflow (the lesson's node runtime)")
+                     help="what runs the network: numpy (generated code, the default), "
+                     "miniflow (the lesson's node runtime) or torch (PyTorch)")
+    run.add_argument("--device", metavar="DEVICE",
+                     help="with --backend torch: cpu (the default), cuda, cuda:N or mps")
+    run.add_argument("--workers", type=int, metavar="N", default=1,
+                     help="with --backend torch: train data-parallel in N processes on "
+                     "this machine, each taking a share of every batch (default 1; "
+                     "several machines: torchrun, see docs/scaling.md)")
     run.add_argument("--threads", type=_threads, metavar="N",
                      help="BLAS threads while training (default: chosen by the size of the "
                      "step's matrix products; one for small networks)")
@@ -39,6 +48,16 @@ def add_parser(commands) -> None:
 
 
 def run_command(args) -> int:
+    options = _backend_options(args)
+    if workers.in_group():
+        return _as_worker(args, options)
+    if args.workers > 1:
+        return workers.launch(args.argv, args.workers)
+    return _run(args, options)
+
+
+def _run(args, options: dict) -> int:
+    """Compile, train, evaluate, save."""
     from mfc.model import Model
     from mfc.train import Diverged, Interrupted
 
@@ -50,7 +69,7 @@ def run_command(args) -> int:
     # block's, to the spec's), and is named in messages as it was typed.
     base_dir = Path.cwd() if overrides.get("data") else None
     model = Model(compile_spec(args.file, base_dir=base_dir, **overrides),
-                  backend=args.backend)
+                  backend=args.backend, **options)
     if args.explain:
         return _explain(model, args)
     _check_save_path(args.save, model.program, args.force)
@@ -73,6 +92,53 @@ def _threads(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number, at least 1, not '{text}'")
     return int(text)
+
+
+def _backend_options(args) -> dict:
+    """The backend's own options from the flags (the torch backend's device); a
+    CliError for a flag the backend does not take."""
+    workers.check_flags(args)
+    if args.backend != "torch":
+        if args.device is not None:
+            raise CliError(f"--device picks a PyTorch device; add --backend torch "
+                           f"(the {args.backend} backend runs on the CPU)")
+        return {}
+    if not _installed("torch"):
+        raise CliError("--backend torch needs PyTorch, which is not installed here: "
+                       "pip install 'mfc[torch]'")
+    return {"device": args.device} if args.device is not None else {}
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ValueError:  # sys.modules holds None for it: blocked
+        return False
+
+
+def _as_worker(args, options: dict) -> int:
+    """This process is a worker of a data-parallel run (started by --workers, or by
+    torchrun): join the group; only worker 0 prints and saves."""
+    from mfc.backends import torch as torch_backend
+
+    if args.backend != "torch":
+        raise CliError("this process is a worker of a torch.distributed group (RANK and "
+                       "WORLD_SIZE are set): add --backend torch")
+    rank, size = torch_backend.join_group(options.get("device", "cpu"))
+    if args.workers > 1 and args.workers != size:
+        raise CliError(f"--workers {args.workers}, but the group has {size} workers")
+    if rank != 0 and not workers.supervised() and not args.debug:
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # only worker 0 speaks
+    if rank != 0:
+        args.save = None
+    try:
+        return _run(args, options)
+    except torch_backend.WorkerLost:
+        if workers.supervised():  # the command that started the workers says which died
+            return workers.EXIT_LOST
+        raise
+    finally:
+        torch_backend.leave_group()
 
 
 def _explain(model, args) -> int:

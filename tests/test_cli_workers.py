@@ -1,0 +1,150 @@
+"""`mfc run --backend torch`: its flags, and `--workers N`, one data-parallel run in N
+processes (torch.distributed, gloo on 127.0.0.1) that equals a run in one process, in
+which only worker 0 speaks and saves, and which ends in one line when a worker dies."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mfc
+from mfc.cli import main
+
+SPECS = Path(__file__).parent.parent / "specs"
+IRIS = str(SPECS / "iris.mf")
+
+
+def mfc_command(*args, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mfc", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def history(path) -> list[dict]:
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("manifest.json"))["history"]
+
+
+# ---------------------------------------------------------------- flags
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--workers", "2"], "--workers 2 trains on several processes with PyTorch; add "
+                         "--backend torch"),
+    (["--backend", "torch", "--workers", "0"], "--workers must be 1 or more, not 0"),
+    (["--device", "cuda"], "--device picks a PyTorch device; add --backend torch (the "
+                           "numpy backend runs on the CPU)"),
+])
+def test_flags_that_do_not_fit_are_one_line(args, message, capsys):
+    assert main(["run", IRIS, *args]) == 2
+    assert capsys.readouterr().err.strip() == f"mfc: error: {message}"
+
+
+def test_a_device_that_is_not_there_is_one_line(capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    assert main(["run", IRIS, "--backend", "torch", "--device", "cuda", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mfc: error: --device cuda: no CUDA GPU")
+
+
+def test_without_torch_the_torch_backend_says_how_to_install_it():
+    code = ("import sys; sys.modules['torch'] = None\nfrom mfc.cli import main\n"
+            f"sys.exit(main(['run', {IRIS!r}, '--backend', 'torch']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "mfc: error: --backend torch needs PyTorch, which is " \
+                                  "not installed here: pip install 'mfc[torch]'"
+
+
+def test_the_torch_backend_trains_and_saves_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    saved = tmp_path / "m.npz"
+    assert main(["run", IRIS, "--backend", "torch", "--epochs", "2", "--save", str(saved)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Epoch: 1, Loss: ")
+    numpy_run = mfc.load(IRIS)
+    np.testing.assert_allclose([e["loss"] for e in history(saved)], numpy_run.train(epochs=2),
+                               rtol=1e-9)
+
+
+# ---------------------------------------------------------------- several workers
+
+
+def test_two_workers_equal_one_with_the_same_global_batch(tmp_path):
+    """A batch of 7 rows split 4 + 3: each share's gradient weighted by its rows."""
+    pytest.importorskip("torch")
+    saved = tmp_path / "two.npz"
+    done = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2", "--epochs", "3",
+                       "--batch-size", "7", "--save", str(saved))
+    out, err = done.communicate(timeout=600)
+    assert done.returncode == 0, err
+    assert [line.split(",")[0] for line in out.splitlines() if line.startswith("Epoch")] == \
+        ["Epoch: 1", "Epoch: 2", "Epoch: 3"]  # worker 0 alone prints
+    assert err.count("saved 4 params") == 1
+    one = mfc.load(IRIS, backend="torch")
+    epochs = []
+    one.train(on_epoch=epochs.append, epochs=3, batch_size=7)
+    for entry, epoch in zip(history(saved), epochs, strict=True):
+        assert entry["loss"] == pytest.approx(epoch.loss, rel=1e-9, abs=0)
+        assert entry["validation_loss"] == pytest.approx(epoch.validation_loss, rel=1e-9, abs=0)
+    two = np.load(saved)
+    for name, value in one.params.items():
+        np.testing.assert_allclose(two[name], value, rtol=1e-9, atol=1e-12)
+
+
+def _worker(rank: int, command: subprocess.Popen) -> int | None:
+    """The pid of worker `rank` of a run started by `command` (Linux: by environment)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == command.pid and f"RANK={rank}".encode() in environ:
+            return int(entry.name)
+    return None
+
+
+def _after_first_epoch(command: subprocess.Popen) -> None:
+    line = command.stdout.readline()
+    assert line.startswith("Epoch: 1"), (line, command.stderr.read())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
+def test_a_worker_that_dies_ends_the_run_in_one_line_and_nothing_is_saved(tmp_path):
+    pytest.importorskip("torch")
+    saved = tmp_path / "m.npz"
+    command = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2",
+                          "--epochs", "100000", "--save", str(saved))
+    _after_first_epoch(command)
+    os.kill(_worker(1, command), signal.SIGKILL)
+    out, err = command.communicate(timeout=120)
+    assert command.returncode == 1
+    assert err.strip().splitlines() == ["mfc: error: worker 1 of 2 was killed by SIGKILL; "
+                                        "the run stopped, and nothing was saved"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
+def test_ctrl_c_stops_every_worker_after_a_step_and_worker_0_saves(tmp_path):
+    pytest.importorskip("torch")
+    saved = tmp_path / "m.npz"
+    command = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2",
+                          "--epochs", "100000", "--save", str(saved))
+    _after_first_epoch(command)
+    command.send_signal(signal.SIGINT)
+    out, err = command.communicate(timeout=120)
+    assert command.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("mfc: interrupted in epoch") and "saved 4 params" in lines[1]
+    assert mfc.load(IRIS).restore(saved) is None  # a whole model file, of this spec
