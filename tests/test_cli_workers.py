@@ -146,5 +146,5 @@ def test_ctrl_c_stops_every_worker_after_a_step_and_worker_0_saves(tmp_path):
     out, err = command.communicate(timeout=120)
     assert command.returncode == 130, err
     lines = err.strip().splitlines()
-    assert lines[0].startswith("mfc: interrupted in epoch") and "saved 4 params" in lines[1]
+    assert lines[0].startswith("mfc: interrupted ") and "saved 4 params" in lines[1]
     assert mfc.load(IRIS).restore(saved) is None  # a whole model file, of this spec

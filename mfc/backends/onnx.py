@@ -240,6 +240,7 @@ def _cross_entropy(g, k, out, labels, logits):
 
 LOWERINGS = {
     ops.Identity: _unary("Identity"),
+    ops.Dropout: _unary("Identity"),  # a prediction is never a training pass
     ops.Neg: _unary("Neg"),
     ops.Sigmoid: _unary("Sigmoid"),
     ops.ReLU: _unary("Relu"),

@@ -61,7 +61,8 @@ DEVICES = ("cpu", "cuda", "mps")
 
 # ---------------------------------------------------------------- the lowering table
 # op class -> function(keywords, *operands) -> tensor, with `keywords` every keyword of
-# the op, defaults filled in. Each computes what the op's numpy `forward` does.
+# the op, defaults filled in (and `noise=`, for an op that is `random`). Each computes
+# what the op's numpy `forward` does.
 
 
 def _pow(k, a, b):
@@ -95,6 +96,15 @@ def _binary_cross_entropy(k, y, z):
     return torch.mean(torch.logaddexp(z, torch.zeros_like(z)) - z * _column(y).to(z.dtype))
 
 
+def _dropout(k, x, noise=None):
+    """x·m/(1 − rate), m = 1 where the pass's noise is ≥ rate; the identity without
+    noise (any pass but a training one): Dropout's numpy forward, on the same noise."""
+    if noise is None:
+        return x
+    kept = (noise >= k["rate"]).to(x.dtype) * (1.0 / (1.0 - k["rate"]))
+    return kept * x
+
+
 def _linear(k, x, w, b=None):
     y = torch.matmul(x, w)
     return y if b is None else y + b
@@ -102,6 +112,7 @@ def _linear(k, x, w, b=None):
 
 LOWERINGS = {
     ops.Identity: lambda k, x: x,
+    ops.Dropout: _dropout,  # the one op that is `random`: it takes the pass's noise
     ops.Neg: lambda k, x: torch.neg(x),
     ops.Sigmoid: lambda k, x: torch.sigmoid(x),
     ops.ReLU: lambda k, x: torch.relu(x),
@@ -146,9 +157,12 @@ class Module(torch.nn.Module):
     Its params are `nn.Parameter`s registered under their spec names (an anonymous
     param's `h.param1` as `h/param1`: torch refuses dots); `forward(feed)` returns the
     loss, `values(feed, names)` the values of some nodes. A feed is Input name → tensor.
+    `draw(name, shape, batched)`, if given, gives the noise of an op that is `random`
+    (Dropout) in a training pass (a tensor, or None outside one); `batched`: whether
+    the operand's first dim is the batch.
     """
 
-    def __init__(self, program, params: dict, dtype):
+    def __init__(self, program, params: dict, dtype, draw=None):
         super().__init__()
         self.loss = program.loss
         self.params_by_name = {}
@@ -161,6 +175,9 @@ class Module(torch.nn.Module):
                        for n in program.nodes.values() if n.kind == "const"}
         self.steps = {n.name: (LOWERINGS[type(n.op)], n.keywords, n.inputs)
                       for n in program.nodes.values() if n.op.kind not in ops.LEAF_KINDS}
+        self.random = {n.name: _batched(program.nodes[n.inputs[0]].shape)
+                       for n in program.nodes.values() if n.op.random}
+        self.draw = draw
         self.order = program.order
         self._plans: dict[tuple, list[str]] = {}
 
@@ -172,8 +189,18 @@ class Module(torch.nn.Module):
         values = {**self.params_by_name, **self.consts, **feed}
         for name in self._plan(tuple(names)):
             function, keyword_values, inputs = self.steps[name]
-            values[name] = function(keyword_values, *[values[i] for i in inputs])
+            operands = [values[i] for i in inputs]
+            if name in self.random:
+                values[name] = function(keyword_values, *operands, noise=self._noise(
+                    name, operands[0]))
+            else:
+                values[name] = function(keyword_values, *operands)
         return {name: values[name] for name in names}
+
+    def _noise(self, name: str, operand):
+        if self.draw is None:
+            return None
+        return self.draw(name, tuple(operand.shape), self.random[name])
 
     def _plan(self, names: tuple) -> list[str]:
         if names not in self._plans:
@@ -183,6 +210,10 @@ class Module(torch.nn.Module):
                     needed.update(self.steps[name][2])
             self._plans[names] = [n for n in self.order if n in needed and n in self.steps]
         return self._plans[names]
+
+
+def _batched(shape) -> bool:
+    return bool(shape) and shape[0] == "N"
 
 
 def tensor_device(params: dict):
@@ -232,7 +263,8 @@ class Network(miniflow.Network):
                            for name, (start, shape) in self.layout.items()}
         on_device = self.param_views if self.shared else \
             {name: view.to(self.device, copy=True) for name, view in self.param_views.items()}
-        self.module = Module(program, on_device, _TORCH_DTYPES[self.dtype.name])
+        self.module = Module(program, on_device, _TORCH_DTYPES[self.dtype.name], self._draw)
+        self.rows = self.share = None  # of the batch, while a worker runs its share
         self.fed = [n for n in self.inputs if any(n in m.inbound_nodes for m in self.loss_plan)]
         self.group = Group.current(self.module, program)
         if self.group is not None:
@@ -254,8 +286,18 @@ class Network(miniflow.Network):
                 for node in inputs if node.value is not None}
 
     def _batched(self, node) -> bool:
-        shape = self.records[node.name].shape
-        return bool(shape) and shape[0] == "N"
+        return _batched(self.records[node.name].shape)
+
+    def _draw(self, name: str, shape: tuple, batched: bool):
+        """The noise of a random op in a training pass (None in any other), from the
+        network's `Noise`, as the numpy backends draw it: a worker draws the whole
+        batch's and takes its share, so that the workers together draw what one would."""
+        if self.share is not None and batched:
+            noise = self.noise.draw(name, (self.rows,) + shape[1:])
+            noise = None if noise is None else noise[self.share]
+        else:
+            noise = self.noise.draw(name, shape)
+        return None if noise is None else self._tensor(noise)
 
     def _params_to_device(self) -> None:
         if not self.shared:
@@ -317,7 +359,7 @@ class Network(miniflow.Network):
         the slots are left as they were."""
         self._params_to_device()
         feed = {slot.name: self._tensor(array) for slot, array in arrays.items()}
-        with torch.no_grad():
+        with torch.no_grad(), self.noise.off():
             values = self.module.values(feed, (self.loss.name, *names))
         return values[self.loss.name].item(), [_numpy(values[n]) for n in names]
 
@@ -355,6 +397,7 @@ class Network(miniflow.Network):
     def gradients(self, feed: dict) -> dict[str, np.ndarray]:
         """d(loss)/d(param) (copies) for every Param, by name, for the Inputs in `feed`."""
         checked = self.checked_feed(feed, self.loss_plan)
+        self.noise.training = False  # the API's passes are never training ones
         self._params_to_device()
         loss = self.module({name: self._tensor(a) for name, a in checked.items()})
         params = list(self.module.params_by_name.values())
@@ -363,6 +406,7 @@ class Network(miniflow.Network):
                 for (name, p), g in zip(self.module.params_by_name.items(), grads)}
 
     def _values(self, checked: dict, names) -> dict[str, np.ndarray]:
+        self.noise.training = False  # the API's passes are never training ones
         self._params_to_device()
         feed = {name: self._tensor(array) for name, array in checked.items()}
         with torch.no_grad():
@@ -448,6 +492,8 @@ class Group:
                              "workers; use a batch_size of at least the number of workers")
         share = self.share(rows) if rows is not None else slice(None)
         weight = (share.stop - share.start) / rows if rows is not None else 1.0 / self.size
+        if rows is not None:  # the noise of a Dropout: this share of the whole batch's
+            network.rows, network.share = rows, share
         try:
             loss = self.ddp(network._feed(inputs, share))
             total = (loss.detach().sum() * weight).reshape(1)
@@ -456,6 +502,8 @@ class Group:
             (loss.sum() * (weight * self.size)).backward()
         except RuntimeError as err:  # gloo and nccl report a lost peer so
             raise WorkerLost(f"lost contact with another worker: {_first_line(err)}") from None
+        finally:
+            network.rows = network.share = None
         value = total.item()
         if math.isfinite(value):
             network._gradients_to_grad()
