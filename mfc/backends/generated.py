@@ -75,22 +75,12 @@ class Network(miniflow.Network):
     def source(self, names=()) -> Source:
         """The generated code for the Inputs' current values (written on the first
         run of their shapes), with `evaluate` returning the values of `names` too."""
-        key = (self.signature(), tuple(names))
-        source = self._sources.pop(key, None)
-        if source is None:
-            if len(self._sources) >= _KEPT_SIGNATURES:
-                del self._sources[next(iter(self._sources))]  # the least recently used
-            source = write(self, names)
-        self._sources[key] = source
-        return source
+        return _kept(self._sources, (self.signature(), tuple(names)),
+                     lambda: write(self, names))
 
     def _functions(self, names=()) -> dict:
-        key = (self.signature(), tuple(names))
-        if key not in self._passes:
-            if len(self._passes) >= _KEPT_SIGNATURES:
-                del self._passes[next(iter(self._passes))]
-            self._passes[key] = self.source(names).build(self)
-        return self._passes[key]
+        return _kept(self._passes, (self.signature(), tuple(names)),
+                     lambda: self.source(names).build(self))
 
     # -- what the training loop asks of a backend
 
@@ -138,6 +128,18 @@ class Network(miniflow.Network):
         for node in self.inputs:
             node.value = checked.get(node.name)
         self.noise.training = False  # the API's passes are never training ones
+
+
+def _kept(cache: dict, key, make):
+    """`cache[key]`, made on first use; the least recently used of more than
+    `_KEPT_SIGNATURES` entries is dropped (their buffers with it)."""
+    value = cache.pop(key, None)
+    if value is None:
+        if len(cache) >= _KEPT_SIGNATURES:
+            del cache[next(iter(cache))]
+        value = make()
+    cache[key] = value
+    return value
 
 
 def _nothing() -> None:
