@@ -24,14 +24,17 @@ from pathlib import Path
 from mfc.diagnostics import MfcError
 
 DRAWINGS = ("svg", "png", "pdf", "dot")  # the drawing formats mfc writes
-_KIND_NAMES = {"model": "an mfc model file", "onnx": "an ONNX model", "svg": "an svg drawing", "png": "a png image",
-               "pdf": "a pdf document", "dot": "a DOT graph"}
+_KIND_NAMES = {"model": "an mfc model file", "onnx": "an ONNX model", "svg": "an svg drawing",
+               "png": "a png image", "pdf": "a pdf document", "dot": "a DOT graph",
+               "log": "an mfc run log"}
 _HEAD = 4096  # bytes read to tell a file's kind
 # Where an svg's first element may be preceded by an XML declaration, comments, a doctype.
 _SVG = re.compile(r"^(\s*(<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>))*\s*<svg[\s>/]", re.DOTALL)
 # An ONNX model is a protobuf ModelProto, written field by field in order: ir_version
 # (field 1, a small varint), then one of the next fields (producer_name, ..., graph).
 _ONNX = re.compile(rb"\x08[\x01-\x7f][\x12\x1a\x22\x28\x32\x3a\x42]")
+# A run log's first line (mfc.runlog): its CSV header, or a JSON row.
+_LOG = re.compile(r'^(epoch,loss[a-z_,]*|\{"epoch": \d+, "loss": .*\})\r?$', re.MULTILINE)
 _DOT = re.compile(r"^(\s*(//[^\n]*|/\*.*?\*/|#[^\n]*))*\s*(strict\s+)?(di)?graph\b",
                   re.DOTALL | re.IGNORECASE)
 
@@ -99,7 +102,7 @@ def check_replaceable(path, writing: str, force: bool = False) -> None:
     ----------
     path : str or os.PathLike
         Followed through symlinks, as `atomic_write` does.
-    writing : {"model", "onnx", "svg", "png", "pdf", "dot"}
+    writing : {"model", "onnx", "svg", "png", "pdf", "dot", "log"}
         What is about to be written.
     """
     if force or not os.path.isfile(path):  # nothing there; what is not a file is
@@ -133,6 +136,8 @@ def kind_of_file(path) -> str | None:
     if _ONNX.match(head):
         return "onnx"
     text = head.decode("utf-8", "ignore").removeprefix("\ufeff")
+    if _LOG.match(text):
+        return "log"
     return "svg" if _SVG.match(text) else "dot" if _DOT.match(text) else None
 
 

@@ -360,7 +360,9 @@ def test_on_a_terminal_a_progress_bar_is_drawn_and_cleared(capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 2)
     assert code == 0 and len(out.splitlines()) == 2
-    assert "] epoch 2/2" in err and err.endswith("\r\x1b[K")
+    assert "] epoch 1/2  step 1/1  loss 105" in err and "] epoch 2/2" in err
+    *drawn, summary = err.split("\r\x1b[K")  # cleared before the summary
+    assert summary.startswith("Done: 2 epochs") and summary.count("\n") == 1
 
 
 def test_ctrl_c_keeps_the_last_completed_step(capsys, tmp_path, monkeypatch):
@@ -751,3 +753,149 @@ def test_sigterm_outside_training_is_one_line_and_writes_nothing(capsys, monkeyp
     assert (code, out) == (128 + signum, "")
     assert err == f"mfc: interrupted ({signal.Signals(signum).name})\n"
     assert os.listdir(tmp_path) == [] and signal.getsignal(signum) is signal.SIG_DFL
+
+
+# ---------------------------------------------------------------- seeing the run
+
+EPOCH_OR_SUMMARY = re.compile(r"^(Done|Stopped early|Interrupted)")
+
+
+def summary_of(err: str) -> str:
+    """The final summary line, the last line on stderr."""
+    (line,) = [x for x in err.split("\r\x1b[K")[-1].splitlines() if EPOCH_OR_SUMMARY.match(x)]
+    return line
+
+
+def test_every_run_ends_with_a_summary_line(capsys):
+    code, out, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 5)
+    assert code == 0 and len(out.splitlines()) == 5
+    assert re.fullmatch(r"Done: 5 epochs, \d+\.\d\d s; best epoch \d \(validation loss "
+                        r"\d\.\d{3}\); final validation loss \d\.\d{3}", summary_of(err))
+
+
+def test_quiet_prints_only_the_summary(capsys):
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--quiet")
+    assert code == 0 and out == ""
+    assert summary_of(err).startswith("Done: 50 epochs") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("every, shown", [(3, [3, 6, 7]), (7, [7]), (10, [7])])
+def test_every_prints_each_nth_epoch_and_the_last(capsys, every, shown):
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 7, "--every", every)
+    assert code == 0
+    assert [int(EPOCH_LINE.match(x).group(1)) for x in out.splitlines()] == shown
+    assert summary_of(err).startswith("Done: 7 epochs")
+
+
+def test_every_prints_the_epoch_an_early_stop_ends_at(capsys, tmp_path):
+    spec = write_spec(tmp_path, LESSON.replace("epochs = 100", "epochs = 500"))
+    code, out, err = run(capsys, "run", spec, "--set", "validation=0.5", "--set",
+                         "patience=3", "--learning-rate", "0.2", "--optimizer", "adam",
+                         "--every", "1000")
+    last = int(re.match(r"Stopped early at epoch (\d+)", summary_of(err)).group(1))
+    assert code == 0 and [EPOCH_LINE.match(x).group(1) for x in out.splitlines()] == [str(last)]
+
+
+@pytest.mark.parametrize("flags", [["--every", "0"], ["--every", "x"],
+                                   ["--every", "2", "--quiet"]])
+def test_bad_every_is_one_line_exit_2(capsys, flags):
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", *flags)
+    assert code == 2 and out == "" and err.startswith("mfc: error:") and err.count("\n") == 1
+
+
+def test_the_epoch_line_shows_a_scheduled_rate(capsys):
+    code, out, _ = run(capsys, "run", SPECS / "warmup.mf", "--epochs", 3, "--set",
+                       "lr_schedule=step", "--set", "step_size=1", "--set", "gamma=0.5")
+    assert code == 0
+    assert [x.rsplit(", ", 1)[1] for x in out.splitlines()] == [
+        "Learning rate: 0.1", "Learning rate: 0.05", "Learning rate: 0.025"]
+
+
+def test_early_stopping_from_the_command_line_says_why_it_stopped(capsys, tmp_path):
+    spec = write_spec(tmp_path, LESSON.replace("epochs = 100", "epochs = 500"))
+    code, out, err = run(capsys, "run", spec, "--set", "validation=0.5", "--set",
+                         "patience=3", "--learning-rate", "0.2", "--optimizer", "adam")
+    assert code == 0 and len(out.splitlines()) < 500
+    summary = summary_of(err)
+    assert re.match(r"Stopped early at epoch (\d+) of 500 \(no better validation loss for "
+                    r"3 epochs\).*; best epoch \d+ \(validation loss [\d.]+\), its params "
+                    r"kept; final validation loss", summary), summary
+
+
+@pytest.mark.parametrize("flags", [["--set", "patience=3"], ["--set", "lr_schedule=plateau"],
+                                   ["--set", "lr_schedule=step"]])
+def test_a_setting_that_needs_another_is_one_line_exit_2(capsys, flags):
+    code, out, err = run(capsys, "run", SPECS / "warmup.mf", *flags)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"mfc: error: {flags[1].split('=')[0]}: ")
+
+
+def test_log_csv_has_a_row_per_epoch_as_the_lines_say(capsys, tmp_path):
+    log = tmp_path / "run.csv"
+    code, out, _ = run(capsys, "run", SPECS / "iris.mf", "--epochs", 4, "--log", log)
+    assert code == 0
+    lines = log.read_text().splitlines()
+    assert lines[0] == ("epoch,loss,validation_loss,validation_accuracy,learning_rate,"
+                        "seconds")
+    rows = [dict(zip(lines[0].split(","), x.split(","))) for x in lines[1:]]
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    for row, line in zip(rows, out.splitlines()):
+        assert line.startswith(f"Epoch: {row['epoch']}, Loss: {float(row['loss']):.3f}, "
+                               f"Validation loss: {float(row['validation_loss']):.3f}, "
+                               f"Validation accuracy: {float(row['validation_accuracy']):.3f}")
+        assert float(row["learning_rate"]) == 0.05 and float(row["seconds"]) >= 0
+
+
+def test_log_jsonl_is_written_as_training_goes(capsys, tmp_path, monkeypatch):
+    import json
+
+    log = tmp_path / "run.jsonl"
+    seen = []
+    report = cli.run._Progress.report
+
+    def reading_the_log(self, epoch):  # after each epoch, the log already has its row
+        seen.append(len(log.read_text().splitlines()))
+        report(self, epoch)
+
+    monkeypatch.setattr(cli.run._Progress, "report", reading_the_log)
+    code, _, _ = run(capsys, "run", SPECS / "regressor.mf", "--epochs", 3, "--log", log)
+    assert code == 0 and seen == [1, 2, 3]
+    rows = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [sorted(r) for r in rows] == [["epoch", "learning_rate", "loss", "seconds"]] * 3
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.csv", "a,b\n1,2\n", "is not an mfc run log; --force replaces it"),
+    ("run.txt", None, "name it .csv, or .jsonl"),
+    ("run.csv", "SPEC", "is the spec"),
+])
+def test_log_refuses_what_it_should_not_write(capsys, tmp_path, name, content, message):
+    spec_name = name if content == "SPEC" else "net.mf"  # a spec named run.csv, say
+    spec = write_spec(tmp_path, (SPECS / "warmup.mf").read_text(), spec_name)
+    path = spec if content == "SPEC" else tmp_path / name
+    if content not in (None, "SPEC"):
+        path.write_text(content)
+    code, out, err = run(capsys, "run", spec, "--log", path)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+    if content not in (None, "SPEC"):
+        assert path.read_text() == content
+
+
+def test_log_replaces_a_log_of_its_own(capsys, tmp_path):
+    log = tmp_path / "run.csv"
+    assert run(capsys, "run", SPECS / "warmup.mf", "--epochs", 5, "--log", log)[0] == 0
+    assert run(capsys, "run", SPECS / "warmup.mf", "--epochs", 2, "--log", log)[0] == 0
+    assert len(log.read_text().splitlines()) == 3
+
+
+def test_plot_flag_draws_the_curve_at_the_end(capsys, tmp_path):
+    picture = tmp_path / "curve.png"
+    code, _, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 3, "--plot", picture)
+    assert code == 0 and picture.read_bytes().startswith(PNG_MAGIC)
+    assert f"drew the loss curve in {picture}" in err
+
+
+def test_plot_and_log_may_not_be_the_same_file(capsys, tmp_path):
+    code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--log", tmp_path / "a.csv",
+                       "--save", tmp_path / "a.csv")
+    assert code == 2 and "name the same file" in err

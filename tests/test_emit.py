@@ -12,6 +12,8 @@ import mfc
 from mfc.cli import main
 
 SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.mf"))
+# Early stopping (specs/wine.mf) is not written into scripts yet: emit refuses it.
+EMITTED = [p for p in SPECS if "patience" not in p.read_text()]
 
 
 def run(capsys, *argv):
@@ -36,7 +38,7 @@ def test_the_virtualenv_has_numpy_and_nothing_else(numpy_only_python, tmp_path):
         assert (done.returncode == 0) == found, module
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", EMITTED, ids=lambda p: p.name)
 def test_the_script_of_every_spec_prints_what_mfc_run_prints(capsys, tmp_path, spec,
                                                              numpy_only_python):
     script = tmp_path / "train_net.py"

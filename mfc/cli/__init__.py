@@ -1,7 +1,7 @@
 """The `mfc` command: parse arguments, call the library, map errors to exit codes.
 
-One module per command (check, run, draw, predict, eval, info, emit, export); `common`
-holds what they share.
+One module per command (check, run, draw, predict, eval, info, emit, export, plot);
+`common` holds what they share.
 
 Exit codes: 0 success; 1 errors in a spec (diagnostics on stderr) or a failed run;
 2 usage and I/O errors (one line on stderr); 130 on Ctrl-C (128 + the signal's number
@@ -17,13 +17,13 @@ import sys
 import traceback
 
 from mfc import __version__
-from mfc.cli import check, draw, eval as evaluate, emit, export, info, predict, run
+from mfc.cli import check, draw, eval as evaluate, emit, export, info, plot, predict, run
 from mfc.cli.common import (EXIT_BUG, EXIT_OK, EXIT_SIGNAL, EXIT_USAGE, CliError,
                             stop_signals_interrupt)
 from mfc.diagnostics import MfcError, SpecError
 from mfc.text import one_line, plural
 
-COMMANDS = (check, run, draw, predict, evaluate, info, emit, export)
+COMMANDS = (check, run, draw, predict, evaluate, info, emit, export, plot)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -270,3 +270,26 @@ def _data_flag(data: str | None) -> str | None:
     if datasets.describe(data, Path.cwd()) is None:  # a DataError for an unusable one
         raise CliError(f"data file '{data}' not found (looked in {os.path.abspath(data)})")
     return data
+
+
+def check_output(flag: str, path: str, writing: str, force: bool, program=None,
+                 example: str = "") -> None:
+    """Fail before a long job, not after it, when the file `path` (given with `flag`)
+    could not be written, would replace the spec or the data `program` reads, or a
+    file that is not a `writing` file mfc wrote (mfc.files.check_replaceable), unless
+    `force`."""
+    from mfc.files import NotReplaceable, check_replaceable, check_writable
+
+    check_folder(flag, path, example)
+    if program is not None:
+        not_read_by(program, flag, path, f"the {_WHAT.get(writing, 'drawing')}")
+    try:
+        check_writable(path)  # a temporary file in the folder, removed at once
+        check_replaceable(path, writing, force)
+    except OSError as err:
+        raise CliError(f"{flag} {path}: {err.strerror or err}") from None
+    except NotReplaceable as err:
+        raise CliError(f"{flag} {err}; --force replaces it") from None
+
+
+_WHAT = {"model": "params", "log": "run log"}

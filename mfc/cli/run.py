@@ -8,14 +8,16 @@ import importlib.util
 import os
 import signal
 import sys
+import time
+from itertools import combinations
 from pathlib import Path
 
 from mfc.backends import BACKENDS, DEFAULT
 from mfc.cli import workers
 from mfc.cli.common import (EXIT_FAILED, EXIT_OK, EXIT_SIGNAL, CliError,
-                            add_setting_flags, check_folder, compile_spec, not_read_by, note,
+                            add_setting_flags, check_output, compile_spec, note,
                             setting_overrides)
-from mfc.files import NotReplaceable, check_replaceable, check_writable
+from mfc.files import same_file
 from mfc.text import one_line, plural
 
 
@@ -29,6 +31,17 @@ def add_parser(commands) -> None:
                      help="let --save replace a file that is not an mfc model file")
     run.add_argument("--load", metavar="PATH.npz",
                      help="start from this model file's params and preprocessing")
+    run.add_argument("--log", metavar="PATH.csv",
+                     help="write one row per epoch here as training goes (.csv, or .jsonl "
+                     "for JSON Lines): epoch, loss, validation loss and accuracy, learning "
+                     "rate, seconds")
+    run.add_argument("--plot", metavar="PATH.png",
+                     help="draw the loss curve here at the end (.png, .svg or .pdf)")
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("-q", "--quiet", action="store_true",
+                       help="print no epoch lines, only the final summary")
+    shown.add_argument("--every", metavar="N", type=_at_least_one,
+                       help="print every Nth epoch's line (and the last)")
     run.add_argument("--backend", choices=BACKENDS, default=DEFAULT,
                      help="what runs the network: numpy (generated code, the default), "
                      "miniflow (the lesson's node runtime) or torch (PyTorch)")
@@ -38,7 +51,7 @@ def add_parser(commands) -> None:
                      help="with --backend torch: train data-parallel in N processes on "
                      "this machine, each taking a share of every batch (default 1; "
                      "several machines: torchrun, see docs/scaling.md)")
-    run.add_argument("--threads", type=_threads, metavar="N",
+    run.add_argument("--threads", type=_at_least_one, metavar="N",
                      help="BLAS threads while training (default: chosen by the size of the "
                      "step's matrix products; one for small networks)")
     run.add_argument("--explain", action="store_true",
@@ -72,9 +85,9 @@ def _run(args, options: dict) -> int:
                   backend=args.backend, **options)
     if args.explain:
         return _explain(model, args)
-    _check_save_path(args.save, model.program, args.force)
+    _check_outputs(args, model.program)
     try:
-        _train(model, args.load, evaluate_only, args.threads)
+        _train(model, args, evaluate_only)
     except Diverged as err:
         return _diverged(err, model, args.save)
     except Interrupted as stop:
@@ -85,8 +98,8 @@ def _run(args, options: dict) -> int:
     return EXIT_OK
 
 
-def _threads(text: str) -> int:
-    """--threads N: a whole number, at least 1."""
+def _at_least_one(text: str) -> int:
+    """--threads N, --every N: a whole number, at least 1."""
     import argparse
 
     if not text.strip().isdigit() or int(text) < 1:
@@ -129,8 +142,8 @@ def _as_worker(args, options: dict) -> int:
         raise CliError(f"--workers {args.workers}, but the group has {size} workers")
     if rank != 0 and not workers.supervised() and not args.debug:
         sys.stdout = sys.stderr = open(os.devnull, "w")  # only worker 0 speaks
-    if rank != 0:
-        args.save = None
+    if rank != 0:  # worker 0 writes the files
+        args.save = args.log = args.plot = None
     try:
         return _run(args, options)
     except torch_backend.WorkerLost:
@@ -151,39 +164,95 @@ def _explain(model, args) -> int:
     return EXIT_OK
 
 
-def _check_save_path(path: str | None, program, force: bool) -> None:
-    """Fail before training, not after, when the params could not be saved, or would
-    replace the spec or the data it trains on, or a file mfc did not write."""
-    if path is None:
-        return
-    try:
-        check_folder("--save", path, "model.npz")
-        not_read_by(program, "--save", path, "the params")
-        check_writable(path)  # a temporary file in the folder, removed at once
-        check_replaceable(path, "model", force)
-    except OSError as err:
-        raise CliError(f"--save {path}: {err.strerror or err}") from None
-    except NotReplaceable as err:
-        raise CliError(f"--save {err}; --force replaces it") from None
+def _check_outputs(args, program) -> None:
+    """Fail before training, not after, when --save, --log or --plot could not be
+    written, would replace the spec or its data, or a file that mfc did not write."""
+    from mfc import plot, runlog
+
+    if args.save is not None:
+        check_output("--save", args.save, "model", args.force, program, "model.npz")
+    if args.log is not None and runlog.format_of(args.log) is None:
+        raise CliError(f"--log {args.log}: name it .csv, or .jsonl for JSON Lines")
+    if args.plot is not None and _suffix(args.plot) not in plot.FORMATS:
+        raise CliError(f"--plot {args.plot}: name it .png, .svg or .pdf")
+    outputs = [(f, p) for f, p in (("--save", args.save), ("--log", args.log),
+                                   ("--plot", args.plot)) if p is not None]
+    for (flag, path), (other, earlier) in combinations(outputs, 2):
+        if same_file(path, earlier):
+            raise CliError(f"{other} and {flag} name the same file, {path}")
+    if args.log is not None:
+        check_output("--log", args.log, "log", args.force, program, "run.csv")
+    if args.plot is not None:
+        check_output("--plot", args.plot, _suffix(args.plot), args.force, program,
+                     "curve.png")
 
 
-def _train(model, load: str | None, evaluate_only: bool, threads: int | None) -> None:
+def _suffix(path: str) -> str:
+    return Path(path).suffix.lower().removeprefix(".")
+
+
+def _train(model, args, evaluate_only: bool) -> None:
     """Load the model file (if asked), then train, an epoch a line (or, to evaluate
-    only, prepare the data)."""
+    only, prepare the data); the final summary; the log and the curve, if asked."""
     from mfc.diagnostics import SpecError
 
     try:
-        if load:
-            model.restore(load, note=note)
+        if args.load:
+            model.restore(args.load, note=note)
         if evaluate_only:
             model.prepare(note=note)
             return
-        with _Progress(model.settings.epochs, sys.stderr.isatty()) as progress:
-            model.train(on_epoch=progress.report, note=note, threads=threads)
+        _train_and_report(model, args)
     except SpecError as err:
         print(str(err), file=sys.stderr)
         raise CliError(f"{plural(len(err.errors), 'error')}; nothing was trained",
                        EXIT_FAILED) from None
+
+
+def _train_and_report(model, args) -> None:
+    """Train with the epoch lines, the progress bar and the log the flags ask for;
+    print the summary and draw the curve, also after Ctrl-C."""
+    from mfc.train import Interrupted
+
+    planned = model.settings.epochs
+    progress = _Progress(planned, sys.stderr.isatty() and not args.quiet,
+                         0 if args.quiet else args.every or 1)
+    with progress, _RunLog(args.log, model) as log:
+        def on_epoch(epoch) -> None:
+            log.write(epoch)
+            progress.report(epoch)
+        try:
+            model.train(on_epoch=on_epoch, on_step=progress.step, note=note,
+                        threads=args.threads)
+        except Interrupted as stop:
+            progress.close()
+            _closing(stop.summary, model, args)
+            raise
+        progress.close()
+    _closing(model.summary, model, args)
+
+
+def _closing(summary, model, args) -> None:
+    """The final summary line (on stderr with the other news of the run: it gives the
+    time taken, and stdout stays the same run after run), then the curve (--plot)."""
+    if summary is not None:
+        sys.stdout.flush()
+        print(summary.line(), file=sys.stderr, flush=True)
+    if args.plot is not None and model.history:
+        _draw_curve(args.plot, model)
+
+
+def _draw_curve(path: str, model) -> None:
+    from mfc import plot, runlog
+    from mfc.files import atomic_write
+
+    rows = [runlog.from_history(entry) for entry in model.history]
+    image = plot.curve(rows, _suffix(path), title=model.program.filename)
+    try:
+        atomic_write(path, lambda file: file.write(image))
+    except OSError as err:
+        raise CliError(f"cannot write the curve to {path}: {err.strerror or err}") from None
+    print(f"mfc: drew the loss curve in {path}", file=sys.stderr)
 
 
 def _diverged(err, model, path: str | None) -> int:
@@ -238,33 +307,99 @@ def _save(path: str, model, when: str = "", test=None) -> None:
 
 
 class _Progress:
-    """Each epoch's line on stdout and, on a terminal, a one-line bar on stderr below
-    them, redrawn after each epoch and cleared when training ends."""
+    """Each epoch's line on stdout (every `every`th, and the last; none for 0) and, on a
+    terminal, a one-line bar on stderr below them: the step within the epoch and the
+    running loss, redrawn at most 10 times a second and cleared when training ends."""
 
-    width = 30
+    width, interval = 24, 0.1
 
-    def __init__(self, epochs: int, shown: bool):
-        self.epochs, self.shown = epochs, shown
+    def __init__(self, epochs: int, shown: bool, every: int = 1):
+        self.epochs, self.shown, self.every = epochs, shown, every
+        self.drawn = 0.0  # when the bar was last drawn
+        self.unprinted = None  # the last epoch, if --every skipped it
+        self.step = self._step if shown else None  # no call per step when not drawn
 
     def __enter__(self) -> "_Progress":
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Clear the bar; print the last epoch's line if --every skipped it (a run that
+        stopped early or was interrupted)."""
         self._clear()
+        if self.unprinted is not None:
+            print(self.unprinted.line(), flush=True)
+            self.unprinted = None
 
     def report(self, epoch) -> None:
-        self._clear()
-        print(epoch.line(), flush=True)
-        self._show(epoch.number)
+        self.unprinted = None
+        if self.every and (epoch.number % self.every == 0 or epoch.number >= self.epochs):
+            self._clear()
+            print(epoch.line(), flush=True)
+        elif self.every:
+            self.unprinted = epoch
+        self._draw(epoch.number, 0, 1, None)
 
-    def _show(self, done: int) -> None:
-        if self.shown:
-            filled = self.width * done // self.epochs
-            bar = "#" * filled + "." * (self.width - filled)
-            sys.stderr.write(f"\r[{bar}] epoch {done}/{self.epochs}")
-            sys.stderr.flush()
+    def _step(self, epoch: int, step: int, steps: int, loss: float) -> None:
+        now = time.monotonic()
+        if now - self.drawn >= self.interval:
+            self._draw(epoch - 1, step, steps, loss)
+
+    def _draw(self, done: int, step: int, steps: int, loss: float | None) -> None:
+        if not self.shown:
+            return
+        self.drawn = time.monotonic()
+        fraction = min(1.0, (done + step / steps) / max(self.epochs, 1))
+        filled = int(self.width * fraction)
+        bar = "#" * filled + "." * (self.width - filled)
+        text = f"[{bar}] epoch {min(done + 1, self.epochs)}/{self.epochs}"
+        if loss is not None:
+            text += f"  step {step}/{steps}  loss {loss:.4g}"
+        sys.stderr.write(f"\r\x1b[K{text}")
+        sys.stderr.flush()
 
     def _clear(self) -> None:
         if self.shown:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+
+
+class _RunLog:
+    """The --log file, open while training: a row per epoch, flushed (nothing without
+    --log)."""
+
+    def __init__(self, path: str | None, model):
+        self.path, self.model, self.file, self.writer = path, model, None, None
+
+    def __enter__(self) -> "_RunLog":
+        if self.path is None:
+            return self
+        from mfc import runlog
+
+        settings = self.model.settings
+        columns = runlog.columns_for(
+            bool(settings.validation),
+            bool(settings.validation) and self.model.program.scores_and_labels() is not None)
+        try:
+            self.file = open(self.path, "w", encoding="utf-8", newline="")
+            self.writer = runlog.Writer(self.file, runlog.format_of(self.path), columns)
+        except OSError as err:
+            raise CliError(f"cannot write the log {self.path}: {err.strerror or err}") \
+                from None
+        return self
+
+    def write(self, epoch) -> None:
+        if self.writer is not None:
+            from mfc import runlog
+
+            try:
+                self.writer.write(runlog.row(epoch))
+            except OSError as err:
+                raise CliError(f"cannot write the log {self.path}: "
+                               f"{err.strerror or err}") from None
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.close()

@@ -59,7 +59,10 @@ class NotFinite(ArithmeticError):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM, SIGHUP: `signum`), once the current step had finished: the
-    params are those of a whole step (`step` of `steps` in `epoch`)."""
+    params are those of a whole step (`step` of `steps` in `epoch`). `summary`: the
+    epochs the run had finished (a `Summary`)."""
+
+    summary = None
 
     def __init__(self, epoch: int, step: int, steps: int, losses: list[float],
                  signum: int = signal.SIGINT):
@@ -285,22 +288,33 @@ class Trainer:
         steps, mean loss so far)` after each step, if given."""
         first, last = self.epoch + 1, self.epoch + epochs
         planned = planned or last
-        start, patience = time.perf_counter(), None
+        start = time.perf_counter()
         self.network.train_mode()  # its noise goes on; predicting since turned it off
         self._go_on_from_the_last_epoch()
         self._kept, self.kept_epoch = self.network.theta.copy(), self.epoch
+        try:
+            stopped_early = self._epochs(first, last, planned, on_epoch, stop, on_step)
+        except Interrupted as interrupted:
+            interrupted.summary = self.summary(first, planned, time.perf_counter() - start,
+                                               interrupted=True)
+            raise
+        restored = self._restore_best()
+        return self.summary(first, planned, time.perf_counter() - start, stopped_early,
+                            restored)
+
+    def _epochs(self, first: int, last: int, planned: int, on_epoch, stop, on_step):
+        """Epochs `first` to `last`; the patience that stopped them early, or None."""
         for epoch in range(first, last + 1):
             self._run_epoch(epoch, planned, stop, on_step)
             self._keep(epoch)
-            on_epoch(self.history[-1])
+            stopping = self._should_stop(epoch)  # the epoch's state complete before
+            on_epoch(self.history[-1])           # anyone sees it
             if stop.requested:
                 raise Interrupted(epoch, self.steps, self.steps, self.losses(),
                                   stop.requested)
-            if self._should_stop(epoch):
-                patience = self.settings.patience
-                break
-        restored = self._restore_best()
-        return self.summary(first, planned, time.perf_counter() - start, patience, restored)
+            if stopping:
+                return self.settings.patience
+        return None
 
     def _restore_best(self) -> bool:
         """Put the best epoch's params in place (with restore_best), keeping the last
