@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -340,6 +341,19 @@ def readme_block(readme: str, command: str) -> list[str]:
     return readme.split(f"$ {command}\n", 1)[1].split("```", 1)[0].splitlines()
 
 
+def _as_a_terminal_shows(*argv) -> list[str]:
+    """stdout and stderr in the order they were written, times taken left out."""
+    both = io.StringIO()
+    with contextlib.redirect_stdout(both), contextlib.redirect_stderr(both):
+        main(list(argv))
+    return [_untimed(line) for line in both.getvalue().splitlines()]
+
+
+def _untimed(line: str) -> str:
+    """A summary line's time taken, which differs run after run, as 'T s'."""
+    return re.sub(r"\b\d+\.\d\d s;", "T s;", line)
+
+
 def test_the_readmes_train_save_predict_evaluate_is_what_mfc_prints(tmp_path, monkeypatch):
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
@@ -353,10 +367,10 @@ def test_the_readmes_train_save_predict_evaluate_is_what_mfc_prints(tmp_path, mo
                 "mfc eval specs/flowers.mf --load flowers.npz --data specs/new_flowers.csv",
                 "mfc info flowers.npz"]
     for command in commands:
-        shown = readme_block(readme, command)
+        shown = [_untimed(line) for line in readme_block(readme, command)]
         code, out, err = mfc(*command.split()[1:])
         assert code == 0, err
-        printed = (err.splitlines()[:1] + out.splitlines() + err.splitlines()[1:]
+        printed = (_as_a_terminal_shows(*command.split()[1:])
                    if command.startswith("mfc run") else out.splitlines())
         if "..." in shown:  # the lines before it start the output, those after end it
             cut = shown.index("...")
