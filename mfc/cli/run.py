@@ -91,7 +91,7 @@ def _run(args, options: dict) -> int:
     except Diverged as err:
         return _diverged(err, model, args.save)
     except Interrupted as stop:
-        return _interrupted(stop, model, args.save)
+        return _interrupted(stop, model, args)
     test = _evaluate(model, evaluate_only)
     if args.save:
         _save(args.save, model, test=test)
@@ -211,7 +211,7 @@ def _train(model, args, evaluate_only: bool) -> None:
 
 def _train_and_report(model, args) -> None:
     """Train with the epoch lines, the progress bar and the log the flags ask for;
-    print the summary and draw the curve, also after Ctrl-C."""
+    print the summary and draw the curve (after Ctrl-C, `_interrupted` does)."""
     from mfc.train import Interrupted
 
     planned = model.settings.epochs
@@ -224,9 +224,8 @@ def _train_and_report(model, args) -> None:
         try:
             model.train(on_epoch=on_epoch, on_step=progress.step, note=note,
                         threads=args.threads)
-        except Interrupted as stop:
-            progress.close()
-            _closing(stop.summary, model, args)
+        except Interrupted:
+            progress.close()  # the summary follows once the params are saved
             raise
         progress.close()
     _closing(model.summary, model, args)
@@ -287,13 +286,15 @@ _TITLES = {"test": "Test rows (held out from training and validation):",
            "validation": "Validation rows:", "train": "Training rows (none held out):"}
 
 
-def _interrupted(stop, model, path: str | None) -> int:
-    """Ctrl-C (SIGTERM, SIGHUP) came once a step had finished: say where, and save that
-    step's params; exit 128 + the signal's number."""
+def _interrupted(stop, model, args) -> int:
+    """Ctrl-C (SIGTERM, SIGHUP) came once a step had finished: say where, save that
+    step's params, then the summary of the epochs done and their curve; exit 128 + the
+    signal's number."""
     name = "" if stop.signum == signal.SIGINT else f" ({signal.Signals(stop.signum).name})"
     print(f"mfc: interrupted{name} {stop.where()}", file=sys.stderr)
-    if path is not None:
-        _save(path, model, "as of that last completed step")
+    if args.save is not None:
+        _save(args.save, model, "as of that last completed step")
+    _closing(stop.summary, model, args)
     return EXIT_SIGNAL + stop.signum
 
 
