@@ -45,8 +45,8 @@ def emit(model, note=None, **overrides) -> Emitted:
     model.prepare(note=note, **overrides)
     settings, prepared = model._trained
     if settings.patience is not None:
-        raise SettingError("patience: early stopping is not written into emitted scripts "
-                           "yet; emit without it (--set patience=...) or train with mfc run")
+        raise SettingError("patience: early stopping is not carried into emitted scripts "
+                           "yet; emit the spec without it, or train with mfc run")
     program = model.program
     network = backends.lower("numpy", program, settings.dtype, settings.seed)
     fed = fed_slots(network, settings, prepared)

@@ -13,7 +13,7 @@ TARGETS = ("numpy",)
 
 def add_parser(commands) -> None:
     emit = commands.add_parser("emit", help="write a spec as a standalone training script")
-    emit.add_argument("file", metavar="FILE")
+    emit.add_argument("file", metavar="FILE", help="the spec to write as a script (.mf)")
     emit.add_argument("--target", choices=TARGETS, default="numpy",
                       help="what the script runs on (numpy: needs numpy alone)")
     emit.add_argument("-o", "--output", default="-", metavar="SCRIPT.py",
