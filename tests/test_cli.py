@@ -899,3 +899,19 @@ def test_plot_and_log_may_not_be_the_same_file(capsys, tmp_path):
     code, _, err = run(capsys, "run", SPECS / "warmup.mf", "--log", tmp_path / "a.csv",
                        "--save", tmp_path / "a.csv")
     assert code == 2 and "name the same file" in err
+
+
+def test_a_closed_stdout_loses_neither_the_run_nor_its_save(tmp_path):
+    """`mfc run ... --save m.npz | head -1`: head goes away, the training and the save do not."""
+    import subprocess
+
+    path = tmp_path / "p.npz"
+    process = subprocess.Popen([sys.executable, "-m", "mfc", "run", str(SPECS / "warmup.mf"),
+                                "--epochs", "3000", "--save", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "Epoch: 1, Loss: 105.000\n"
+    process.stdout.close()  # as head does once it has its lines
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 0, err
+    assert "stdout was closed" in err and f"saved 1 param to {path}" in err
+    assert "Traceback" not in err and "Exception ignored" not in err

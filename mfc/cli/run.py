@@ -331,14 +331,14 @@ class _Progress:
         stopped early or was interrupted)."""
         self._clear()
         if self.unprinted is not None:
-            print(self.unprinted.line(), flush=True)
+            _print_unless_closed(self.unprinted.line())
             self.unprinted = None
 
     def report(self, epoch) -> None:
         self.unprinted = None
         if self.every and (epoch.number % self.every == 0 or epoch.number >= self.epochs):
             self._clear()
-            print(epoch.line(), flush=True)
+            _print_unless_closed(epoch.line())
         elif self.every:
             self.unprinted = epoch
         self._draw(epoch.number, 0, 1, None)
@@ -404,3 +404,15 @@ class _RunLog:
     def __exit__(self, *exc) -> None:
         if self.file is not None:
             self.file.close()
+
+
+def _print_unless_closed(line: str) -> None:
+    """Print a line; when stdout's reader has gone (`mfc run ... | head -3`), say so once
+    and go on training, writing to nowhere: the run and its --save are not lost for it."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # later writes, and the flush at exit, succeed
+        os.close(devnull)
+        note("stdout was closed, so the epochs go on without their lines")
