@@ -1,5 +1,5 @@
-"""Stage 1: text → AST. The lark grammar (grammar/mfc.lark), LALR, with the AST built
-by callbacks during the parse (no parse tree, no recursion).
+"""Stage 1: text → AST. The lark grammar (grammar/mfc.lark), LALR, fed by our own lexer,
+with the AST built by callbacks during the parse (no parse tree, no recursion).
 
 lark's exceptions are translated here, at one boundary, into `SpecError` with a span and
 an "expected ..." hint in the user's words.
@@ -8,11 +8,16 @@ an "expected ..." hint in the user's words.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
+import sys
 from pathlib import Path
 
+import lark
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer
 
 from mfc.lang import ast
 from mfc.diagnostics import Diagnostic, Span, SpecError
@@ -21,6 +26,7 @@ from mfc.diagnostics import Diagnostic, Span, SpecError
 _OPEN, _CLOSE = {"(": ")", "[": "]", "{": "}"}, {")": "(", "]": "[", "}": "{"}
 _ESCAPES = {"n": "\n", "t": "\t"}
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
+_INFIX = {"PLUS": "Add", "MINUS": "Sub", "STAR": "Mul", "SLASH": "Div", "AT": "MatMul"}
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
           "_NL": "end of line", "$END": "end of file"}
 
@@ -35,9 +41,29 @@ def parse(text: str) -> ast.Module:
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(_grammar_path().read_text(encoding="utf-8"), parser="lalr",
-                postlex=_ContinueInBrackets(), transformer=_ToAst(),
-                maybe_placeholders=False)
+    grammar = _grammar_path().read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer=_Lexer, transformer=_ToAst(),
+                maybe_placeholders=False, cache=_cache_file(grammar))
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """Where lark keeps the analysed grammar between runs: loading it takes a sixth of the
+    time of building it, and the parser then runs faster (its rule names are plain str:
+    built, they are lark Tokens, whose == is a Python call at every reduction).
+
+    The file is in the user's own cache folder, named after the grammar, lark and Python
+    (other versions of mfc keep theirs). Not lark's cache=True: that is a predictable
+    file in the shared temp folder, which lark loads with pickle. Without a usable
+    folder, the grammar is analysed at every start.
+    """
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    try:
+        folder = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "mfc"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # RuntimeError: no home folder
+        return False
+    key = f"{grammar}{lark.__version__}{sys.version_info[:2]}".encode()
+    return str(folder / f"grammar-{hashlib.sha256(key).hexdigest()[:16]}.lark")
 
 
 def _grammar_path() -> Path:
@@ -48,25 +74,82 @@ def _grammar_path() -> Path:
     raise FileNotFoundError("mfc's grammar file mfc.lark is missing from the installation")
 
 
-class _ContinueInBrackets:
-    """Drop newlines inside ( ) and [ ]: a bracket left open continues the statement."""
+class _Lexer(Lexer):
+    """The tokens, found by one regular expression that `re.finditer` runs over the whole
+    text: lark's own lexer makes several Python calls per token (a third of the parse).
 
-    always_accept = ("_NL",)
+    'train' is the keyword only where a statement starts: at the start, after a newline
+    or ';' (elsewhere it is a name, as in `x = Sigmoid(train)`). Newlines inside ( ) are
+    dropped: a bracket left open continues the statement.
+    """
 
-    def process(self, stream):
-        depth = 0
-        for token in stream:
-            if token.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif token.type in ("RPAR", "RSQB"):
-                depth = max(depth - 1, 0)
-            elif token.type == "_NL" and depth:
+    def __init__(self, conf):
+        self.pattern, self.keywords = _token_pattern(conf.terminals, conf.ignore)
+
+    def lex(self, text: str):
+        line, line_start, depth = 1, 0, 0  # line_start: the offset where the line starts
+        statement_start = True
+        for match in self.pattern.finditer(text):
+            kind = match.lastgroup
+            start, end = match.span(kind)
+            column = start - line_start + 1
+            if kind == "_NL":
+                line, line_start = line + 1, end
+                if not depth:
+                    statement_start = True
+                    yield _token(kind, "\n", start, line - 1, column, line, 1, end)
                 continue
-            yield token
+            if kind == "END":
+                return
+            if kind == "BAD":
+                raise UnexpectedCharacters(text, start, line, column)
+            value = text[start:end]
+            if kind == "LPAR":
+                depth += 1
+            elif kind == "RPAR":
+                depth = max(depth - 1, 0)
+            elif statement_start and value in self.keywords:
+                kind = self.keywords[value]
+            statement_start = kind == "SEMICOLON"
+            yield _token(kind, value, start, line, column, line, column + end - start, end)
+
+
+def _token(kind, value, start, line, column, end_line, end_column, end) -> Token:
+    """What `Token(...)` makes, without its two Python calls (its __new__ checks for a
+    deprecated keyword, then calls another constructor): a tenth of the parse."""
+    token = str.__new__(Token, value)
+    token.type, token.value, token.start_pos, token.end_pos = kind, value, start, end
+    token.line, token.column, token.end_line, token.end_column = line, column, end_line, end_column
+    return token
+
+
+def _token_pattern(terminals, ignore) -> tuple[re.Pattern, dict[str, str]]:
+    """One regular expression with a named group for each of the grammar's terminals, and
+    the keywords: terminals that NAME matches too ('train' -> 'TRAIN'), left to NAME.
+
+    Ignored text (blanks, comments) is skipped at the start of each match. Then the groups
+    are tried in the order lark's lexer tries them: patterns first, then literals, the
+    longest first ('**' before '*'). BAD takes a character no token starts with, and END
+    the end of the text after trailing blanks, so a match never backtracks into them.
+    """
+    by_name = {t.name: t for t in terminals}
+    name = re.compile(by_name["NAME"].pattern.to_regexp())
+    keywords = {t.pattern.value: t.name for t in terminals
+                if t.pattern.type == "str" and name.fullmatch(t.pattern.value)}
+    tokens = [t for t in terminals if t.name not in ignore and t.name not in keywords.values()]
+    tokens.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+    skip = "|".join(by_name[n].pattern.to_regexp() for n in ignore)
+    groups = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens)
+    return re.compile(f"(?:{skip})*(?:{groups}|(?P<BAD>.)|(?P<END>\\Z))"), keywords
+
+
+# Span(...) without the Python frame of a named tuple's __new__: a spec makes a span for
+# every name, call and statement.
+_new_span = functools.partial(tuple.__new__, Span)
 
 
 def _token_span(token: Token) -> Span:
-    return Span(token.line, token.column, token.end_line, token.end_column)
+    return _new_span((token.line, token.column, token.end_line, token.end_column))
 
 
 def _literal(value) -> ast.Literal:
@@ -88,27 +171,33 @@ def _span(first, last) -> Span:
     """From the start of `first` to the end of `last` (tokens or AST nodes)."""
     a = _token_span(first) if isinstance(first, Token) else first.span
     b = _token_span(last) if isinstance(last, Token) else last.span
-    return Span(a.line, a.column, b.end_line, b.end_column)
+    return _new_span((a.line, a.column, b.end_line, b.end_column))
 
 
 class _ToAst(Transformer):
     """Builds AST nodes only, during the parse (no tree is built first); every semantic
-    check happens in later stages. Spans come from the first and last child."""
+    check happens in later stages. Spans come from the first and last child. The rules
+    marked ! in the grammar pass their punctuation too; their comments show the children."""
 
-    def start(self, items):
-        assigns = tuple(i for i in items if isinstance(i, ast.Assign))
-        trains = tuple(i for i in items if isinstance(i, ast.TrainBlock))
+    def start(self, items):  # [statements] or [statements, the last one, unterminated]
+        statements = items[0] + items[1:]
+        assigns = tuple(i for i in statements if isinstance(i, ast.Assign))
+        trains = tuple(i for i in statements if isinstance(i, ast.TrainBlock))
         return ast.Module(assigns, trains)
 
-    def assign(self, items):
-        targets, values = items
+    def lines(self, items):  # [], [statements, sep] or [statements, statement, sep]
+        if not items:
+            return []
+        statements = items[0]  # one list, grown in place
+        if len(items) == 3:
+            statements.append(items[1])
+        return statements
+
+    def assign(self, items):  # NAME ("," NAME)* "=" value ("," value)*
+        equals = 1 if len(items) == 3 else items.index("=")  # only tokens come before it
+        targets = tuple(ast.Name(str(n), _token_span(n)) for n in items[:equals:2])
+        values = tuple(items[equals + 1::2])
         return ast.Assign(targets, values, _span(targets[0], values[-1]))
-
-    def targets(self, names):
-        return tuple(ast.Name(str(n), _token_span(n)) for n in names)
-
-    def values(self, exprs):
-        return tuple(exprs)
 
     def train(self, items):
         return ast.TrainBlock(tuple(items[1:]), _token_span(items[0]))
@@ -139,37 +228,37 @@ class _ToAst(Transformer):
         name, value = items
         return ast.Keyword(str(name), _literal(value), _span(name, value))
 
-    def call(self, items):
-        op, args = items[0], items[1:-1]
+    def args(self, items):  # [arg] or [args, ",", arg]
+        if len(items) == 1:
+            return items
+        items[0].append(items[2])  # one list, grown in place
+        return items[0]
+
+    def call(self, items):  # NAME "(" [args [","]] RPAR
+        op, close = items[0], items[-1]
+        args = items[2] if len(items) > 3 else ()
         keywords = tuple(a for a in args if type(a) is ast.Keyword)
         positional = tuple(a for a in args if type(a) is not ast.Keyword) if keywords else tuple(args)
-        return ast.Call(str(op), positional, keywords, _span(op, items[-1]), _token_span(op))
+        return ast.Call(str(op), positional, keywords, _span(op, close), _token_span(op))
+
+    def paren(self, items):  # "(" expression ")"
+        return items[1]
 
     def neg(self, items):
         minus, operand = items
         return ast.Call("Neg", (operand,), (), _span(minus, operand), _token_span(minus), True)
 
-    def _infix(self, op, left, right):
+    def sum(self, items):  # left, the operator's token, right
+        left, op, right = items
         span = _span(left, right)
-        return ast.Call(op, (left, right), (), span, span, True)
+        return ast.Call(_INFIX[op.type], (left, right), (), span, span, True)
 
-    def add(self, items):
-        return self._infix("Add", *items)
-
-    def sub(self, items):
-        return self._infix("Sub", *items)
-
-    def mul(self, items):
-        return self._infix("Mul", *items)
-
-    def div(self, items):
-        return self._infix("Div", *items)
-
-    def matmul(self, items):
-        return self._infix("MatMul", *items)
+    product = sum
 
     def pow(self, items):
-        return self._infix("Pow", items[0], items[2])
+        left, _, right = items
+        span = _span(left, right)
+        return ast.Call("Pow", (left, right), (), span, span, True)
 
 
 def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
