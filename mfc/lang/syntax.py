@@ -84,48 +84,50 @@ class _Lexer(Lexer):
     """
 
     def __init__(self, conf):
-        self.pattern, self.keywords = _token_pattern(conf.terminals, conf.ignore)
+        self.pattern, self.chars, self.keywords = _token_pattern(conf.terminals, conf.ignore)
 
     def lex(self, text: str):
+        chars, keywords = self.chars, self.keywords
         line, line_start, depth = 1, 0, 0  # line_start: the offset where the line starts
         statement_start = True
         for match in self.pattern.finditer(text):
             kind = match.lastgroup
-            start, end = match.span(kind)
-            column = start - line_start + 1
-            if kind == "_NL":
+            start, end = match.start(kind), match.end()  # (span() costs more)
+            value, first_line, column = text[start:end], line, start - line_start + 1
+            end_line, end_column = line, column + end - start
+            if kind == "CHAR":
+                kind = chars[value]
+                if kind == "LPAR":
+                    depth += 1
+                elif kind == "RPAR":
+                    depth = max(depth - 1, 0)
+            elif kind == "_NL":
                 line, line_start = line + 1, end
-                if not depth:
-                    statement_start = True
-                    yield _token(kind, "\n", start, line - 1, column, line, 1, end)
-                continue
-            if kind == "END":
+                end_line, end_column = line, 1
+                if depth:
+                    continue
+            elif kind == "NAME":
+                if statement_start and value in keywords:
+                    kind = keywords[value]
+            elif kind == "END":
                 return
-            if kind == "BAD":
+            elif kind == "BAD":
                 raise UnexpectedCharacters(text, start, line, column)
-            value = text[start:end]
-            if kind == "LPAR":
-                depth += 1
-            elif kind == "RPAR":
-                depth = max(depth - 1, 0)
-            elif statement_start and value in self.keywords:
-                kind = self.keywords[value]
-            statement_start = kind == "SEMICOLON"
-            yield _token(kind, value, start, line, column, line, column + end - start, end)
+            statement_start = kind == "_NL" or kind == "SEMICOLON"
+            # What Token(...) makes, without its two Python calls (its __new__ checks for a
+            # deprecated keyword, then calls another constructor): a tenth of the parse.
+            token = str.__new__(Token, value)
+            token.type, token.value, token.start_pos, token.end_pos = kind, value, start, end
+            token.line, token.column = first_line, column
+            token.end_line, token.end_column = end_line, end_column
+            yield token
 
 
-def _token(kind, value, start, line, column, end_line, end_column, end) -> Token:
-    """What `Token(...)` makes, without its two Python calls (its __new__ checks for a
-    deprecated keyword, then calls another constructor): a tenth of the parse."""
-    token = str.__new__(Token, value)
-    token.type, token.value, token.start_pos, token.end_pos = kind, value, start, end
-    token.line, token.column, token.end_line, token.end_column = line, column, end_line, end_column
-    return token
-
-
-def _token_pattern(terminals, ignore) -> tuple[re.Pattern, dict[str, str]]:
-    """One regular expression with a named group for each of the grammar's terminals, and
-    the keywords: terminals that NAME matches too ('train' -> 'TRAIN'), left to NAME.
+def _token_pattern(terminals, ignore) -> tuple[re.Pattern, dict[str, str], dict[str, str]]:
+    """One regular expression for the grammar's terminals, each a named group except the
+    one-character literals, which share the group CHAR (one character class is tried
+    much faster than a dozen alternatives); then the terminal of each such character,
+    and the keywords: literals that NAME matches too ('train' -> 'TRAIN'), left to NAME.
 
     Ignored text (blanks, comments) is skipped at the start of each match. Then the groups
     are tried in the order lark's lexer tries them: patterns first, then literals, the
@@ -134,13 +136,17 @@ def _token_pattern(terminals, ignore) -> tuple[re.Pattern, dict[str, str]]:
     """
     by_name = {t.name: t for t in terminals}
     name = re.compile(by_name["NAME"].pattern.to_regexp())
-    keywords = {t.pattern.value: t.name for t in terminals
-                if t.pattern.type == "str" and name.fullmatch(t.pattern.value)}
-    tokens = [t for t in terminals if t.name not in ignore and t.name not in keywords.values()]
+    literals = {t.pattern.value: t.name for t in terminals if t.pattern.type == "str"}
+    keywords = {text: kind for text, kind in literals.items() if name.fullmatch(text)}
+    chars = {text: kind for text, kind in literals.items() if len(text) == 1}
+    grouped = {*ignore, *keywords.values(), *chars.values()}
+    tokens = [t for t in terminals if t.name not in grouped]
     tokens.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
     skip = "|".join(by_name[n].pattern.to_regexp() for n in ignore)
-    groups = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens)
-    return re.compile(f"(?:{skip})*(?:{groups}|(?P<BAD>.)|(?P<END>\\Z))"), keywords
+    groups = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens]
+    groups.append(f"(?P<CHAR>[{re.escape(''.join(chars))}])")
+    pattern = f"(?:{skip})*(?:{'|'.join(groups)}|(?P<BAD>.)|(?P<END>\\Z))"
+    return re.compile(pattern), chars, keywords
 
 
 # Span(...) without the Python frame of a named tuple's __new__: a spec makes a span for
