@@ -200,7 +200,7 @@ ERRORS = [  # source, code, span, message, help
     ('train {\n  train = 1\n}', 'E002', '1:7-1:8',
      "'{' is never closed", "expected '}' or a name before 'train' at 2:3"),
     ('train { data = 1', 'E002', '1:7-1:8',
-     "'{' is never closed", "expected ';', '}' or end of line before end of file at 1:17"),
+     "'{' is never closed", "expected ',', ';', '}' or end of line before end of file at 1:17"),
     ('x = "abc', 'E003', '1:5-1:6',
      'unterminated string', 'close the string with " on the same line'),
     ('x = f(a="b)', 'E003', '1:9-1:10',
@@ -238,7 +238,7 @@ ERRORS = [  # source, code, span, message, help
     ('x = f(g(a, b)', 'E002', '1:6-1:7',
      "'(' is never closed", "expected ')' or ',' before end of file at 1:14"),
     ('train { epochs = 3 epochs = 4 }', 'E001', '1:20-1:26',
-     "expected ';', '}' or end of line, found 'epochs'", None),
+     "expected ',', ';', '}' or end of line, found 'epochs'", None),
     ('x = a train', 'E001', '1:7-1:12',
      "expected '(', ',', ';', an operator or end of line, found 'train'", None),
 ]
