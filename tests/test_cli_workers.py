@@ -78,20 +78,34 @@ def test_the_torch_backend_trains_and_saves_from_the_command_line(tmp_path, caps
 # ---------------------------------------------------------------- several workers
 
 
+DROPOUT_IRIS = """
+X, y = Input(), Input()
+W1, b1 = Param(_, 16, init=xavier), Param(16)
+W2, b2 = Param(16, 3, init=xavier), Param(3)
+h = Dropout(Tanh(Linear(X, W1, b1)), 0.2)
+scores = Linear(h, W2, b2)
+cost = CrossEntropy(y, scores)
+train { data = "iris"; validation = 0.2; epochs = 3; batch_size = 7; learning_rate = 0.05
+        optimizer = momentum }
+"""
+
+
 def test_two_workers_equal_one_with_the_same_global_batch(tmp_path):
-    """A batch of 7 rows split 4 + 3: each share's gradient weighted by its rows."""
+    """A batch of 7 rows split 4 + 3 (each share's gradient weighted by its rows), with
+    a Dropout whose noise each worker takes its share of."""
     pytest.importorskip("torch")
-    saved = tmp_path / "two.npz"
-    done = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2", "--epochs", "3",
-                       "--batch-size", "7", "--save", str(saved))
+    spec, saved = tmp_path / "iris.mf", tmp_path / "two.npz"
+    spec.write_text(DROPOUT_IRIS)
+    done = mfc_command("run", str(spec), "--backend", "torch", "--workers", "2",
+                       "--save", str(saved))
     out, err = done.communicate(timeout=600)
     assert done.returncode == 0, err
     assert [line.split(",")[0] for line in out.splitlines() if line.startswith("Epoch")] == \
         ["Epoch: 1", "Epoch: 2", "Epoch: 3"]  # worker 0 alone prints
     assert err.count("saved 4 params") == 1
-    one = mfc.load(IRIS, backend="torch")
+    one = mfc.load(spec, backend="torch")
     epochs = []
-    one.train(on_epoch=epochs.append, epochs=3, batch_size=7)
+    one.train(on_epoch=epochs.append)
     for entry, epoch in zip(history(saved), epochs, strict=True):
         assert entry["loss"] == pytest.approx(epoch.loss, rel=1e-9, abs=0)
         assert entry["validation_loss"] == pytest.approx(epoch.validation_loss, rel=1e-9, abs=0)

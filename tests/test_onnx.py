@@ -273,6 +273,26 @@ def test_an_unexportable_spec_is_a_located_error_and_writes_nothing(tmp_path, ca
     assert not out.exists()
 
 
+def test_the_readmes_export_is_what_mfc_prints_and_runs(tmp_path, monkeypatch, capsys):
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    (tmp_path / "specs").mkdir()
+    for name in ("flowers.mf", "flowers.csv"):
+        (tmp_path / "specs" / name).write_bytes((root / "specs" / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "specs/flowers.mf", "--set", "test=0.2", "--save", "flowers.npz"]) == 0
+    command = "mfc export specs/flowers.mf --load flowers.npz -o flowers.onnx"
+    shown = readme.split(f"$ {command}\n", 1)[1].split("```", 1)[0].splitlines()
+    capsys.readouterr()
+    assert main(command.split()[1:]) == 0
+    assert capsys.readouterr().err.splitlines() == shown
+    snippet = readme.split("```python\nimport numpy as np, onnxruntime\n", 1)[1].split("```")[0]
+    scope = {}
+    exec("import numpy as np, onnxruntime\n" + snippet, scope)  # noqa: S102: the README's
+    assert list(scope["labels"]) == ["setosa", "virginica"]  # as its comment says
+    assert scope["probabilities"].shape == (2, 3)
+
+
 def test_without_the_onnx_package_export_says_how_to_install_it(tmp_path):
     code = ("import sys; sys.modules['onnx'] = None\nfrom mfc.cli import main\n"
             f"sys.exit(main(['export', {str(SPEC['iris'])!r}, '-o', {str(tmp_path / 'x.onnx')!r}]))")

@@ -105,6 +105,17 @@ def test_other_settings_equal_numpy():
     assert_same(*runs(SPEC["iris"], **settings)[:2])
 
 
+def test_dropout_draws_its_noise_as_numpy_does():
+    text = SPEC["iris"].read_text().replace("h = Tanh(Linear(X, W1, b1))",
+                                            "h = Dropout(Tanh(Linear(X, W1, b1)), 0.3)")
+    models = {b: mfc.compile(text, backend=b) for b in ("numpy", "torch")}
+    epochs = {b: [] for b in models}
+    for backend, model in models.items():
+        model.train(on_epoch=epochs[backend].append, epochs=4)
+    assert_same(epochs["numpy"], epochs["torch"])
+    assert epochs["torch"][0].loss != runs(SPEC["iris"], epochs=1)[1][0].loss  # it dropped
+
+
 def test_the_regressor_is_chaotic_on_numpy_alone():
     """Why specs/regressor.mf is compared over 2 epochs: numpy against itself, from
     params 1e-15 apart, is 1e-2 apart within 10 epochs."""

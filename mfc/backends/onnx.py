@@ -277,21 +277,23 @@ LOWERINGS = {
 
 
 # ---------------------------------------------------------------- classifiers' labels
-# loss op class -> function(g, scores) -> (tensor of class indices (N,) int64, tensor of
-# probabilities (N, classes)): what `predicted_classes` and `probabilities` compute.
+# loss op class -> function(g, scores, indices, probabilities): writes the tensors named
+# `indices` (N,) int64, the class each row predicts (a fresh name when None), and
+# `probabilities` (N, classes); returns the name of the indices. What the op's
+# `predicted_classes` and `probabilities` compute.
 
 
-def _softmax_classes(g, scores):
-    return (g.node("ArgMax", [scores], axis=-1, keepdims=0),  # the first of ties, as numpy
-            g.node("Softmax", [scores], axis=-1))
+def _softmax_classes(g, scores, indices, probabilities):
+    g.node("Softmax", [scores], probabilities, axis=-1)
+    return g.node("ArgMax", [scores], indices, axis=-1, keepdims=0)  # the first of ties
 
 
-def _sigmoid_classes(g, logits):
+def _sigmoid_classes(g, logits, indices, probabilities):
     column = g.node("Reshape", [logits, g.constant(np.array([-1, 1], np.int64), dtype=np.int64)])
-    positive = g.node("Cast", [g.node("Greater", [_flat(g, logits), g.constant(0.0)])],
-                      to=TensorProto.INT64)  # σ(z) > 1/2
     p = g.node("Sigmoid", [column])
-    return positive, g.node("Concat", [g.node("Sub", [g.constant(1.0), p]), p], axis=1)
+    g.node("Concat", [g.node("Sub", [g.constant(1.0), p]), p], probabilities, axis=1)
+    positive = g.node("Greater", [_flat(g, logits), g.constant(0.0)])  # σ(z) > 1/2
+    return g.node("Cast", [positive], indices, to=TensorProto.INT64)
 
 
 CLASSIFIERS = {
@@ -367,7 +369,8 @@ def _graph_input(g: Graph, program, node, preprocessing, alias: dict):
     info = _value_info(g, node.name, node.shape)
     features = node.name == program.settings.features
     if features and preprocessing is not None and preprocessing.standardized:
-        centred = g.node("Sub", [node.name, g.constant(preprocessing.mean, "preprocessing/mean")])
+        centred = g.node("Sub", [node.name, g.constant(preprocessing.mean, "preprocessing/mean")],
+                         f"{node.name}/centred")
         alias[node.name] = g.node("Div", [centred, g.constant(preprocessing.std,
                                                                "preprocessing/std")],
                                   f"{node.name}/standardized")
@@ -386,29 +389,30 @@ def _classified(g: Graph, program, outputs, preprocessing) -> list:
     """`NAME_label` and `NAME_probabilities` for each output a loss scores as class
     labels: what `predict` and `predict_proba` give."""
     classes = preprocessing.classes if preprocessing is not None else None
+    renamed = classes is not None and tuple(classes) != tuple(range(len(classes)))
     found = []
     for name in outputs:
         loss = program.scored.get(name)
         if loss is None or not loss.op.labels or type(loss.op) not in CLASSIFIERS:
             continue
-        indices, probabilities = CLASSIFIERS[type(loss.op)](g, name)
-        label, label_type = _labels(g, indices, classes, _output_name(program, name, "label"))
-        g.node("Identity", [probabilities], _output_name(program, name, "probabilities"))
+        label = _output_name(program, name, "label")
+        probabilities = _output_name(program, name, "probabilities")
+        indices = CLASSIFIERS[type(loss.op)](g, name, None if renamed else label, probabilities)
+        label_type = _labels(g, indices, classes, label, name) if renamed else TensorProto.INT64
         rows = program.nodes[name].shape[0] if program.nodes[name].shape else None
         found += [_value_info(g, label, (rows,), label_type),
-                  _value_info(g, g.nodes[-1].output[0], (rows, None))]
+                  _value_info(g, probabilities, (rows, None))]
     return found
 
 
-def _labels(g: Graph, indices: str, classes, out: str) -> tuple[str, int]:
-    """The original labels of class `indices` (themselves, for classes 0..C−1)."""
-    if classes is None or tuple(classes) == tuple(range(len(classes))):
-        return g.node("Identity", [indices], out), TensorProto.INT64
+def _labels(g: Graph, indices: str, classes, out: str, name: str) -> int:
+    """The original labels of class `indices`, from the table `NAME/classes`; their
+    type (string or int64)."""
     text = isinstance(classes[0], str)
-    table = g.constant(np.array(classes, dtype=object if text else np.int64),
-                       dtype=object if text else np.int64)
-    return g.node("Gather", [table, indices], out, axis=0), \
-        TensorProto.STRING if text else TensorProto.INT64
+    kind = object if text else np.int64
+    table = g.constant(np.array(classes, dtype=kind), f"{name}/classes", dtype=kind)
+    g.node("Gather", [table, indices], out, axis=0)
+    return TensorProto.STRING if text else TensorProto.INT64
 
 
 def _output_name(program, name: str, what: str) -> str:
