@@ -187,6 +187,17 @@ def test_save_to_an_empty_name_asks_for_one(capsys):
                    "--save needs a file name")
 
 
+def test_an_output_over_the_data_names_the_data_as_the_user_did(capsys, tmp_path,
+                                                                monkeypatch):
+    (tmp_path / "q.csv").write_text("a,b,t\n" + "".join(f"{i},{i % 7},{i % 3}\n"
+                                                        for i in range(30)))
+    monkeypatch.chdir(tmp_path)
+    one_line_error(*run(capsys, "run", SPECS / "regressor.mf", "--data", "q.csv",
+                        "--batch-size", 5, "--save", "q.csv"),
+                   "mfc: error: --save q.csv is the data file 'q.csv'; the params would "
+                   "replace it")
+
+
 def test_save_refuses_what_is_not_a_regular_file_before_training(capsys, tmp_path):
     fifo = tmp_path / "p.npz"
     os.mkfifo(fifo)

@@ -127,9 +127,11 @@ def not_read_by(program, flag: str, path, what: str) -> None:
 
     settings = program.settings
     data = datasets.file_of(settings.data, program.base_dir) if settings.data else None
-    for kind, read in [("spec", program.filename), ("data file", data)]:
+    # Named as the user named them: the spec's path, the data as the block or flag says.
+    for kind, read, named in [("spec", program.filename, program.filename),
+                              ("data file", data, settings.data)]:
         if read is not None and same_file(path, read):
-            raise CliError(f"{flag} {path} is the {kind} {read}; {what} would replace it")
+            raise CliError(f"{flag} {path} is the {kind} '{named}'; {what} would replace it")
 
 
 # ---------------------------------------------------------------- trained models
