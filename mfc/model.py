@@ -52,6 +52,8 @@ class Model:
         self.history: list[dict] = []
         self._trained = None  # (settings, prepared data) of the last `train`
         self._trainer = None  # the last `train`'s, which the next one may go on with
+        self._resumed = None  # (path, training state, settings) `restore(resume=True)` read
+        self._last_good = None  # a stopped trainer's state at its last whole epoch
         self.summary = None  # how the last `train` ended (mfc.train.loop.Summary)
 
     def __repr__(self) -> str:
@@ -101,7 +103,7 @@ class Model:
         for the Inputs in `feed`; raises as `forward` does."""
         return self.network().gradients({} if feed is None else feed)
 
-    def train(self, *, on_epoch=None, on_step=None, note=None, threads=None,
+    def train(self, *, on_epoch=None, on_step=None, note=None, threads=None, until=None,
               **settings) -> list[float]:
         """Train the params in place with the train block's settings, some replaced by
         `settings` (epochs=5, learning_rate=0.1, optimizer="adam", ...); return the mean
@@ -125,6 +127,10 @@ class Model:
         time: pass them to `mfc.compile` instead. `data` and `target_column` may change,
         as long as the new data has the width the spec was compiled for.
 
+        `until`: train up to that epoch of the whole training (a checkpoint's included)
+        rather than `epochs` more, and anneal a cosine schedule to it: how `mfc run
+        --resume` finishes the run a checkpoint was part of.
+
         `threads`: how many threads the BLAS library may use (a whole number, at least
         1); by default chosen from the size of the step's matrix products (see
         mfc.threads: one, for any network of the sizes measured here).
@@ -142,13 +148,24 @@ class Model:
             raise SettingError(f"threads: must be a whole number, at least 1, not {threads!r}")
         trainer = self.trainer(settings, note)
         before = trainer.epoch
+        epochs, planned = settings.epochs, None
+        if until is not None:
+            epochs, planned = max(until - trainer.epoch, 0), until
         try:
             with blas.limited(blas.chosen(self.program, settings.batch_size, threads)):
-                self.summary = trainer.fit(settings.epochs, self._recorder(on_epoch), on_step)
+                self.summary = trainer.fit(epochs, self._recorder(on_epoch), on_step, planned)
         except (train.Interrupted, train.Diverged):
-            self._trainer = None
+            self._trainer, self._last_good = None, trainer.snapshot
             raise
         return trainer.losses()[before:]
+
+    @property
+    def epochs_trained(self) -> int:
+        """The epochs the training that goes on has run: the last `train`'s count, or a
+        checkpoint's that `restore(resume=True)` read; 0 before any."""
+        if self._trainer is not None:
+            return self._trainer.epoch
+        return self._resumed[1][0]["epoch"] if self._resumed is not None else 0
 
     def trainer(self, settings, note=None):
         """The `mfc.train.loop.Trainer` a training call with `settings` (checked) goes on
@@ -162,8 +179,32 @@ class Model:
             old.retune(settings)
             self._trained = (settings, old.prepared)
             return old
-        self._trainer = Trainer(network, settings, self._prepare(settings, note))
-        return self._trainer
+        trainer = Trainer(network, settings, self._prepare(settings, note))
+        trainer.keeps_snapshots = True  # what `save` writes after Ctrl-C or a divergence
+        if self._resumed is not None:
+            self._check_resumable(settings)
+            trainer.resume(*self._resumed[1])
+            self._resumed = None
+        self._trainer, self._last_good = trainer, None
+        return trainer
+
+    def _check_resumable(self, settings) -> None:
+        """A ParamsError when the checkpoint was trained on other data, another split
+        or other batches than `settings` give: going on from it would not be the run
+        that wrote it."""
+        from mfc import modelfile
+        from mfc.settings import RETUNABLE
+
+        path, _, saved = self._resumed
+        now = modelfile.settings_of(settings)
+        differ = [key for key in now if key not in RETUNABLE and key in saved
+                  and saved[key] != now[key]]
+        if differ:
+            raise modelfile.ParamsError(
+                f"{path} was trained with " + ", ".join(
+                    f"{k} = {saved[k]!r}" for k in differ) + "; this run has " + ", ".join(
+                    f"{now[k]!r}" for k in differ) + ": resuming needs the same data, "
+                "split and batches")
 
     def explain(self, *, note=None, **settings) -> str:
         """What training runs, as the numpy backend generates it: the Python source of
@@ -221,6 +262,16 @@ class Model:
             if on_epoch is not None:
                 on_epoch(epoch)
         return record
+
+    def _checkpoint_of(self, path) -> tuple[dict, dict]:
+        from mfc import modelfile
+
+        found = modelfile.read_training(path, self.network().theta.size)
+        if found is None:
+            raise modelfile.ParamsError(f"{path} holds no training state to resume from "
+                                        "(it was not saved by mfc run or Model.save after "
+                                        "training); --load starts from its params")
+        return found
 
     def network(self, dtype: str | None = None, seed: int | None = None):
         """The network `backend` lowered the program to, built on first use (with `seed`,
@@ -417,7 +468,18 @@ class Model:
         (see mfc.modelfile and docs/model-file.md). Raises OSError."""
         from mfc import modelfile
 
-        modelfile.save(path, self.params, self.manifest(test), self.preprocessing)
+        modelfile.save(path, self.params, self.manifest(test), self.preprocessing,
+                       self.training_state())
+
+    def training_state(self) -> tuple[dict, dict] | None:
+        """What a resumed run goes on from (mfc.train.loop.Trainer.checkpoint): the
+        last `train`'s state as it ended, or, after Ctrl-C or a divergence, at the end
+        of its last whole epoch; None before any training."""
+        if self._trainer is not None:
+            return self._trainer.checkpoint()
+        if self._last_good is not None:
+            return self._last_good
+        return self._resumed[1] if self._resumed is not None else None
 
     def manifest(self, test=None) -> dict:
         """The manifest `save` writes (mfc.modelfile.manifest), for the settings and
@@ -431,15 +493,23 @@ class Model:
             versions={"mfc": __version__, "numpy": np.__version__},
             evaluation=test.to_dict() if test is not None else None)
 
-    def restore(self, path, note=None) -> None:
+    def restore(self, path, note=None, resume: bool = False) -> None:
         """Take the params, the preprocessing and the history from the model file at
         `path`, after checking that it was saved from this spec's graph. An old
         params-only file gives the params alone; `note` is told that it carries no
-        preprocessing. Raises mfc.modelfile.ParamsError (one line, naming what
-        differs) when the file cannot be read or does not fit."""
+        preprocessing. With `resume`, the next `train` goes on from the training state
+        the file keeps (a checkpoint), bit for bit as the run that wrote it would have
+        gone on: its optimizer state, batches, epoch count, schedule, early stopping
+        and history; it must train on the same data, split and batches. Raises
+        mfc.modelfile.ParamsError (one line, naming what differs) when the file cannot
+        be read, does not fit, or (with `resume`) holds no training state."""
         from mfc import modelfile
 
         saved = modelfile.read(path, self.program)
+        self._trainer = self._last_good = self._resumed = None
+        if resume:
+            self._resumed = (path, self._checkpoint_of(path),
+                             saved.manifest.get("settings") or {})
         for name, array in saved.params.items():
             self.params[name] = array
         self.preprocessing = saved.preprocessing

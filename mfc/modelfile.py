@@ -9,7 +9,12 @@ One zip archive (numpy's .npz layout, members stored uncompressed) holding:
 - `NAME.npy`: each param, at the top (as `np.savez` writes them: `np.load(path)["W1"]`;
   a param's name is an identifier, so it never clashes with the members below);
 - `preprocessing/mean.npy`, `preprocessing/std.npy`: the training rows' statistics,
-  when the features were standardised.
+  when the features were standardised;
+- `training/*.npy` and the manifest's `training`: the state training goes on from
+  (`mfc run --resume`): the params at the end of the last whole epoch, the optimizer's
+  arrays, early stopping's best params, and, in the manifest, the epoch, the history,
+  the random generators' states, the schedule's and early stopping's (mfc.train.loop's
+  `Trainer.checkpoint`).
 
 Readers ignore members and manifest keys they do not know, so later versions may add
 some (training state for resuming, say, in a folder of its own such as `training/`)
@@ -42,6 +47,7 @@ FORMAT = "mfc-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PREPROCESSING = "preprocessing/"
+TRAINING = "training/"
 _MAX_MANIFEST = 64 << 20  # bytes; a manifest is mostly the spec's text
 
 
@@ -74,15 +80,20 @@ class ModelFile:
 # ---------------------------------------------------------------- writing
 
 
-def save(path, params, manifest: dict, preprocessing: Preprocessing | None = None) -> None:
+def save(path, params, manifest: dict, preprocessing: Preprocessing | None = None,
+         training: tuple[dict, dict] | None = None) -> None:
     """Write a model file at `path`, atomically: an interrupted save never leaves a
     corrupt file, and an old file stays as it was. `params` is name → array;
     `manifest` the JSON-able description (see `manifest`); the preprocessing's arrays
-    go in their own members. Raises OSError."""
+    go in their own members; `training`, (what JSON holds, name → array), the state a
+    resumed run goes on from. Raises OSError."""
     members = {f"{name}.npy": array for name, array in params.items()}
     if preprocessing is not None and preprocessing.standardized:
         members[f"{PREPROCESSING}mean.npy"] = preprocessing.mean
         members[f"{PREPROCESSING}std.npy"] = preprocessing.std
+    if training is not None:
+        manifest = {**manifest, "training": training[0]}
+        members.update({f"{TRAINING}{name}.npy": array for name, array in training[1].items()})
     text = json.dumps(finite(manifest), ensure_ascii=False, allow_nan=False,
                       separators=(",", ":"))
     atomic_write(path, lambda file: _write_npz(file, members, text.encode("utf-8")))
@@ -129,7 +140,7 @@ def manifest(program, *, settings, preprocessing, history, data, versions,
         "loss": program.loss,
         "outputs": list(program.outputs),
         "seed": settings.seed,
-        "settings": _settings(settings),
+        "settings": settings_of(settings),
         "data": data,
         "preprocessing": _preprocessing(preprocessing),
         "params": {name: list(program.nodes[name].shape) for name in program.param_names},
@@ -140,7 +151,8 @@ def manifest(program, *, settings, preprocessing, history, data, versions,
     return found
 
 
-def _settings(settings) -> dict:
+def settings_of(settings) -> dict:
+    """The TrainSettings as the manifest keeps them."""
     values = {f.name: getattr(settings, f.name) for f in fields(settings)
               if f.name not in ("spans", "overridden")}
     return {key: list(value) if isinstance(value, tuple) else value
@@ -184,6 +196,27 @@ def read(path, program=None) -> ModelFile:
                   for name, (member, _, _) in headers.items()}
         preprocessing = _read_preprocessing(path, archive, found) if found else None
     return ModelFile(params, found, preprocessing)
+
+
+def read_training(path, size: int) -> tuple[dict, dict] | None:
+    """The training state a model file keeps (what `save` was given as `training`), or
+    None for a file without one. Its arrays are each as long as the flat vector of
+    params, `size`: checked from their headers before any is read. Raises ParamsError
+    when it cannot be read."""
+    with _archive(path) as archive:
+        found = _manifest(path, archive)
+        if not isinstance(found.get("training"), dict):
+            return None
+        arrays = {}
+        for member in archive.namelist():
+            if member.startswith(TRAINING) and member.endswith(".npy"):
+                name = member[len(TRAINING):-len(".npy")]
+                shape, dtype = _header(path, archive, member, name)
+                if dtype.kind not in "biuf" or shape != (size,):
+                    raise ParamsError(f"{path}: {member} is not the training state of "
+                                      f"{size} params ({format_shape(shape)} {dtype})")
+                arrays[name] = _read_array(path, archive, name, member)
+    return found["training"], arrays
 
 
 def load_params(path, params) -> None:

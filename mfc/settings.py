@@ -46,6 +46,7 @@ class TrainSettings:
     patience: int | None = None
     min_delta: float = 0.0
     restore_best: bool | None = None  # None: true when patience is set
+    checkpoint_every: int | None = None
     seed: int = 0
     sampling: str = "shuffle"
     standardize: bool = True
@@ -176,6 +177,7 @@ SCHEMA = {
     "patience": ("number", _positive_int, "a whole number of epochs, at least 1"),
     "min_delta": ("number", _non_negative, "a number, 0 or more"),
     "restore_best": ("bool", None, "true or false"),
+    "checkpoint_every": ("number", _positive_int, "a whole number of epochs, at least 1"),
     "seed": ("number", _count, "a whole number, 0 or more"),
     "sampling": ("choice", SAMPLINGS, "shuffle or resample"),
     "standardize": ("bool", None, "true or false"),
@@ -233,7 +235,7 @@ def from_text(key: str, text: str):
 RETUNABLE = ("epochs", "learning_rate", "optimizer", "momentum", "beta1", "beta2", "rho",
              "eps", "weight_decay", "decay", "clip_norm", "lr_schedule", "step_size",
              "gamma", "min_lr", "warmup_epochs", "lr_patience", "patience", "min_delta",
-             "restore_best")
+             "restore_best", "checkpoint_every")
 
 
 # Chosen when the spec is compiled: they pick the loss and output nodes, and the Inputs

@@ -926,3 +926,75 @@ def test_a_closed_stdout_loses_neither_the_run_nor_its_save(tmp_path):
     assert process.wait(timeout=60) == 0, err
     assert "stdout was closed" in err and f"saved 1 param to {path}" in err
     assert "Traceback" not in err and "Exception ignored" not in err
+
+
+# ---------------------------------------------------------------- checkpoints and resume
+
+
+def params_of(path):
+    with np.load(path, allow_pickle=False) as archive:
+        return {k: archive[k] for k in archive.files if k.endswith(("1", "2"))}
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adamw"])
+@pytest.mark.parametrize("sampling", ["shuffle", "resample"])
+def test_5_epochs_then_resumed_to_10_is_10_in_one_go(capsys, tmp_path, optimizer, sampling):
+    flags = ["--optimizer", optimizer, "--set", f"sampling={sampling}", "--set",
+             "lr_schedule=step", "--set", "step_size=3", "--set", "patience=4"]
+    half, resumed, whole = (tmp_path / n for n in ("half.npz", "resumed.npz", "whole.npz"))
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 5, "--save", half, *flags)[0] == 0
+    code, out, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 10, "--resume", half,
+                         "--save", resumed, *flags)
+    assert code == 0 and "resuming after epoch 5 of 10" in err
+    assert [EPOCH_LINE.match(x).group(1) for x in out.splitlines()] == [
+        "6", "7", "8", "9", "10"]
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 10, "--save", whole, *flags)[0] == 0
+    for name, array in params_of(whole).items():
+        assert np.array_equal(array, params_of(resumed)[name]), name
+
+
+def test_checkpoint_every_writes_a_checkpoint_to_resume_from(capsys, tmp_path, monkeypatch):
+    checkpoint, whole, resumed = (tmp_path / n for n in ("c.npz", "w.npz", "r.npz"))
+    flags = ["--set", "lr_schedule=cosine", "--set", "warmup_epochs=2"]
+    saves = []
+    save = cli.run._save
+
+    def interrupt_after_the_checkpoint_of_epoch_4(path, model, when="", **kwargs):
+        save(path, model, when, **kwargs)
+        saves.append(when)
+        if "epoch 4" in when:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(cli.run, "_save", interrupt_after_the_checkpoint_of_epoch_4)
+    code, _, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 9, "--set",
+                       "checkpoint_every=2", "--checkpoint", checkpoint, *flags)
+    assert code == 128 + signal.SIGTERM
+    assert saves[:2] == ["a checkpoint at epoch 2", "a checkpoint at epoch 4"]
+    monkeypatch.undo()
+    code, out, _ = run(capsys, "run", SPECS / "iris.mf", "--epochs", 9, "--resume",
+                       checkpoint, "--save", resumed, *flags)
+    assert code == 0 and out.splitlines()[0].startswith("Epoch: 5,")
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 9, "--save", whole, *flags)[0] == 0
+    for name, array in params_of(whole).items():
+        assert np.array_equal(array, params_of(resumed)[name]), name
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--set", "checkpoint_every=2"], "checkpoint_every needs a file"),
+    (["--resume", "DONE", "--epochs", "3"], "has trained 3 epochs already"),
+    (["--resume", "DONE", "--load", "DONE"], "not allowed with argument"),
+    (["--resume", "DONE", "--set", "batch_size=5", "--epochs", "6"],
+     "resuming needs the same data"),
+    (["--resume", "PARAMS"], "holds no training state"),
+])
+def test_bad_resumes_and_checkpoints_are_one_line_exit_2(capsys, tmp_path, flags, message):
+    from mfc.modelfile import save_params
+
+    done = tmp_path / "done.npz"
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 3, "--save", done)[0] == 0
+    save_params(tmp_path / "params.npz", params_of(done))
+    flags = [str(done) if f == "DONE" else str(tmp_path / "params.npz") if f == "PARAMS"
+             else f for f in flags]
+    code, out, err = run(capsys, "run", SPECS / "iris.mf", *flags)
+    assert code == 2 and message in err
+    assert err.splitlines()[-1].startswith("mfc: error:")

@@ -482,3 +482,103 @@ def test_validation_sees_no_dropout():
     model.train(epochs=1, on_epoch=epochs.append)
     loss = model.evaluate(part="validation").loss  # twice the same: no noise drawn
     assert loss == epochs[0].validation_loss == model.evaluate(part="validation").loss
+
+
+# ---------------------------------------------------------------- checkpoints and resume
+
+TUNED = dict(learning_rate=0.02, lr_schedule="cosine", warmup_epochs=2, patience=4,
+             clip_norm=1.0, weight_decay=0.01)
+
+
+def iris_model(dropout=False):
+    text = CLASSIFIER.format(data="iris", classes=3, epochs=10)
+    if dropout:
+        text = text.replace("Tanh(Linear(X, W1, b1))", "Dropout(Tanh(Linear(X, W1, b1)), 0.2)")
+    return program_of(text.replace("optimizer = momentum", "optimizer = momentum; "
+                                   "validation = 0.2"))
+
+
+@pytest.mark.parametrize("optimizer", train_settings.OPTIMIZERS)
+@pytest.mark.parametrize("sampling", train_settings.SAMPLINGS)
+def test_a_checkpoint_resumes_bit_for_bit(tmp_path, optimizer, sampling):
+    """Saved after epoch 5 of 10, then resumed for the 5 others: the params, the
+    history and the summary of one run of 10."""
+    settings = dict(optimizer=optimizer, sampling=sampling, **TUNED)
+    whole = iris_model(dropout=True)
+    whole.train(**settings)
+    first = iris_model(dropout=True)
+    first.train(on_epoch=lambda e: e.number == 5 and first.save(tmp_path / "c.npz"),
+                **settings)
+    resumed = iris_model(dropout=True)
+    resumed.restore(tmp_path / "c.npz", resume=True)
+    assert resumed.epochs_trained == 5
+    resumed.train(until=10, **settings)
+    for name, array in whole.params.items():
+        assert np.array_equal(array, resumed.params[name]), name
+    untimed = [[{k: v for k, v in e.items() if k != "seconds"} for e in m.history]
+               for m in (whole, resumed)]
+    assert untimed[0] == untimed[1] and len(untimed[0]) == 10
+    assert whole.summary.best.number == resumed.summary.best.number
+
+
+def test_a_saved_run_goes_on_as_one_longer_run(tmp_path):
+    """5 epochs, saved; resumed up to 10: one run of 10 (a schedule that does not
+    depend on the run's length, early stopping's state and best params included)."""
+    settings = dict(optimizer="adam", learning_rate=0.05, lr_schedule="step", step_size=2,
+                    gamma=0.7, patience=3, min_delta=0.001)
+    whole, half, resumed = iris_model(), iris_model(), iris_model()
+    whole.train(**settings)
+    half.train(**{**settings, "epochs": 5})
+    half.save(tmp_path / "c.npz")
+    resumed.restore(tmp_path / "c.npz", resume=True)
+    resumed.train(until=10, **settings)
+    for name, array in whole.params.items():
+        assert np.array_equal(array, resumed.params[name]), name
+
+
+def test_ctrl_c_mid_epoch_leaves_the_last_whole_epoch_to_resume_from(tmp_path):
+    import signal
+
+    from mfc.train import Interrupted
+
+    whole, stopped, resumed = iris_model(), iris_model(), iris_model()
+    whole.train(**TUNED)
+
+    def ctrl_c_in_epoch_4(epoch, step, steps, loss):
+        if (epoch, step) == (4, 2):
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(Interrupted):
+        stopped.train(on_step=ctrl_c_in_epoch_4, **TUNED)
+    stopped.save(tmp_path / "c.npz")
+    resumed.restore(tmp_path / "c.npz", resume=True)
+    assert resumed.epochs_trained == 3
+    resumed.train(until=10, **TUNED)
+    for name, array in whole.params.items():
+        assert np.array_equal(array, resumed.params[name]), name
+
+
+def test_a_diverged_run_leaves_its_last_finite_epoch_to_resume_from(tmp_path):
+    model = program_of(RUNAWAY)
+    with pytest.raises(Diverged) as info:
+        model.train()
+    model.save(tmp_path / "c.npz")
+    resumed = program_of(RUNAWAY)
+    resumed.restore(tmp_path / "c.npz", resume=True)
+    assert resumed.epochs_trained == info.value.kept
+    assert resumed.params["x"][0] == 10 * (-2.0) ** info.value.kept
+
+
+def test_resuming_needs_a_training_state_and_the_same_batches(tmp_path):
+    from mfc.modelfile import ParamsError, save_params
+
+    model = iris_model()
+    save_params(tmp_path / "old.npz", model.params)
+    with pytest.raises(ParamsError, match="holds no training state"):
+        iris_model().restore(tmp_path / "old.npz", resume=True)
+    model.train(epochs=2)
+    model.save(tmp_path / "c.npz")
+    other = iris_model()
+    other.restore(tmp_path / "c.npz", resume=True)
+    with pytest.raises(ParamsError, match="batch_size = 16; this run has 8"):
+        other.train(until=4, batch_size=8)

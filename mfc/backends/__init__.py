@@ -12,14 +12,16 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
 `Network` is the reference every backend is tested against):
 
 - `params`: name → the live array of each Param; `theta` and `grad`: the flat vectors
-  the params and their gradients are views into (optimizers update `theta` in place);
+  the params and their gradients are contiguous views into (optimizers update `theta`
+  in place; weight decay finds each param's entries by its offset in `theta`);
 - `checked_slots(arrays)`: Input name → array, checked against the Inputs' shapes and
   cast to the network's dtype, returned by *slot*: an object whose `value` a pass reads
   (a sampler sets it to each batch);
 - `train_mode(seed=None)`: the passes that follow are training passes: ops active only
   while training (Dropout) draw their noise, from a generator seeded by `seed`
   (restarted; None goes on with the draws so far); `evaluate` and the API's passes are
-  not training passes, and in them those ops are the identity;
+  not training passes, and in them those ops are the identity; `noise.state()` and
+  `noise.load_state(state)`: that generator's state, which a checkpoint keeps;
 - `step_function(sample, update)`: one whole training step as a function of no
   arguments: `sample()` (None: no data) sets the slots to the next batch, forward and
   backward run, and `update()` (the optimizer's, over `theta` and `grad`) follows when

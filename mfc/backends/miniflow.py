@@ -175,6 +175,13 @@ class Noise:
     def restart(self, seed: int) -> None:
         self.rng = np.random.default_rng((seed, 3))
 
+    def state(self) -> dict:
+        """The generator's state, for a checkpoint: the draws to come depend on it."""
+        return self.rng.bit_generator.state
+
+    def load_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
     def draw(self, name: str, shape: tuple):
         if not self.training:
             return None

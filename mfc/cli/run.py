@@ -29,8 +29,17 @@ def add_parser(commands) -> None:
                      help="write the model file here: params, preprocessing, manifest")
     run.add_argument("--force", action="store_true",
                      help="let --save replace a file that is not an mfc model file")
-    run.add_argument("--load", metavar="PATH.npz",
-                     help="start from this model file's params and preprocessing")
+    start = run.add_mutually_exclusive_group()
+    start.add_argument("--load", metavar="PATH.npz",
+                       help="start from this model file's params and preprocessing")
+    start.add_argument("--resume", metavar="CKPT.npz",
+                       help="go on with the run this model file or checkpoint was saved "
+                       "from, up to its epochs (the whole run's count), exactly as it would "
+                       "have gone on")
+    run.add_argument("--checkpoint", metavar="PATH.npz",
+                     help="where checkpoint_every = N writes the checkpoint (the model "
+                     "file and the training state; default: the --save file); Ctrl-C and "
+                     "a diverged run write it too")
     run.add_argument("--log", metavar="PATH.csv",
                      help="write one row per epoch here as training goes (.csv, or .jsonl "
                      "for JSON Lines): epoch, loss, validation loss and accuracy, learning "
@@ -89,7 +98,7 @@ def _run(args, options: dict) -> int:
     try:
         _train(model, args, evaluate_only)
     except Diverged as err:
-        return _diverged(err, model, args.save)
+        return _diverged(err, model, args)
     except Interrupted as stop:
         return _interrupted(stop, model, args)
     test = _evaluate(model, evaluate_only)
@@ -171,12 +180,19 @@ def _check_outputs(args, program) -> None:
 
     if args.save is not None:
         check_output("--save", args.save, "model", args.force, program, "model.npz")
+    if args.checkpoint is not None:
+        check_output("--checkpoint", args.checkpoint, "model", args.force, program,
+                     "run.ckpt.npz")
+    if program.settings.checkpoint_every and not (args.checkpoint or args.save):
+        raise CliError("checkpoint_every needs a file to write: --checkpoint PATH (or "
+                       "--save PATH)")
     if args.log is not None and runlog.format_of(args.log) is None:
         raise CliError(f"--log {args.log}: name it .csv, or .jsonl for JSON Lines")
     if args.plot is not None and _suffix(args.plot) not in plot.FORMATS:
         raise CliError(f"--plot {args.plot}: name it .png, .svg or .pdf")
-    outputs = [(f, p) for f, p in (("--save", args.save), ("--log", args.log),
-                                   ("--plot", args.plot)) if p is not None]
+    outputs = [(f, p) for f, p in (("--save", args.save), ("--checkpoint", args.checkpoint),
+                                   ("--log", args.log), ("--plot", args.plot))
+               if p is not None]
     for (flag, path), (other, earlier) in combinations(outputs, 2):
         if same_file(path, earlier):
             raise CliError(f"{other} and {flag} name the same file, {path}")
@@ -197,8 +213,8 @@ def _train(model, args, evaluate_only: bool) -> None:
     from mfc.diagnostics import SpecError
 
     try:
-        if args.load:
-            model.restore(args.load, note=note)
+        if args.load or args.resume:
+            model.restore(args.load or args.resume, note=note, resume=bool(args.resume))
         if evaluate_only:
             model.prepare(note=note)
             return
@@ -215,20 +231,46 @@ def _train_and_report(model, args) -> None:
     from mfc.train import Interrupted
 
     planned = model.settings.epochs
+    until = _resumed_until(model, args)
     progress = _Progress(planned, sys.stderr.isatty() and not args.quiet,
                          0 if args.quiet else args.every or 1)
     with progress, _RunLog(args.log, model) as log:
         def on_epoch(epoch) -> None:
             log.write(epoch)
             progress.report(epoch)
+            _checkpoint(model, args, epoch.number, progress)
         try:
             model.train(on_epoch=on_epoch, on_step=progress.step, note=note,
-                        threads=args.threads)
+                        threads=args.threads, until=until)
         except Interrupted:
             progress.close()  # the summary follows once the params are saved
             raise
         progress.close()
     _closing(model.summary, model, args)
+
+
+def _resumed_until(model, args) -> int | None:
+    """With --resume, the epoch to train up to: the run's `epochs`, which counts the
+    checkpoint's; a CliError when it has run as many already."""
+    if not args.resume:
+        return None
+    done, planned = model.epochs_trained, model.settings.epochs
+    if done >= planned:
+        raise CliError(f"{args.resume} has trained {plural(done, 'epoch')} already, and "
+                       f"epochs = {planned} counts the whole run: ask for more (--epochs "
+                       f"{done + planned}, say)")
+    if not args.quiet:
+        print(f"mfc: resuming after epoch {done} of {planned}", file=sys.stderr)
+    return planned
+
+
+def _checkpoint(model, args, epoch: int, progress) -> None:
+    """At every checkpoint_every-th epoch, the model file with the training state."""
+    every = model.settings.checkpoint_every
+    if every and epoch % every == 0:
+        path = args.checkpoint or args.save
+        progress.clear()
+        _save(path, model, f"a checkpoint at epoch {epoch}", quiet=args.quiet)
 
 
 def _closing(summary, model, args) -> None:
@@ -254,14 +296,17 @@ def _draw_curve(path: str, model) -> None:
     print(f"mfc: drew the loss curve in {path}", file=sys.stderr)
 
 
-def _diverged(err, model, path: str | None) -> int:
-    """The loss stopped being finite: say where and, with --save, save the params of the
-    last epoch whose loss was finite (the model holds them again), if one was."""
-    if path is None or not err.kept:
-        saved = "; nothing was saved: no epoch ended with a finite loss" if path else ""
+def _diverged(err, model, args) -> int:
+    """The loss stopped being finite: say where and, with --save (--checkpoint), save
+    the params of the last epoch whose loss was finite (the model holds them again),
+    if one was, with the training state to resume from."""
+    paths = [p for p in (args.save, args.checkpoint) if p is not None]
+    if not paths or not err.kept:
+        saved = "; nothing was saved: no epoch ended with a finite loss" if paths else ""
         raise CliError(f"{err}{saved}", EXIT_FAILED)
     print(one_line(f"mfc: error: {err}"), file=sys.stderr)
-    _save(path, model, f"as of epoch {err.kept}, the last with a finite loss")
+    for path in paths:
+        _save(path, model, f"as of epoch {err.kept}, the last with a finite loss")
     return EXIT_FAILED
 
 
@@ -293,18 +338,22 @@ def _interrupted(stop, model, args) -> int:
     name = "" if stop.signum == signal.SIGINT else f" ({signal.Signals(stop.signum).name})"
     print(f"mfc: interrupted{name} {stop.where()}", file=sys.stderr)
     if args.save is not None:
-        _save(args.save, model, "as of that last completed step")
+        _save(args.save, model, "as of that last completed step; resumable from the "
+              "last whole epoch")
+    if args.checkpoint is not None:
+        _save(args.checkpoint, model, "a checkpoint of the last whole epoch")
     _closing(stop.summary, model, args)
     return EXIT_SIGNAL + stop.signum
 
 
-def _save(path: str, model, when: str = "", test=None) -> None:
+def _save(path: str, model, when: str = "", test=None, quiet: bool = False) -> None:
     try:
         model.save(path, test=test)
     except OSError as err:
         raise CliError(f"cannot save the model to {path}: {err.strerror or err}") from None
-    print(f"mfc: saved {plural(len(model.params), 'param')} to {path}" +
-          (f", {when}" if when else ""), file=sys.stderr)
+    if not quiet:
+        print(f"mfc: saved {plural(len(model.params), 'param')} to {path}" +
+              (f", {when}" if when else ""), file=sys.stderr)
 
 
 class _Progress:
@@ -360,6 +409,10 @@ class _Progress:
             text += f"  step {step}/{steps}  loss {loss:.4g}"
         sys.stderr.write(f"\r\x1b[K{text}")
         sys.stderr.flush()
+
+    def clear(self) -> None:
+        """Clear the bar (before other news on stderr)."""
+        self._clear()
 
     def _clear(self) -> None:
         if self.shown:

@@ -187,6 +187,13 @@ def train(network, settings, prepared, on_epoch=None) -> list[float]:
     return [epoch.loss for epoch in trainer.history]
 
 
+def _fields(epoch: Epoch) -> dict:
+    """An Epoch as the checkpoint keeps it."""
+    return {"number": epoch.number, "loss": epoch.loss,
+            "validation_loss": epoch.validation_loss, "accuracy": epoch.accuracy,
+            "learning_rate": epoch.learning_rate, "seconds": epoch.seconds}
+
+
 def fed_slots(network, settings, prepared):
     """The prepared arrays by the network's Input slots, checked against the Inputs'
     shapes and cast to the network's dtype (a DataError naming the data, if they
@@ -219,6 +226,8 @@ class Trainer:
         self.steps = self.sample.steps if self.sample is not None else 1
         self.history: list[Epoch] = []
         self.last_theta = None  # the last epoch's params, while the best epoch's are out
+        self.keeps_snapshots = False  # a checkpoint at each epoch's end, as `snapshot`
+        self.snapshot = None
         network.train_mode(settings.seed)  # Dropout's noise, from the seed
         self._tune(settings)
 
@@ -308,7 +317,9 @@ class Trainer:
             self._run_epoch(epoch, planned, stop, on_step)
             self._keep(epoch)
             stopping = self._should_stop(epoch)  # the epoch's state complete before
-            on_epoch(self.history[-1])           # anyone sees it
+            if self.keeps_snapshots:             # anyone sees it
+                self.snapshot = self.checkpoint()
+            on_epoch(self.history[-1])
             if stop.requested:
                 raise Interrupted(epoch, self.steps, self.steps, self.losses(),
                                   stop.requested)
@@ -386,6 +397,45 @@ class Trainer:
             return loss, None
         scores, labels = values
         return loss, float(np.mean(self.network.predicted_classes(scores) == labels))
+
+    # -- checkpoints: the state between two epochs, which a model file keeps
+
+    def checkpoint(self) -> tuple[dict, dict]:
+        """The state to go on from, as it is now, between two epochs: (what JSON holds:
+        the epoch, the history, the random generators', the schedule's and early
+        stopping's state; name → array: the params to go on from, the optimizer's and
+        early stopping's arrays). Copies."""
+        scalars = {"epoch": self.epoch, "history": [_fields(e) for e in self.history],
+                   "noise": self.network.noise.state()}
+        theta = self.network.theta if self.last_theta is None else self.last_theta
+        arrays = {"theta": theta.copy()}
+        for part, holder in self._stateful().items():
+            state = holder.state()
+            scalars[part] = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+            arrays.update({f"{part}_{k}": v for k, v in state.items()
+                           if isinstance(v, np.ndarray)})
+        return scalars, arrays
+
+    def resume(self, scalars: dict, arrays: dict) -> None:
+        """Go on from a `checkpoint` (of a trainer with these settings and data): the
+        next run starts at the epoch after it, exactly as the run that wrote it would
+        have gone on."""
+        self.history = [Epoch(**fields, rate_shown=self.settings.rate_varies)
+                        for fields in scalars["history"]]
+        self.network.theta[...] = arrays["theta"]
+        self.last_theta = None
+        self.network.noise.load_state(scalars["noise"])
+        for part, holder in self._stateful().items():
+            prefix = f"{part}_"
+            holder.load_state({**(scalars.get(part) or {}),
+                               **{k[len(prefix):]: v for k, v in arrays.items()
+                                  if k.startswith(prefix)}})
+
+    def _stateful(self) -> dict:
+        """The parts with a state of their own, by name."""
+        parts = {"optimizer": self.optimizer, "schedule": self.schedule,
+                 "stopping": self.stopping, "sampler": self.sample}
+        return {name: part for name, part in parts.items() if part is not None}
 
     def losses(self) -> list[float]:
         """The mean batch loss of every epoch so far."""

@@ -46,6 +46,16 @@ class _Epochs:
     def draw(self) -> None:
         raise NotImplementedError
 
+    # -- the state a checkpoint keeps (taken between epochs, where nothing else is)
+
+    def state(self) -> dict:
+        """The random generator's state: what the batches to come depend on."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.position = self.steps  # the next call draws the next epoch's batches
+
 
 class Shuffle(_Epochs):
     """A fresh permutation each epoch, then consecutive batches of it (the rows past
@@ -74,7 +84,7 @@ class Resample(_Epochs):
         super().__init__(arrays, batch_size)
         used = self.steps * batch_size
         self.uniform, self.indices = np.empty(used), np.empty(used, np.intp)
-        self.random = rng.random
+        self.rng, self.random = rng, rng.random
 
     def draw(self) -> None:
         self.random(out=self.uniform)

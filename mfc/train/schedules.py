@@ -78,8 +78,13 @@ class Schedule:
         return {"current": self.current, "best": self.best, "bad_epochs": self.bad_epochs}
 
     def load_state(self, state: dict) -> None:
-        self.current, self.best = float(state["current"]), float(state["best"])
+        self.current, self.best = float(state["current"]), _number(state["best"])
         self.bad_epochs = int(state["bad_epochs"])
+
+
+def _number(value) -> float:
+    """A float a checkpoint kept: JSON has no infinity, and holds None for one."""
+    return math.inf if value is None else float(value)
 
 
 _RULES = {"constant": Schedule._constant, "step": Schedule._step,

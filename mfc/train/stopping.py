@@ -56,7 +56,8 @@ class EarlyStopping:
     def load_state(self, state: dict) -> None:
         if self.best_theta is not None and "best_theta" not in state:
             return  # the best epoch's params were not kept: watch afresh
-        self.best, self.wait = float(state["best"]), int(state["wait"])
+        self.best = math.inf if state["best"] is None else float(state["best"])
+        self.wait = int(state["wait"])
         self.best_epoch = int(state["best_epoch"]) or None
         if self.best_theta is not None:
             self.best_theta[...] = state["best_theta"]
