@@ -998,3 +998,31 @@ def test_bad_resumes_and_checkpoints_are_one_line_exit_2(capsys, tmp_path, flags
     code, out, err = run(capsys, "run", SPECS / "iris.mf", *flags)
     assert code == 2 and message in err
     assert err.splitlines()[-1].startswith("mfc: error:")
+
+
+def test_an_early_stopped_run_saves_the_best_epochs_params(capsys, tmp_path):
+    """A wide net on a small split overfits: the run stops before its budget, and the
+    saved params give the best epoch's validation loss, as the log has it."""
+    import json
+
+    import mfc
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(48, 10))
+    np.savez(tmp_path / "noisy.npz", X=X, y=X[:, 0] + rng.normal(size=48))
+    spec = write_spec(tmp_path, LESSON.replace('"diabetes"', '"noisy.npz"').replace(
+        "Param(_, 10), Param(10)", "Param(_, 256, init=he), Param(256)").replace(
+        "Param(10, 1)", "Param(256, 1)").replace("Sigmoid(l1)", "ReLU(l1)"))
+    log, saved = tmp_path / "run.jsonl", tmp_path / "m.npz"
+    code, out, err = run(capsys, "run", spec, "--epochs", 300, "--batch-size", 8,
+                         "--optimizer", "adam", "--set", "validation=0.5", "--set",
+                         "patience=10", "--log", log, "--save", saved)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    best = min(rows, key=lambda r: r["validation_loss"])
+    assert code == 0 and len(rows) == best["epoch"] + 10 < 300
+    assert f"best epoch {best['epoch']} (validation loss" in summary_of(err)
+    model = mfc.load(spec)
+    model.restore(saved)
+    model.prepare(validation=0.5)
+    assert model.evaluate(part="validation").loss == pytest.approx(best["validation_loss"],
+                                                                   rel=1e-12)
