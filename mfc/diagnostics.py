@@ -4,6 +4,11 @@ Every problem mfc finds in a spec becomes a `Diagnostic`: a stable code from the
 below, a message, the span of the offending text, an optional help line and optional
 notes pointing at other places. A stage reports them into a `Report`; `SpecError`
 carries all of a compile's diagnostics at once.
+
+A span may lie outside the spec's own text, or in a fragment's body expanded for one
+call: its `site` says which file it is in and, call by call, how it was reached (a
+macro backtrace). Rendering shows each place in its own file, with a note for each call
+on the way ("in Dense, called at net.mf:7:6").
 """
 
 from __future__ import annotations
@@ -15,21 +20,66 @@ from typing import NamedTuple
 from mfc.text import one_line
 
 
+class Source(NamedTuple):
+    """A file other than the spec whose text a span may point into (`use "layers.mf"`,
+    mfc's standard library): its name, as messages show it, and its text."""
+
+    name: str
+    text: str
+
+
+class Site(NamedTuple):
+    """Where a span's text lies when it is not the spec's own, written once: in
+    `source` (None: the spec), and inside the body of `fragment` as expanded for the
+    call at `call`, a span whose own site goes on up the chain of calls."""
+
+    source: Source | None = None
+    fragment: str | None = None
+    call: "Span | None" = None
+
+
 class Span(NamedTuple):
-    """A region of source text: 1-based line and column, end exclusive. (A named tuple:
-    a big spec makes hundreds of thousands of them.)"""
+    """A region of source text: 1-based line and column, end exclusive, and where that
+    text is (`site`; None: in the spec itself). (A named tuple: a big spec makes
+    hundreds of thousands of them.)"""
 
     line: int
     column: int
     end_line: int
     end_column: int
+    site: Site | None = None
 
     @classmethod
     def point(cls, line: int, column: int, width: int = 1) -> "Span":
         return cls(line, column, line, column + max(width, 1))
 
+    def at(self, site: Site | None) -> "Span":
+        """The same region, in the text `site` says."""
+        return Span(self.line, self.column, self.end_line, self.end_column, site)
+
+    @property
+    def source(self) -> Source | None:
+        """The file the text is in, when it is not the spec."""
+        return self.site.source if self.site is not None else None
+
+    def calls(self) -> list[tuple[str, "Span"]]:
+        """(fragment, span of the call) for each call that led here, innermost first."""
+        chain, site = [], self.site
+        while site is not None and site.call is not None:
+            chain.append((site.fragment, site.call))
+            site = site.call.site
+        return chain
+
+    def anchor(self) -> "Span | None":
+        """The place in the spec that led here: the outermost call, or the span itself;
+        None for text of another file that no call of the spec reached."""
+        calls = self.calls()
+        outermost = calls[-1][1] if calls else self
+        return outermost if outermost.source is None else None
+
     def __str__(self) -> str:
-        return f"{self.line}:{self.column}"
+        where = f"{self.line}:{self.column}"
+        return f"{self.source.name}:{where}" if self.source is not None else where
 
 
 # ---------------------------------------------------------------- the codes
@@ -129,22 +179,31 @@ class Diagnostic:
         return self.span.column if self.span else 0
 
     def to_dict(self, filename: str) -> dict:
+        """JSON-able, each place with its file (`filename` for the spec's own text); `calls`
+        lists the fragment calls that led to the span, innermost first."""
         return {
-            "file": filename,
+            "file": _file(self.span, filename),
             "severity": self.severity,
             "code": self.code,
             "message": self.message,
-            "line": self.line,
-            "column": self.column,
-            "end_line": self.span.end_line if self.span else 0,
-            "end_column": self.span.end_column if self.span else 0,
+            **_place(self.span),
             "help": self.help,
-            "notes": [
-                {"message": n.message, "line": n.span.line if n.span else 0,
-                 "column": n.span.column if n.span else 0}
-                for n in self.notes
-            ],
+            "notes": [{"message": n.message, "file": _file(n.span, filename), **_place(n.span)}
+                      for n in self.notes],
+            "calls": [{"fragment": fragment, "file": _file(call, filename), **_place(call)}
+                      for fragment, call in (self.span.calls() if self.span else ())],
         }
+
+
+def _file(span: Span | None, filename: str) -> str:
+    return span.source.name if span is not None and span.source is not None else filename
+
+
+def _place(span: Span | None) -> dict:
+    if span is None:
+        return {"line": 0, "column": 0, "end_line": 0, "end_column": 0}
+    return {"line": span.line, "column": span.column, "end_line": span.end_line,
+            "end_column": span.end_column}
 
 
 class Report:
@@ -165,8 +224,18 @@ class Report:
         self.errors += diagnostic.severity == "error"
 
     def sorted(self) -> list[Diagnostic]:
-        """By position in the source; placeless ones (from a flag, say) first."""
-        return sorted(self.diagnostics, key=lambda d: (d.line, d.column))
+        """By position in the spec (of the outermost call, for a place in a fragment's
+        body); placeless ones (from a flag, say) and those in other files that no call
+        reached first."""
+        return sorted(self.diagnostics, key=_position)
+
+
+def _position(diagnostic: Diagnostic) -> tuple:
+    span = diagnostic.span
+    anchor = span.anchor() if span is not None else None
+    if anchor is None:
+        return (0, 0, diagnostic.line, diagnostic.column)
+    return (anchor.line, anchor.column, span.line, span.column)
 
 
 class MfcError(Exception):
@@ -232,15 +301,20 @@ def _one_edit_apart(a: str, b: str) -> bool:
 
 
 def render(diag: Diagnostic, source: str, filename: str) -> str:
-    """`file:line:col: error[CODE]: message`, the source line, a caret, help and notes."""
-    lines = source.splitlines()
-    where = f"{filename}:{diag.span}" if diag.span else filename  # from a flag, say
+    """`file:line:col: error[CODE]: message`, the source line and a caret; a note for
+    each fragment call that led there (innermost first), the other notes, help. Each
+    place is shown from its own file: `source` is the spec's text, `filename` its name."""
+    files = _Files(source, filename)
+    where = files.where(diag.span) if diag.span else filename  # from a flag, say
     out = [one_line(f"{where}: {diag.severity}[{diag.code}]: {diag.message}")]
-    out += _excerpt(diag.span, lines)
+    out += files.excerpt(diag.span)
+    for fragment, call in (diag.span.calls() if diag.span else ()):
+        out.append(one_line(f"note: in {fragment}, called at {files.where(call)}"))
+        out += files.excerpt(call)
     for note in diag.notes:
-        where = f"{filename}:{note.span}: " if note.span else ""
+        where = f"{files.where(note.span)}: " if note.span else ""
         out.append(one_line(f"note: {where}{note.message}"))
-        out += _excerpt(note.span, lines)
+        out += files.excerpt(note.span)
     if diag.help:
         out.append(one_line(f"help: {diag.help}"))
     return "\n".join(out)
@@ -248,6 +322,26 @@ def render(diag: Diagnostic, source: str, filename: str) -> str:
 
 def render_all(diagnostics, source: str, filename: str) -> str:
     return "\n\n".join(render(d, source, filename) for d in diagnostics)
+
+
+class _Files:
+    """The lines of the spec and of each other file a diagnostic points into."""
+
+    def __init__(self, source: str, filename: str):
+        self.filename = filename
+        self.lines = {None: source.splitlines()}
+
+    def where(self, span: Span) -> str:
+        name = span.source.name if span.source is not None else self.filename
+        return f"{name}:{span.line}:{span.column}"
+
+    def excerpt(self, span: Span | None) -> list[str]:
+        if span is None:
+            return []
+        source = span.source
+        if source not in self.lines:
+            self.lines[source] = source.text.splitlines()
+        return _excerpt(span, self.lines[source])
 
 
 _CONTEXT, _SHOWN = 40, 160  # columns shown before the caret, and in all
