@@ -14,10 +14,10 @@ on the way ("in Dense, called at net.mf:7:6").
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from mfc.text import one_line
+from mfc.text import one_line, plural
 
 
 class Source(NamedTuple):
@@ -115,7 +115,15 @@ E108 = Code("E108", "'_' used as a value")
 E109 = Code("E109", "a keyword given twice")
 E110 = Code("E110", "a dim that is not a whole number")
 E111 = Code("E111", "a number too large to represent")
+E113 = Code("E113", "a fragment's argument used as what it is not")
+E114 = Code("E114", "a repeat that cannot chain")
+E115 = Code("E115", "a call of several values used as one")
 E120 = Code("E120", "a cycle")
+E121 = Code("E121", "a cycle of uses")
+E130 = Code("E130", "a fragment that calls itself")
+E131 = Code("E131", "a fragment without one return")
+E140 = Code("E140", "a used file or library that cannot be read")
+E141 = Code("E141", "a used file that defines more than fragments")
 E200 = Code("E200", "shape mismatch")
 E201 = Code("E201", "wrong number of dims, or an axis out of range")
 E202 = Code("E202", "a dim nothing determines")
@@ -139,6 +147,7 @@ W003 = Code("W003", "an unused result")
 W004 = Code("W004", "a data file not found")
 W005 = Code("W005", "Softmax before CrossEntropy")
 W006 = Code("W006", "two batch dims broadcast together")
+W007 = Code("W007", "a fragment never called")
 
 CODES: dict[str, Code] = {c: c for c in (value for value in list(globals().values())
                                         if isinstance(value, Code))}
@@ -214,20 +223,41 @@ class Report:
     def __init__(self):
         self.diagnostics: list[Diagnostic] = []
         self.errors = 0
+        self._seen: dict[tuple, int] = {}  # a diagnostic at one place → its index
+        self._again: dict[int, set] = {}  # that index → the other calls it was found in
 
     def __call__(self, code: Code, message: str, span: Span | None,
                  help: str | None = None, notes=()) -> None:
         self.add(Diagnostic(code, message, span, help, tuple(notes)))
 
     def add(self, diagnostic: Diagnostic) -> None:
-        self.diagnostics.append(diagnostic)
+        """Keep `diagnostic`, unless the same was found at the same place: in a
+        fragment's body expanded by several calls, it is kept once (with the first call's
+        chain), and the others are counted."""
         self.errors += diagnostic.severity == "error"
+        span = diagnostic.span
+        key = (diagnostic.code, diagnostic.message,
+               span[:4] + (span.source,) if span is not None else None)
+        if key in self._seen:
+            self._again.setdefault(self._seen[key], set()).add(span)
+            return
+        self._seen[key] = len(self.diagnostics)
+        self.diagnostics.append(diagnostic)
 
     def sorted(self) -> list[Diagnostic]:
         """By position in the spec (of the outermost call, for a place in a fragment's
         body); placeless ones (from a flag, say) and those in other files that no call
-        reached first."""
-        return sorted(self.diagnostics, key=_position)
+        reached first. One found again through other calls says how many."""
+        kept = [self._counted(i, d) for i, d in enumerate(self.diagnostics)]
+        return sorted(kept, key=_position)
+
+    def _counted(self, index: int, diagnostic: Diagnostic) -> Diagnostic:
+        again = self._again.get(index, set()) - {diagnostic.span}
+        if not again or diagnostic.span is None or not diagnostic.span.calls():
+            return diagnostic
+        fragment = diagnostic.span.calls()[0][0]
+        note = Note(f"the same in {plural(len(again), 'more call')} of {fragment}")
+        return replace(diagnostic, notes=(*diagnostic.notes, note))
 
 
 def _position(diagnostic: Diagnostic) -> tuple:

@@ -47,6 +47,7 @@ class Node:
     anonymous: bool = False
     index: int = 0  # definition order, for stable output
     shape: tuple | None = None
+    call: str | None = None  # the fragment call whose body made it (`Call.name`), if any
 
     @property
     def kind(self) -> str | None:
@@ -71,6 +72,31 @@ class Node:
     def declared_at(self) -> str:
         """Where the spec defines it, for messages: 'declared at line 3'."""
         return f"declared at line {self.decl.line}" if self.decl else "declared in the spec"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a fragment, expanded: `h1 = Dense(X, 64, act = ReLU)`.
+
+    `name` prefixes its nodes' names (`h1`: `h1.W`; `scores.dense1` for a call inside
+    an expression; `h.2` for a repeat's second call); `fragment` is what it calls;
+    `args` its arguments that are not nodes, as a label shows them (`64, ReLU`);
+    `parent` the call whose body holds it (None: the spec's top level); `span` the call
+    in its caller's text; `outputs` the nodes holding the values it returns; `repeat`,
+    for a step of `repeat(N, ...)`, (the repeat's name, this step, N).
+    """
+
+    name: str
+    fragment: str
+    args: str
+    parent: str | None
+    span: Span
+    outputs: tuple[str, ...] = ()
+    repeat: tuple | None = None
+
+    def label(self) -> str:
+        """`h1: Dense(64, ReLU)`"""
+        return f"{self.name}: {self.fragment}({self.args})"
 
 
 def needed_by(nodes: Mapping[str, Node], *names: str) -> list[str]:
@@ -99,6 +125,9 @@ class Program:
     diagnostics : the warnings (a Program has no errors).
     source, filename, base_dir : the spec's text, its name, and the folder data paths
         are relative to.
+    calls : name → Call, every fragment call the spec's nodes were expanded from, in the
+        order they were expanded (a call before the calls in its body); each node's
+        `call` names the innermost.
     """
 
     nodes: Mapping[str, Node]
@@ -110,6 +139,7 @@ class Program:
     source: str
     filename: str
     base_dir: Path
+    calls: Mapping[str, Call] = field(default_factory=dict)
 
     @property
     def order(self) -> list[str]:

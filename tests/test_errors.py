@@ -7,6 +7,7 @@ import pytest
 
 import mfc
 from conftest import spec_errors
+from mfc.diagnostics import render
 
 NET = """\
 X, y = Input(_, 13), Input()
@@ -209,3 +210,144 @@ OP_CASES = [
 def test_errors_of_the_newer_ops(source, code, line, column):
     errors = [d for d in spec_errors(source) if d.severity == "error"]
     assert [(d.code, d.line, d.column) for d in errors] == [(code, line, column)]
+
+
+# ---------------------------------------------------------------- fragments, repeat, use
+
+DENSE = """\
+fragment Dense(x, n, act = Sigmoid, init = xavier) {
+    W = Param(_, n, init = init)
+    b = Param(n)
+    return act(Linear(x, W, b))
+}
+"""
+BLOCK = DENSE + """\
+fragment Block(x, n) {
+    h = Dense(x, n, act = ReLU)
+    return Dense(h, n)
+}
+"""
+X4 = "X = Input(_, 4)\n"
+PAIR = "fragment C(x) {\n    return Tanh(x), ReLU(x)\n}\n"
+
+FRAGMENT_CASES = [
+    # inside a body reached through two levels of calls: at the body's line and column
+    (BLOCK + "X = Input(_, 4, 2)\nh = Block(X, 8)\ncost = Sum(h)\n", "E201", 4, 16),
+    (BLOCK + X4 + "h = Block(X, 8, act = ReLU)\ncost = Sum(h)\n", "E106", 11, 17),
+    ("fragment F(x) {\n    return Sigmod(x)\n}\n" + X4 + "cost = Sum(F(X)) + Sum(F(X))\n",
+     "E102", 2, 12),
+    ("fragment F(x) {\n    return Tanh(x + z)\n}\n" + X4 + "cost = Sum(F(X))\n", "E101", 2, 21),
+    ("fragment F(x) {\n    h = Tanh(x)\n    h = ReLU(x)\n    return h\n}\n" + X4 +
+     "cost = Sum(F(X))\n", "E103", 3, 5),
+    ("fragment F(x) {\n    x = Tanh(x)\n    return x\n}\n" + X4 + "cost = Sum(F(X))\n",
+     "E103", 2, 5),
+    ("fragment F(x, x) {\n    return Tanh(x)\n}\n" + X4 + "cost = Sum(F(X, X))\n", "E103", 1, 15),
+    ("fragment F(x) {\n    return Tanh(x)\n}\nfragment F(x) {\n    return ReLU(x)\n}\n" + X4 +
+     "cost = Sum(F(X))\n", "E103", 4, 10),
+    ("fragment Linear(x) {\n    return Tanh(x)\n}\n" + X4 + "cost = Sum(Tanh(X))\n", "E103", 1, 10),
+    ("fragment F(_) {\n    return 1\n}\n" + X4 + "cost = Sum(X) + F(2)\n", "E108", 1, 12),
+    # a call's arguments: at the call, or at the argument
+    (DENSE + X4 + "cost = Sum(Dense(X))\n", "E105", 7, 12),
+    (DENSE + X4 + "cost = Sum(Dense(X, 3, ReLU, xavier, 5))\n", "E105", 7, 12),
+    (DENSE + X4 + "cost = Sum(Dense(X, 3, ack = ReLU))\n", "E106", 7, 24),
+    (DENSE + X4 + "cost = Sum(Dense(X, 3, n = 4))\n", "E109", 7, 24),
+    (DENSE + X4 + "cost = Sum(Dense(X, 3, init = gaussian))\n", "E107", 7, 31),
+    (DENSE + X4 + "cost = Sum(Dense(X, 2.5))\n", "E110", 7, 21),
+    (DENSE + X4 + "cost = Sum(Dense(X, -3))\n", "E203", 7, 21),
+    (DENSE + X4 + "cost = Sum(Dense(X, 3, act = Relu))\n", "E102", 7, 30),
+    (DENSE + X4 + "cost = Sum(Dense(X, 3, act = _))\n", "E108", 7, 30),
+    (DENSE + X4 + "cost = Sum(Dense(Xx, 3))\n", "E101", 7, 18),
+    (DENSE + X4 + "W = Param(4, 4)\ncost = Sum(Dense(X, 3, act = W))\n", "E113", 8, 30),
+    ("fragment F(x, f) {\n    return x * f\n}\n" + X4 + "cost = Sum(F(X, ReLU))\n", "E113", 5, 17),
+    (BLOCK.replace("Dense(x, n, act = ReLU)", "Dense(x, n, act = Relu)") + X4 +
+     "cost = Sum(Block(X, 8))\n", "E102", 7, 27),
+    # repeat
+    (DENSE + X4 + "h = repeat(0, Dense, X, 4)\ncost = Sum(h)\n", "E114", 7, 12),
+    (DENSE + X4 + "h = repeat(2.5, Dense, X, 4)\ncost = Sum(h)\n", "E114", 7, 12),
+    (X4 + "h = repeat(2, ReLU, X)\ncost = Sum(h)\n", "E114", 2, 15),
+    (PAIR + X4 + "h = repeat(2, C, X)\ncost = Sum(h)\n", "E114", 5, 15),
+    (DENSE + X4 + "h = repeat(2, Dense)\ncost = Sum(h)\n", "E105", 7, 5),
+    (DENSE + X4 + "h = repeat(2, Dense, X)\ncost = Sum(h)\n", "E105", 7, 5),
+    # return values
+    (PAIR + X4 + "cost = Sum(C(X))\n", "E115", 5, 12),
+    (PAIR + X4 + "a, b, c = C(X)\ncost = Sum(a) + Sum(b)\n", "E104", 5, 1),
+    ("fragment F(x) {\n    h = Tanh(x)\n}\n" + X4 + "cost = Sum(F(X))\n", "E131", 1, 10),
+    ("fragment F(x) {\n    return Tanh(x)\n    return ReLU(x)\n}\n" + X4 + "cost = Sum(F(X))\n",
+     "E131", 3, 5),
+    (X4 + "cost = Sum(X)\nreturn cost\n", "E131", 3, 1),
+    # recursion, direct and through another fragment
+    ("fragment F(x) {\n    return F(x)\n}\n" + X4 + "cost = Sum(F(X))\n", "E130", 2, 12),
+    ("fragment F(x) {\n    return G(x)\n}\nfragment G(x) {\n    return Tanh(F(x))\n}\n" + X4 +
+     "cost = Sum(F(X))\n", "E130", 5, 17),
+    # a fragment nothing calls is still checked
+    ("fragment F(x) {\n    return Sigmod(x)\n}\n" + X4 + "cost = Sum(X)\n", "E102", 2, 12),
+    ("fragment F(x, n) {\n    W = Param(n, 3.5)\n    return x @ W\n}\n" + X4 + "cost = Sum(X)\n",
+     "E110", 2, 18),
+]
+
+
+@pytest.mark.parametrize("source, code, line, column", FRAGMENT_CASES)
+def test_fragment_errors_code_and_position(source, code, line, column):
+    errors = [d for d in spec_errors(source) if d.severity == "error"]
+    assert [(d.code, d.line, d.column) for d in errors] == [(code, line, column)]
+
+
+def test_an_error_two_calls_deep_has_a_note_for_each_call_innermost_first():
+    (d,) = spec_errors(BLOCK + "X = Input(_, 4, 2)\nh = Block(X, 8)\ncost = Sum(h)\n")
+    assert [(f, s.line, s.column) for f, s in d.span.calls()] == [("Dense", 7, 9),
+                                                                    ("Block", 11, 5)]
+    text = render(d, BLOCK, "net.mf")
+    assert "note: in Dense, called at net.mf:7:9" in text
+    assert text.index("in Dense, called") < text.index("in Block, called at net.mf:11:5")
+    assert d.to_dict("net.mf")["calls"] == [
+        {"fragment": "Dense", "file": "net.mf", "line": 7, "column": 9, "end_line": 7,
+         "end_column": 32},
+        {"fragment": "Block", "file": "net.mf", "line": 11, "column": 5, "end_line": 11,
+         "end_column": 16}]
+
+
+def test_the_same_error_through_several_calls_is_reported_once():
+    source = "fragment F(x) {\n    return Sigmod(x)\n}\n" + X4 + "cost = Sum(F(X)) + Sum(F(X))\n"
+    (d,) = spec_errors(source)
+    assert d.notes[-1].message == "the same in 1 more call of F"
+
+
+def test_a_fragment_nothing_calls_is_a_warning():
+    program = mfc.compile(DENSE + X4 + "cost = Sum(X)\n").program
+    assert [(d.code, d.line, d.column) for d in program.diagnostics] == [("W007", 1, 10)]
+
+
+# (files, code, the file it is in, line, column): the spec is net.mf
+USE_CASES = [
+    ({"net.mf": 'use "layrs.mf"\nX = Input(_, 2)\ncost = Sum(X)\n'}, "E140", "net.mf", 1, 1),
+    ({"net.mf": 'use stdlib\nX = Input(_, 2)\ncost = Sum(X)\n'}, "E140", "net.mf", 1, 1),
+    ({"net.mf": 'use "a.mf"\nX = Input(_, 2)\ncost = Sum(X)\n', "a.mf": 'use "b.mf"\n',
+      "b.mf": 'use "a.mf"\n'}, "E121", "b.mf", 1, 1),
+    ({"net.mf": 'use "a.mf"\nX = Input(_, 2)\ncost = Sum(X)\n', "a.mf": 'use "net.mf"\n'},
+     "E121", "a.mf", 1, 1),
+    ({"net.mf": 'use "a.mf"\nX = Input(_, 2)\ncost = Sum(X)\n',
+      "a.mf": "fragment F(x) {\n  return x\n}\nZ = Input()\n"}, "E141", "a.mf", 4, 1),
+    ({"net.mf": 'use "a.mf"\nX = Input(_, 2)\ncost = Sum(X)\n', "a.mf": "fragment F(x {\n"},
+     "E001", "a.mf", 1, 14),
+    ({"net.mf": 'use "a.mf"\nfragment F(x) {\n  return x\n}\nX = Input(_, 2)\n'
+      'cost = Sum(F(X))\n', "a.mf": "fragment F(x) {\n  return Tanh(x)\n}\n"},
+     "E103", "a.mf", 1, 10),
+    ({"net.mf": 'use std\nfragment Dense(x) {\n  return x\n}\nX = Input(_, 2)\n'
+      'cost = Sum(Dense(X))\n'}, "E103", "std", 5, 10),
+    ({"net.mf": 'use "a.mf"\nX = Input(_, 2)\ncost = Sum(Lin(X, 3))\n',
+      "a.mf": "fragment Lin(x, n) {\n  W = Param(3, n)\n  return x @ W\n}\n"},
+     "E200", "a.mf", 3, 10),
+]
+
+
+@pytest.mark.parametrize("files, code, where, line, column", USE_CASES)
+def test_use_errors_code_file_and_position(tmp_path, files, code, where, line, column):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(mfc.SpecError) as info:
+        mfc.load(tmp_path / "net.mf")
+    errors = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert [(d.code, d.line, d.column) for d in errors] == [(code, line, column)]
+    (d,) = errors
+    shown = d.span.source.name if d.span.source is not None else str(tmp_path / "net.mf")
+    assert shown.endswith(where if where != "std" else "std.mf")

@@ -10,7 +10,7 @@ class Built:
 
     def __init__(self, source):
         report = Report()
-        self.nodes, self.graph = build(parse(source), source, report)
+        self.nodes, self.graph, self.calls = build(parse(source), source, report)
         assert report.errors == 0
         self.edges = self.graph.edges
 

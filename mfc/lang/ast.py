@@ -1,7 +1,9 @@
 """The syntax tree of a .mf spec: small frozen dataclasses, each with its source span.
 
 Infix expressions are already op calls here (`a + b` is `Call("Add", (a, b))`, marked
-`infix`), so every later stage sees one kind of operation.
+`infix`), so every later stage sees one kind of operation. A call of a fragment, and
+`repeat(...)`, are calls too: which name is an op and which a fragment is for the graph
+builder to say, once every file is read.
 """
 
 from __future__ import annotations
@@ -78,6 +80,49 @@ class TrainBlock:
 
 
 @dataclass(frozen=True)
+class Return:
+    """`return h` or `return h, c`: what a fragment gives its caller."""
+
+    values: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A fragment's parameter: `n`, or `act = Sigmoid` with its default."""
+
+    name: str
+    default: Literal | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """`fragment Dense(x, n, act = Sigmoid) { ... return ... }`: a reusable block of
+    definitions; a well-formed one has exactly one `return`."""
+
+    name: str
+    params: tuple[Parameter, ...]
+    body: tuple[Assign, ...]
+    returns: tuple[Return, ...]
+    span: Span  # from `fragment` to the closing brace
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Use:
+    """`use "layers.mf"` (a path, relative to the spec) or `use std` (a library
+    shipped with mfc): `kind` is 'string' or 'word', as the target is written."""
+
+    target: str
+    kind: str
+    span: Span
+
+
+@dataclass(frozen=True)
 class Module:
     assigns: tuple[Assign, ...]
     trains: tuple[TrainBlock, ...]
+    fragments: tuple[Fragment, ...] = ()
+    uses: tuple[Use, ...] = ()
+    returns: tuple[Return, ...] = ()  # at the top level: each an error

@@ -15,7 +15,7 @@ from pathlib import Path
 from mfc.diagnostics import Report, SpecError
 from mfc.ir import Program
 from mfc.lang import feeds, graph as graphs, order as orders, shapes as shape_inference
-from mfc.lang import syntax, train_block, validate
+from mfc.lang import syntax, train_block, uses, validate
 from mfc.settings import TrainSettings
 
 
@@ -63,7 +63,8 @@ def _compile(text: str, filename: str, base_dir, overrides: dict, data_info=None
     except SpecError as err:
         raise SpecError(err.diagnostics, text, filename) from None
     report = Report()
-    nodes, graph = graphs.build(module, text, report)
+    library = uses.library(module, filename, base_dir, report)
+    nodes, graph, calls = graphs.build(module, text, report, library)
     settings = (train_block.read(module, report) or TrainSettings()).with_overrides(**overrides)
     validate.settings_together(settings, report)
     order = orders.topological_order(graph, nodes, report)
@@ -82,7 +83,7 @@ def _compile(text: str, filename: str, base_dir, overrides: dict, data_info=None
         raise SpecError(diagnostics, text, filename)
     return Program(nodes=nodes, loss=loss, outputs=outputs,
                    settings=settings, data=info, diagnostics=tuple(diagnostics), source=text,
-                   filename=filename, base_dir=base_dir)
+                   filename=filename, base_dir=base_dir, calls=calls)
 
 
 def _plain(dims, shape):

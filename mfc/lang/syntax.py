@@ -78,8 +78,9 @@ class _Lexer(Lexer):
     """The tokens, found by one regular expression that `re.finditer` runs over the whole
     text: lark's own lexer makes several Python calls per token (a third of the parse).
 
-    'train' is the keyword only where a statement starts: at the start, after a newline
-    or ';' (elsewhere it is a name, as in `x = Sigmoid(train)`). Newlines inside ( ) are
+    The keywords ('train', 'fragment', 'use', 'return') are keywords only where a
+    statement starts: at the start, after a newline or ';', at the start of a fragment's
+    body (elsewhere they are names, as in `x = Sigmoid(train)`). Newlines inside ( ) are
     dropped: a bracket left open continues the statement.
     """
 
@@ -89,7 +90,7 @@ class _Lexer(Lexer):
     def lex(self, text: str):
         chars, keywords = self.chars, self.keywords
         line, line_start, depth = 1, 0, 0  # line_start: the offset where the line starts
-        statement_start = True
+        statement_start, previous = True, None
         for match in self.pattern.finditer(text):
             kind = match.lastgroup
             start, end = match.start(kind), match.end()  # (span() costs more)
@@ -113,7 +114,11 @@ class _Lexer(Lexer):
                 return
             elif kind == "BAD":
                 raise UnexpectedCharacters(text, start, line, column)
-            statement_start = kind == "_NL" or kind == "SEMICOLON"
+            # A fragment's body starts statements too: `) {`, where a train block's `{`
+            # follows the keyword (whose settings may be named anything, even `train`).
+            statement_start = (kind == "_NL" or kind == "SEMICOLON"
+                               or (kind == "LBRACE" and previous == "RPAR"))
+            previous = kind
             # What Token(...) makes, without its two Python calls (its __new__ checks for a
             # deprecated keyword, then calls another constructor): a tenth of the parse.
             token = str.__new__(Token, value)
@@ -155,7 +160,7 @@ _new_span = functools.partial(tuple.__new__, Span)
 
 
 def _token_span(token: Token) -> Span:
-    return _new_span((token.line, token.column, token.end_line, token.end_column))
+    return _new_span((token.line, token.column, token.end_line, token.end_column, None))
 
 
 def _literal(value) -> ast.Literal:
@@ -177,7 +182,7 @@ def _span(first, last) -> Span:
     """From the start of `first` to the end of `last` (tokens or AST nodes)."""
     a = _token_span(first) if isinstance(first, Token) else first.span
     b = _token_span(last) if isinstance(last, Token) else last.span
-    return _new_span((a.line, a.column, b.end_line, b.end_column))
+    return _new_span((a.line, a.column, b.end_line, b.end_column, None))
 
 
 class _ToAst(Transformer):
@@ -187,9 +192,30 @@ class _ToAst(Transformer):
 
     def start(self, items):  # [statements] or [statements, the last one, unterminated]
         statements = items[0] + items[1:]
-        assigns = tuple(i for i in statements if isinstance(i, ast.Assign))
-        trains = tuple(i for i in statements if isinstance(i, ast.TrainBlock))
-        return ast.Module(assigns, trains)
+        return ast.Module(*(tuple(i for i in statements if type(i) is kind) for kind in
+                            (ast.Assign, ast.TrainBlock, ast.Fragment, ast.Use, ast.Return)))
+
+    def fragment(self, items):  # FRAGMENT NAME param* (assign | ret)* RBRACE
+        keyword, name, close = items[0], items[1], items[-1]
+        params = tuple(i for i in items if type(i) is ast.Parameter)
+        body = tuple(i for i in items if type(i) is ast.Assign)
+        returns = tuple(i for i in items if type(i) is ast.Return)
+        return ast.Fragment(str(name), params, body, returns, _span(keyword, close),
+                            _token_span(name))
+
+    def param(self, items):  # NAME ["=" literal]
+        name = items[0]
+        default = _literal(items[1]) if len(items) > 1 else None
+        return ast.Parameter(str(name), default, _span(name, default or name))
+
+    def ret(self, items):  # RETURN value+
+        return ast.Return(tuple(items[1:]), _span(items[0], items[-1]))
+
+    def use(self, items):  # USE (STRING | NAME)
+        keyword, target = items
+        kind = "string" if target.type == "STRING" else "word"
+        text = _unescape(str(target)[1:-1]) if kind == "string" else str(target)
+        return ast.Use(text, kind, _span(keyword, target))
 
     def lines(self, items):  # [], [statements, sep] or [statements, statement, sep]
         if not items:
@@ -310,8 +336,12 @@ def _describe_token(token: Token | None) -> str:
 
 def _expected_words(err: UnexpectedInput) -> str:
     accepted = _accepted(err)
+    if accepted == {"STRING", "NAME"}:  # after `use`
+        return 'a file in quotes or a library\'s name (use "layers.mf", use std)'
     if "STRING" in accepted:
         return "a value (a number, a string or a word)"
+    if "TRAIN" in accepted:  # where any statement may start: the rarer keywords go unsaid
+        accepted -= {"FRAGMENT", "USE", "RETURN"}
     words = []
     if {"NAME", "NUMBER", "LPAR"} <= accepted:
         accepted -= {"NAME", "NUMBER", "LPAR", "MINUS"}
@@ -350,13 +380,15 @@ def _accepted(err: UnexpectedInput) -> set:
 
 
 def _unclosed_bracket(text: str, upto: tuple[int, int]) -> tuple[int, int, str] | None:
-    """The innermost bracket still open at position `upto`, skipping comments and strings."""
-    stack = []
+    """The innermost bracket open at position `upto` that is never closed, skipping
+    comments and strings (a fragment's `{` open around a mistake in its body is closed
+    later: the mistake is what is reported)."""
+    stack, open_at, closed = [], None, set()
     for line_no, line in enumerate(text.split("\n"), start=1):
         in_string = escaped = False
         for col, char in enumerate(line, start=1):
-            if (line_no, col) >= upto:
-                return stack[-1] if stack else None
+            if open_at is None and (line_no, col) >= upto:
+                open_at = list(stack)
             if in_string:  # as the STRING terminal reads it: \" does not end a string
                 in_string, escaped = escaped or char != '"', not escaped and char == "\\"
             elif char == '"':
@@ -366,5 +398,6 @@ def _unclosed_bracket(text: str, upto: tuple[int, int]) -> tuple[int, int, str] 
             elif char in _OPEN:
                 stack.append((line_no, col, char))
             elif char in _CLOSE and stack:
-                stack.pop()
-    return stack[-1] if stack else None
+                closed.add(stack.pop())
+    never = [b for b in (open_at if open_at is not None else stack) if b not in closed]
+    return never[-1] if never else None
