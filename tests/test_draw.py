@@ -398,3 +398,65 @@ def test_a_long_chain_of_one_op_is_one_box_from_its_first():
     view = views.collapsed_view(compile_spec(text))
     assert {dot.describe(d["sig"]) for d in boxes_of(view).values()} == \
         {"50×Sigmoid", "Sum"}
+
+
+# ---------------------------------------------------------------- fragment calls
+
+CALLS = """\
+fragment Dense(x, n, act = Sigmoid) {
+    W = Param(_, n)
+    b = Param(n)
+    return act(Linear(x, W, b))
+}
+fragment Block(x, n) {
+    return Dense(Dense(x, n, act = ReLU), n)
+}
+X, y = Input(_, 4), Input()
+h = repeat(3, Block, X, 8)
+W = Param(8, 8)
+s = Tanh(h @ W)
+scores = Dense(s, 3, act = Identity)
+cost = CrossEntropy(y, scores)
+"""
+
+
+def test_each_call_is_a_labelled_cluster_holding_its_params_and_nested_calls():
+    program = compile_spec(CALLS)
+    diagram = dot.build(program)
+    source = diagram.source
+    assert 'label="h.1: Block(8)"' in source and 'label="scores: Dense(3, Identity)"' in source
+    clusters = re.findall(r"subgraph (\S+) \{", source)
+    assert len(clusters) == len(program.calls) == 3 * 3 + 1
+    # h.1.dense1.W sits in h.1.dense1's cluster, which sits in h.1's
+    block = source[source.index('subgraph "cluster_h.1" {'):]
+    inner = block[block.index('subgraph "cluster_h.1.dense1" {'):]
+    assert '"h.1.dense1.W" [' in inner[:inner.index("}")]
+    top = source[:source.index("subgraph")]
+    assert '\tW [' in top or '\t"W" [' in top  # a param outside every call stays outside
+
+
+def test_fold_draws_each_top_level_call_as_one_box_and_a_repeat_as_one():
+    program = compile_spec(CALLS)
+    view = views.folded_view(program)
+    calls = [data for _, data in view.nodes(data=True) if data["kind"] == "call"]
+    assert [c["calls"] for c in calls] == [("h.1", "h.2", "h.3"), ("scores",)]
+    assert "W" in view and "h.1.dense1.W" not in view
+    source = dot.build(program, view).source
+    assert "h: 3× Block(8)" in source and "(N, 4) → (N, 8)" in source
+    assert "400 params" in source  # (4·8 + 8 + 8·8 + 8) + 2 × 2 × (8·8 + 8)
+
+
+def test_like_calls_one_after_another_fold_into_one_box():
+    program = compile_spec(CALLS.replace("h = repeat(3, Block, X, 8)",
+                                         "h1 = Block(X, 8)\nh2 = Block(h1, 8)\nh = Block(h2, 8)"))
+    source = dot.build(program, views.folded_view(program)).source
+    assert "h1…h: 3× Block(8)" in source
+
+
+def test_mfc_draw_fold_renders(tmp_path):
+    if find_renderer("svg") is None:
+        pytest.skip("no renderer for svg")
+    program = compile_spec(CALLS)
+    svg = draw.draw(program, "svg", fold=True).decode()
+    assert "3× Block(8)" in svg
+    assert "h.1: Block(8)" in draw.draw(program, "svg").decode()

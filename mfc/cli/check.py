@@ -46,7 +46,8 @@ def _check_files(args) -> int:
             continue
         _report(args, path, program.diagnostics, text, results, ok=True)
         if args.format == "json":
-            results[-1].update(loss=program.loss, outputs=list(program.outputs))
+            results[-1].update(loss=program.loss, outputs=list(program.outputs),
+                               **expansion(program))
         if args.format == "text":
             print(summary(program))
     if args.format == "json":
@@ -65,6 +66,32 @@ def _report(args, path, diagnostics, text, results, ok: bool) -> None:
         print(f"{path}: {plural(len(errors), 'error')}", file=sys.stderr)
 
 
+def expansion(program) -> dict:
+    """The nodes and the fragment calls they were expanded from, for editors: each node
+    with its op, shape, place and call; each call with its fragment, arguments, place,
+    parent call, outputs and nodes."""
+    def place(span):
+        if span is None:
+            return {}
+        file = span.source.name if span.source is not None else program.filename
+        return {"file": file, "line": span.line, "column": span.column,
+                "end_line": span.end_line, "end_column": span.end_column}
+
+    members: dict = {}
+    for node in program.nodes.values():
+        members.setdefault(node.call, []).append(node.name)
+    nodes = [{"name": n.name, "op": n.op.name, "shape": _json_shape(n.shape),
+              "call": n.call, **place(n.span)} for n in program.nodes.values()]
+    calls = [{"name": c.name, "fragment": c.fragment, "args": c.args, "parent": c.parent,
+              "outputs": list(c.outputs), "nodes": members.get(c.name, []), **place(c.span)}
+             for c in program.calls.values()]
+    return {"nodes": nodes, "calls": calls}
+
+
+def _json_shape(shape):
+    return None if shape is None else list(shape)
+
+
 def _outputs(names) -> str:
     """`, output 'l2'` (what a prediction returns), or nothing when the spec has none."""
     if not names:
@@ -74,14 +101,20 @@ def _outputs(names) -> str:
 
 def summary(program) -> str:
     """Each node in order with op and shape, params with element counts, the total; the
-    header names the loss and the output."""
+    header names the loss and the output. The nodes of a fragment call are grouped under
+    it (`h1: Dense(64, ReLU)`, with its params' count), nested calls within."""
     rows = [("node", "op", "shape", "params")]
-    for node in program.nodes.values():
-        count = node.elements if node.kind == "param" else None
-        rows.append((node.name, node.op.name, format_shape(node.shape),
+    for depth, item in _grouped(program):
+        indent = "  " * depth
+        if isinstance(item, _Group):
+            count = item.params(program)
+            rows.append((indent + item.call.label(), "", "", _count(count, item.call)))
+            continue
+        count = item.elements if item.kind == "param" else None
+        rows.append((indent + item.name, item.op.name, format_shape(item.shape),
                      f"{count:,}" if count is not None else ""))
     widths = [max(len(cell) for cell in column) for column in zip(*rows)]
-    lines = [f"{program.filename}: ok, {len(rows) - 1} nodes, loss '{program.loss}'"
+    lines = [f"{program.filename}: ok, {len(program.nodes)} nodes, loss '{program.loss}'"
              + _outputs(program.outputs)]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -89,3 +122,47 @@ def summary(program) -> str:
     lines.append(f"  trainable parameters: {total:,}" if total is not None else
                  "  trainable parameters: known once the data is read")
     return "\n".join(lines)
+
+
+def _count(count, call) -> str:
+    return "" if count == 0 else "?" if count is None else f"{count:,}"
+
+
+class _Group:
+    """A fragment call in the summary: its call, and its nodes and calls in order."""
+
+    def __init__(self, call):
+        self.call, self.items = call, []
+
+    def nodes(self):
+        for item in self.items:
+            yield from item.nodes() if isinstance(item, _Group) else (item,)
+
+    def params(self, program) -> int | None:
+        counts = [node.elements for node in self.nodes() if node.kind == "param"]
+        return None if None in counts else sum(counts)
+
+
+def _grouped(program):
+    """(depth, node or _Group) in summary order: the nodes in order, each call where its
+    first node is, holding its nodes."""
+    top, groups = [], {}
+
+    def group_of(name):  # the call's group, created in its parent where first needed
+        if name is None:
+            return top
+        if name not in groups:
+            groups[name] = _Group(program.calls[name])
+            group_of(program.calls[name].parent).append(groups[name])
+        return groups[name].items
+
+    for node in program.nodes.values():
+        group_of(node.call).append(node)
+
+    def walk(items, depth):
+        for item in items:
+            yield depth, item
+            if isinstance(item, _Group):
+                yield from walk(item.items, depth + 1)
+
+    return list(walk(top, 0))

@@ -21,6 +21,8 @@ def add_parser(commands) -> None:
     draw.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     draw.add_argument("--max-nodes", type=int, metavar="N", help="collapse runs of "
                       f"similar nodes past N nodes (default {DRAW_MAX_NODES})")
+    draw.add_argument("--fold", action="store_true", help="draw each fragment call as "
+                      "one box (in and out shapes, params), a repeat's calls as one")
     draw.add_argument("--collapse", action="store_true",
                       help="collapse runs of similar nodes whatever the size")
     draw.add_argument("--force", action="store_true", help="let the drawing replace a "
@@ -39,7 +41,8 @@ def run(args) -> int:
         not_read_by(program, "-o", output, "the drawing")
         _check_replaceable(args, output, fmt)
     collapse = _should_collapse(program, args)
-    image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=collapse)
+    image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=collapse and not args.fold,
+                      fold=args.fold)
     suffix = output.suffix.lower().removeprefix(".") if output else ""
     if suffix and suffix != fmt:  # asked for, so written, but worth a word
         note(f"writing {fmt} into '{output}', whose name says {suffix}")
@@ -101,6 +104,8 @@ def _format_of(output: str) -> str:
 
 
 def _should_collapse(program, args) -> bool:
+    if args.fold:  # a folded drawing has a box per call: small enough
+        return False
     limit = DRAW_MAX_NODES if args.max_nodes is None else args.max_nodes
     size = len(program.nodes)
     if args.collapse or size <= limit:

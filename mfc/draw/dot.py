@@ -17,7 +17,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from mfc.draw.views import detach_far_readers, plain_view
+from mfc.draw.views import call_path, detach_far_readers, plain_view
 from mfc.text import clip, format_shape, one_line, plural
 
 PNG_DPI = "144"  # graphviz's 72 dpi makes png text blurry on today's screens
@@ -51,8 +51,11 @@ INFIX_STYLE = {"shape": "circle", "fixedsize": "true", "width": "0.34", "style":
                "fillcolor": "white", "color": "#64748b", "fontsize": "13"}
 COPY_STYLE = {"style": "filled,rounded,dashed", "fontsize": "10"}  # a leaf drawn again
 GROUP_STYLE = {"fillcolor": "#ede9fe", "color": "#7c3aed", "peripheries": "2"}
+CALL_STYLE = {"fillcolor": "#ccfbf1", "color": "#0f766e", "peripheries": "2"}  # --fold
+CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#0f766e", "fontcolor": "#0f766e",
+                 "fontsize": "10", "labeljust": "l", "labelloc": "t", "margin": "10"}
 SUBTLE = {"data": "#2563eb", "param": "#b45309", "op": MUTED, "loss": "#b91c1c",
-          "group": "#6d28d9", "const": MUTED}  # the colour of a box's second line
+          "group": "#6d28d9", "const": MUTED, "call": "#0f766e"}  # a box's second line
 
 # ---------------------------------------------------------------- escaping
 
@@ -152,18 +155,63 @@ def build(program, view: nx.DiGraph | None = None, rankdir: str = "TB"):
     diagram = graphviz.Digraph("mfc", graph_attr=graph_style, node_attr=NODE_STYLE,
                                edge_attr=EDGE_STYLE)
     diagram.attr(label=_caption(program, view))
-    lines = program.source.splitlines()
-    for box, data in view.nodes(data=True):
-        diagram.node(dot_id(box), **_box_attrs(program, data, lines))
+    _add_boxes(diagram, program, view)
     for target in view:
         for source, edge in view.pred[target].items():
             _draw_edges(diagram, view, source, target, edge)
     return diagram
 
 
-def _box_attrs(program, data: dict, lines: list[str]) -> dict:
+def _add_boxes(diagram, program, view: nx.DiGraph) -> None:
+    """Every box, each inside a cluster for each fragment call it is in (labelled
+    `h1: Dense(64, ReLU)`), nested as the calls are."""
+    lines = {None: program.source.splitlines()}
+    boxes: dict[tuple, list] = {}  # call path → the boxes directly inside
+    inner: dict[tuple, dict] = {}  # call path → the paths of the calls directly inside
+    for box, data in view.nodes(data=True):
+        path = _call_path(program, data)
+        boxes.setdefault(path, []).append(box)
+        for depth in range(len(path)):
+            inner.setdefault(path[:depth], {})[path[:depth + 1]] = None
+
+    def add(graph, path):
+        for box in boxes.get(path, ()):
+            graph.node(dot_id(box), **_box_attrs(program, view.nodes[box], lines))
+        for child in inner.get(path, ()):
+            with graph.subgraph(name=f"cluster_{dot_id(child[-1])}") as cluster:
+                cluster.attr(label=escape_string(program.calls[child[-1]].label()),
+                             tooltip=escape_string(_call_place(program, child[-1])),
+                             **CLUSTER_STYLE)
+                add(cluster, child)
+
+    add(diagram, ())
+
+
+def _call_path(program, data: dict) -> tuple:
+    """The calls a box is inside: those all its nodes are in (none for a folded call)."""
+    if data["kind"] == "call" or not program.calls:
+        return ()
+    paths = [call_path(program, program.nodes[m].call) for m in data["members"]]
+    common = paths[0]
+    for path in paths[1:]:
+        common = common[:next((i for i, (a, b) in enumerate(zip(common, path)) if a != b),
+                              min(len(common), len(path)))]
+    return common
+
+
+def _call_place(program, name: str) -> str:
+    call = program.calls[name]
+    where = call.span.source.name if call.span.source is not None else program.filename
+    return f"{call.label()}, called at {Path(where).name}:{call.span.line}:{call.span.column}"
+
+
+def _box_attrs(program, data: dict, lines: dict) -> dict:
     if data["kind"] == "group":
         return {"label": _group_label(program, data), **GROUP_STYLE}
+    if data["kind"] == "call":
+        return {"label": _call_label(program, data), **CALL_STYLE,
+                "tooltip": escape_string(_call_place(program, data["calls"][0]),
+                                         TOOLTIP_CHARS)}
     node = program.nodes[data["members"][0]]
     if "copy_of" in data:
         return {"label": f"<<b>{escape_html(node.label)}</b>>", **KIND_STYLES[data["kind"]],
@@ -178,9 +226,13 @@ def _box_attrs(program, data: dict, lines: list[str]) -> dict:
     return {"label": _node_label(node, data), **KIND_STYLES[data["kind"]], **tooltip}
 
 
-def _source_line(node, lines: list[str]) -> str:
-    """What the spec says about a node, for the tooltip: `line 4: l1 = Linear(X, W1, b1)`."""
+def _source_line(node, files: dict) -> str:
+    """What the spec says about a node, for the tooltip: `line 4: l1 = Linear(X, W1, b1)`
+    (`files`: the lines of each file, by Source; None for the spec's)."""
     span = node.span
+    if span is not None and span.source not in files:
+        files[span.source] = span.source.text.splitlines()
+    lines = files[span.source] if span is not None else []
     if span is None or span.line != span.end_line or span.line > len(lines):
         return node.label
     start, end = span.column - 1, span.end_column - 1  # sliced short: 5,000 nodes of one
@@ -198,6 +250,25 @@ def _node_label(node, data: dict) -> str:
     if count is not None:
         lines.append(escape_html(plural(count, "param")))
     return _html_lines(lines, data["kind"])
+
+
+def _call_label(program, data: dict) -> str:
+    """A folded call: `h1: Dense(64, ReLU)`, or `h: 3× Dense(8)` for a run; what flows
+    in and out; the params inside."""
+    calls = [program.calls[c] for c in data["calls"]]
+    first = calls[0]
+    if len(calls) == 1:
+        title = first.label()
+    else:
+        name = first.repeat[0] if first.repeat else f"{first.name}…{calls[-1].name}"
+        title = f"{name}: {len(calls)}× {first.fragment}({first.args})"
+    flow = f"{' | '.join(data.get('in_shapes', ())) or '()'} → {format_shape(data['shape'])}"
+    lines = [f"<b>{escape_html(title)}</b>", escape_html(flow)]
+    params = [program.nodes[m].elements for m in data["members"]
+              if program.nodes[m].kind == "param"]
+    if params:
+        lines.append(escape_html("? params" if None in params else plural(sum(params), "param")))
+    return _html_lines(lines, "call")
 
 
 def _group_label(program, data: dict) -> str:

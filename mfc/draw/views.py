@@ -2,7 +2,9 @@
 
 The plain view has one box per node. The collapsed view merges runs of similar nodes (a
 long chain of repeated layers, a wide layer of parallel copies) into single "k×" boxes,
-so that a 2,000-node spec gives a picture one can read. `detach_far_readers` draws a leaf
+so that a 2,000-node spec gives a picture one can read. The folded view draws each
+fragment call of the spec's top level as one box, and a run of like calls (a repeat's)
+as one "N×" box. `detach_far_readers` draws a leaf
 again beside readers far below it: edges across hundreds of ranks are what makes Graphviz
 take minutes. mfc.draw.dot turns a view into DOT; nothing here knows about DOT.
 """
@@ -55,6 +57,96 @@ def collapsed_view(program) -> nx.DiGraph:
     view = _merge_chains(view)
     view = _merge_blocks(view)
     return _absorb_private_leaves(view)
+
+
+def folded_view(program) -> nx.DiGraph:
+    """Each outermost fragment call as one box (kind "call": the nodes of its body,
+    nested calls included; `calls`, the calls it stands for); then consecutive calls of
+    one repeat, or of one fragment with the same arguments each feeding only the next,
+    as one box. A param shared from outside a call stays outside it."""
+    view = plain_view(program)
+    partition, groups = {}, {}
+    for node in program.nodes.values():
+        call = outermost_call(program, node.call)
+        if call is not None:
+            box = f"@{call}"
+            partition[node.name] = box
+            groups.setdefault(box, {"kind": "call", "calls": (call,), "members": ()})
+            groups[box]["members"] += (node.name,)
+    for box, data in groups.items():
+        outputs = program.calls[data["calls"][0]].outputs
+        data["shape"] = program.nodes[outputs[0]].shape if outputs else None
+        data["sig"] = ("call", data["calls"])
+    return _with_input_shapes(_merge_like_calls(_quotient(view, partition, groups), program))
+
+
+def _with_input_shapes(view: nx.DiGraph) -> nx.DiGraph:
+    """Each call box's `in_shapes`: the shapes of the values flowing into it (not of
+    params or constants shared with it)."""
+    for box, data in view.nodes(data=True):
+        if data["kind"] == "call":
+            data["in_shapes"] = tuple(sorted({shape for source, edge in view.pred[box].items()
+                                              if view.nodes[source]["kind"] not in LEAF_KINDS
+                                              or view.nodes[source]["kind"] == "data"
+                                              for shape in edge["shapes"]}))
+    return view
+
+
+def outermost_call(program, call: str | None) -> str | None:
+    """The call of the spec's top level that `call` is inside (itself, at the top)."""
+    while call is not None and program.calls[call].parent is not None:
+        call = program.calls[call].parent
+    return call
+
+
+def call_path(program, call: str | None) -> tuple:
+    """The calls from the top level down to `call`, outermost first."""
+    path = []
+    while call is not None:
+        path.append(call)
+        call = program.calls[call].parent
+    return tuple(reversed(path))
+
+
+def _merge_like_calls(view: nx.DiGraph, program) -> nx.DiGraph:
+    partition, groups = {}, {}
+    for run in _like_call_runs(view, program):
+        if len(run) < 2:
+            continue
+        box = run[0]
+        groups[box] = {"kind": "call", "members": tuple(m for b in run
+                                                         for m in view.nodes[b]["members"]),
+                       "calls": tuple(c for b in run for c in view.nodes[b]["calls"]),
+                       "shape": view.nodes[run[-1]]["shape"], "sig": ("call", box)}
+        partition.update(dict.fromkeys(run, box))
+    return _quotient(view, partition, groups) if groups else view
+
+
+def _like_call_runs(view: nx.DiGraph, program) -> list[list]:
+    """Runs of call boxes, each feeding only the next, alike: steps of one repeat, or
+    calls of one fragment with the same arguments."""
+    def key(box):
+        call = program.calls[view.nodes[box]["calls"][0]]
+        return ("repeat", call.repeat[0]) if call.repeat else (call.fragment, call.args)
+
+    calls = [b for b in view if view.nodes[b]["kind"] == "call"]
+    following = {}
+    for box in calls:
+        nexts = [s for s in view.succ[box] if view.nodes[s]["kind"] == "call"]
+        if view.out_degree(box) == 1 and len(nexts) == 1 and key(nexts[0]) == key(box):
+            feeders = [p for p in view.pred[nexts[0]] if view.nodes[p]["kind"] == "call"]
+            if feeders == [box]:
+                following[box] = nexts[0]
+    followers = set(following.values())
+    runs = []
+    for box in calls:
+        if box in followers:
+            continue
+        run = [box]
+        while run[-1] in following:
+            run.append(following[run[-1]])
+        runs.append(run)
+    return runs
 
 
 def _kind(program, node) -> str:
