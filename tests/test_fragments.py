@@ -215,3 +215,26 @@ def test_everything_downstream_sees_the_scoped_names(tmp_path):
 def test_both_backends_run_an_expanded_spec(backend):
     losses = mfc.compile(MLP, backend=backend).train(epochs=2)
     assert len(losses) == 2
+
+
+def test_every_fragment_of_std_checks_and_trains():
+    source = """
+use std
+X = Input(_, 6)
+a = Dense(X, 4)
+b = DenseNoBias(X, 4, act = Tanh)
+c = DenseDropout(X, 4, 0.2)
+d = Residual(X)
+e = ResidualMLP(X, 5)
+f = TiedAutoencoder(X, 3)
+cost = Sum(a) + Sum(b) + Sum(c) + Sum(d) + Sum(e) + MSE(X, f)
+"""
+    model = mfc.compile(source)
+    p = model.program
+    assert [c.fragment for c in p.calls.values()] == ["Dense", "DenseNoBias", "DenseDropout",
+                                                       "Residual", "ResidualMLP",
+                                                       "TiedAutoencoder"]
+    assert p.nodes["c.relu1"].op.name == "ReLU" and p.nodes["d.W"].shape == (6, 6)
+    assert p.nodes["f.transpose1"].inputs == ("f.W",) and p.nodes["f"].shape == ("N", 6)
+    grads = model.gradients({"X": np.random.default_rng(0).standard_normal((5, 6))})
+    assert set(grads) == set(p.param_names)

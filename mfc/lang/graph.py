@@ -342,7 +342,7 @@ class _Builder:
         usable = fits and None not in inputs
         return self.add(op if usable else None, scope.at(call.span),
                         tuple(i for i in inputs if i is not None), attrs, scope, target,
-                        owner, call.op)
+                        owner, op.name)  # `act(x)` given ReLU: act's node is `relu1`
 
     def add(self, op, span: Span, inputs, attrs, scope: Scope, target, owner, what: str) -> str:
         """Add a node (`span`: its expression, already at its site). An op that is
