@@ -148,6 +148,7 @@ W004 = Code("W004", "a data file not found")
 W005 = Code("W005", "Softmax before CrossEntropy")
 W006 = Code("W006", "two batch dims broadcast together")
 W007 = Code("W007", "a fragment never called")
+W008 = Code("W008", "no loss yet")
 
 CODES: dict[str, Code] = {c: c for c in (value for value in list(globals().values())
                                         if isinstance(value, Code))}

@@ -167,6 +167,12 @@ class Op:
         """The output shape when some input's shape is unknown: usually unknown too."""
         return None
 
+    def operand_shape(self, s, index: int, *shapes):
+        """The shape operand `index` must have, given the other operands' shapes (that
+        one's is None), in `s`'s dims (`s.dims.batch` for the batch); None when this op
+        does not fix it. What gives an `Input()` without dims its shape."""
+        return None
+
     def forward(self, attrs, *xs, out=None):
         raise NotImplementedError
 
@@ -1165,6 +1171,9 @@ class MatMul(Op):
     def multiply_adds(self, a, b) -> int:
         return math.prod(a[:-1]) * a[-1] * math.prod(b[1:])
 
+    def operand_shape(self, s, index, a, b):
+        return (s.dims.batch, b[0]) if index == 0 and len(b) == 2 else None
+
     def forward(self, attrs, a, b, out=None):
         if a.ndim == 2 and b.ndim == 2:
             return np.dot(a, b, out=out)
@@ -1236,6 +1245,9 @@ class Linear(Op):
     def multiply_adds(self, x, w, *b) -> int:
         return x[0] * w[0] * w[1]
 
+    def operand_shape(self, s, index, x, w, b=None):
+        return (s.dims.batch, w[0]) if index == 0 and len(w) == 2 else None
+
     def forward(self, attrs, x, w, b=None, out=None):
         out = np.dot(x, w, out=out)  # see _matmul_grads for why not matmul
         return out if b is None else np.add(out, b, out=out)
@@ -1286,6 +1298,12 @@ class MSE(Op):
 
     def shape_of_unknown(self, node):
         return ()
+
+    def operand_shape(self, s, index, y, a):
+        """Targets as the data feeds them: (N,) for one column of predictions."""
+        if index != self.target or len(a) not in (1, 2):
+            return None
+        return (a[0],) if len(a) == 1 or s.dims.get(a[1]) == 1 else a
 
     def forward(self, attrs, y, a, out=None):
         diff = np.subtract(_column(y), _column(a))
@@ -1485,6 +1503,9 @@ class CrossEntropy(Op):
 
     def shape_of_unknown(self, node):
         return ()
+
+    def operand_shape(self, s, index, labels, logits):
+        return (logits[0],) if index == 0 and len(logits) == 2 else None
 
     def forward(self, attrs, labels, logits, out=None):
         e, sums, shifts = _exp_shifted(logits)

@@ -118,3 +118,60 @@ def test_check_imports_neither_numpy_nor_networkx():
     done = subprocess.run([sys.executable, "-c", script, str(regressor)],
                           capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "0 []"
+
+
+# ---------------------------------------------------------------- fragments, unfinished specs
+
+FRAGMENTS = """\
+fragment Dense(x, n, act = Sigmoid) {
+    W = Param(_, n)
+    b = Param(n)
+    return act(Linear(x, W, b))
+}
+X, y = Input(_, 4), Input()
+h = repeat(2, Dense, X, 8, act = ReLU)
+scores = Dense(h, 3, act = Identity)
+cost = CrossEntropy(y, scores)
+"""
+
+
+def test_the_summary_groups_each_calls_nodes_under_it_with_its_params(spec, capsys):
+    assert main(["check", spec(FRAGMENTS)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["h.1:", "Dense(8,", "ReLU)", "40"] in rows
+    assert ["scores:", "Dense(3,", "Identity)", "27"] in rows
+    assert ["h.1.W", "Param", "(4,", "8)", "32"] in rows
+    assert rows.index(["h.1:", "Dense(8,", "ReLU)", "40"]) < rows.index(["h.1.W", "Param", "(4,", "8)", "32"])
+
+
+def test_json_maps_every_node_back_to_its_call(spec, capsys):
+    assert main(["check", spec(FRAGMENTS), "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    nodes = {n["name"]: n for n in result["nodes"]}
+    assert nodes["h.2.W"]["call"] == "h.2" and nodes["X"]["call"] is None
+    assert (nodes["h.2.W"]["line"], nodes["h.2.W"]["column"]) == (2, 9)  # in the body
+    calls = {c["name"]: c for c in result["calls"]}
+    assert calls["h.1"]["fragment"] == "Dense" and calls["h.1"]["args"] == "8, ReLU"
+    assert (calls["h.1"]["line"], calls["h.1"]["column"]) == (7, 5)
+    assert calls["scores"]["nodes"] == ["scores.W", "scores.b", "scores.linear1", "scores"]
+    assert calls["scores"]["outputs"] == ["scores"]
+
+
+def test_an_unfinished_spec_shows_what_is_known(spec, capsys):
+    path = spec("X = Input()\nW1, b1 = Param(_, 10), Param(10)\nh = Sigmoid(Linear(X, W1, b1))\n")
+    assert main(["check", path]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].endswith(": ok, 5 nodes, no loss yet")
+    rows = [line.split() for line in captured.out.splitlines()]
+    assert ["X", "Input", "(N,", "?)"] in rows and ["W1", "Param", "(?,", "10)"] in rows
+    assert ["h", "Sigmoid", "(N,", "10)"] in rows
+    assert "warning[W008]" in captured.err
+    assert main(["run", path]) == 1  # running needs a finished spec
+
+
+def test_an_input_takes_the_shape_a_param_fixes(spec, capsys):
+    path = spec("X, y = Input(), Input()\nW, b = Param(5, 10), Param(10)\n"
+                "cost = MSE(y, Linear(X, W, b) @ Param(10, 1))\n")
+    assert main(["check", path]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["X", "Input", "(N,", "5)"] in rows and ["y", "Input", "(N,)"] in rows

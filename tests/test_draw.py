@@ -460,3 +460,11 @@ def test_mfc_draw_fold_renders(tmp_path):
     svg = draw.draw(program, "svg", fold=True).decode()
     assert "3× Block(8)" in svg
     assert "h.1: Block(8)" in draw.draw(program, "svg").decode()
+
+
+def test_an_unfinished_spec_draws_what_is_known():
+    from mfc.lang.compiler import compile_text
+
+    program = compile_text("X = Input()\nW = Param(_, 4)\nh = Tanh(X @ W)\n", finished=False)
+    source = dot.build(program).source
+    assert "(N, ?)" in source and "(?, 4)" in source and "loss" not in source.split("label=")[-1]

@@ -33,7 +33,7 @@ def _check_files(args) -> int:
     for path in args.files:
         try:
             text = read_spec(path)
-            program = compile_text(text, path, base_dir=Path(path).parent)
+            program = compile_text(text, path, base_dir=Path(path).parent, finished=False)
         except CliError as err:
             if args.format == "text":
                 print(one_line(f"mfc: error: {err}"), file=sys.stderr)
@@ -114,7 +114,8 @@ def summary(program) -> str:
         rows.append((indent + item.name, item.op.name, format_shape(item.shape),
                      f"{count:,}" if count is not None else ""))
     widths = [max(len(cell) for cell in column) for column in zip(*rows)]
-    lines = [f"{program.filename}: ok, {len(program.nodes)} nodes, loss '{program.loss}'"
+    loss = f"loss '{program.loss}'" if program.loss is not None else "no loss yet"
+    lines = [f"{program.filename}: ok, {len(program.nodes)} nodes, {loss}"
              + _outputs(program.outputs)]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -89,18 +89,20 @@ def read_spec(path: str) -> str:
         raise CliError(f"{path}: {err.strerror or err}") from None
 
 
-def compile_spec(path: str, data_info=None, base_dir=None, **overrides):
+def compile_spec(path: str, data_info=None, base_dir=None, finished: bool = True,
+                 **overrides):
     """The `Program` of the spec at `path`, its warnings printed; a spec with errors
     prints them and ends the command with exit 1. A bad override is a SettingError;
     `data_info` describes the data instead of its file (see `compile_text`); `base_dir`
-    is the folder a data path is relative to (default: the spec's)."""
+    is the folder a data path is relative to (default: the spec's); `finished=False`
+    takes a spec still being written (see `compile_text`)."""
     from mfc.diagnostics import SpecError
     from mfc.lang.compiler import compile_text
 
     text = read_spec(path)
     try:
         program = compile_text(text, path, base_dir=base_dir or Path(path).parent,
-                               data_info=data_info, **overrides)
+                               data_info=data_info, finished=finished, **overrides)
     except SpecError as err:
         print(str(err), file=sys.stderr)
         raise CliError(f"{plural(len(err.errors), 'error')}; nothing was done",

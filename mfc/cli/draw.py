@@ -36,7 +36,7 @@ def run(args) -> int:
     fmt, output = _destination(args)
     if args.max_nodes is not None and args.max_nodes < 0:
         raise CliError(f"--max-nodes must be 0 or more, not {args.max_nodes}")
-    program = compile_spec(args.file)
+    program = compile_spec(args.file, finished=False)  # a spec still being written draws
     if output is not None:
         not_read_by(program, "-o", output, "the drawing")
         _check_replaceable(args, output, fmt)

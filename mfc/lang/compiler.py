@@ -28,15 +28,18 @@ def compile_file(path, **overrides) -> Program:
 
 
 def compile_text(text: str, filename: str = "<string>", base_dir=None, data_info=None,
-                 **overrides) -> Program:
+                 finished: bool = True, **overrides) -> Program:
     """Compile spec text into a `Program`; raise `SpecError` listing every problem.
 
     `overrides` replace train settings (as command-line flags do); a bad override value
     raises ValueError. `data_info` (a mfc.data.DataInfo) says what the data is instead of
     its file: a trained model's data, which need not be there to predict.
+    `finished=False` compiles a spec still being written, for checking and drawing: with
+    no loss yet (W008; the Program's `loss` is None) or a param's `_` that only an
+    Input's width would fix (shown as ?); only running needs a finished spec.
     """
     with collector_paused():
-        return _compile(text, filename, base_dir, overrides, data_info)
+        return _compile(text, filename, base_dir, overrides, data_info, finished)
 
 
 @contextlib.contextmanager
@@ -52,7 +55,8 @@ def collector_paused():
             gc.enable()
 
 
-def _compile(text: str, filename: str, base_dir, overrides: dict, data_info=None) -> Program:
+def _compile(text: str, filename: str, base_dir, overrides: dict, data_info=None,
+             finished: bool = True) -> Program:
     if not isinstance(text, str):
         raise TypeError(f"a spec is text (str), not {type(text).__name__}; "
                         "decode bytes first, or use mfc.load(path)")
@@ -71,15 +75,17 @@ def _compile(text: str, filename: str, base_dir, overrides: dict, data_info=None
     dims = shape_inference.Dims()
     info = data_info or feeds.describe(settings, base_dir, report)
     fed = feeds.feeds(nodes, settings, info, dims, report)
-    raw = shape_inference.infer(graph, nodes, order, dims, fed, report)  # nodes off any cycle
+    raw = shape_inference.infer(graph, nodes, order, dims, fed, report,  # nodes off any cycle
+                                finished)
     nodes = {name: replace(nodes[name], shape=_plain(dims, raw[name])) for name in order}
-    loss = validate.choose_loss(nodes, graph, settings, report, quiet=report.errors > 0)
+    loss = validate.choose_loss(nodes, graph, settings, report, quiet=report.errors > 0,
+                                finished=finished)
     validate.against_the_data(nodes, settings, loss, info, report)
     if loss is not None and not report.errors:  # after errors, warnings would mostly be echoes
         validate.warnings(nodes, graph, loss, report)
     outputs = validate.outputs(nodes, loss, settings, report) if loss is not None else ()
     diagnostics = report.sorted()
-    if report.errors or loss is None:
+    if report.errors or (loss is None and finished):
         raise SpecError(diagnostics, text, filename)
     return Program(nodes=nodes, loss=loss, outputs=outputs,
                    settings=settings, data=info, diagnostics=tuple(diagnostics), source=text,

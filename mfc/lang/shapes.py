@@ -105,13 +105,51 @@ class Feed:
 
 
 def infer(graph: Graph, nodes: dict[str, Node], order: list[str], dims: Dims,
-          feeds: dict, report: Report) -> dict[str, tuple | None]:
-    """Shapes (of symbolic dims) of every node in `order`; problems go to `report`."""
-    rules = ShapeRules(graph, nodes, dims, feeds, report)
+          feeds: dict, report: Report, finished: bool = True) -> dict[str, tuple | None]:
+    """Shapes (of symbolic dims) of every node in `order`; problems go to `report`.
+
+    An `Input()` without dims that the data does not feed takes the shape its readers
+    fix, where one does (`Linear(X, Param(5, 10), b)`: X is (N, 5); see
+    `Op.operand_shape`): found in a first pass, then given to the second as if declared.
+    `finished=False` (checking or drawing a spec still being written): a param's `_` that
+    only such an Input's width would fix is left unknown, not an error.
+    """
+    hints = _input_hints(graph, nodes, order, dims, feeds)
+    rules = ShapeRules(graph, nodes, dims, feeds, report, hints, finished)
     for name in order:
         rules.visit(nodes[name])
     rules.check_params()
     return rules.shapes
+
+
+def _input_hints(graph, nodes: dict[str, Node], order: list[str], dims: Dims,
+                 feeds: dict) -> dict[str, tuple]:
+    """Input name → the shape its readers fix ('N' the batch, ints, None for a size
+    still unknown), for each Input with no dims that the data does not feed: passes on
+    scratch dims, their diagnostics dropped, until no Input gains a shape (an Input's
+    shape may let another's reader know its own operands: `MSE(y, X @ W)`)."""
+    blank = [name for name in order if nodes[name].kind == "data" and name not in feeds
+             and not nodes[name].attrs.get("dims")]
+    hints: dict[str, tuple] = {}
+    while len(hints) < len(blank):
+        scratch = Dims()
+        fed = {name: Feed(feed.role, feed.width if isinstance(feed.width, int) else
+                          scratch.new(DATA), feed.setting) for name, feed in feeds.items()}
+        rules = ShapeRules(graph, nodes, scratch, fed, Report(), hints)
+        for name in order:
+            rules.visit(nodes[name])
+        found = {}
+        for name in blank:
+            if name not in hints:
+                hint = next((h for reader in graph.successors(name)
+                             if (h := rules.operand_hint(nodes[reader], name)) is not None),
+                            None)
+                if hint is not None:
+                    found[name] = hint
+        if not found:
+            break
+        hints.update(found)
+    return hints
 
 
 class ShapeRules:
@@ -119,9 +157,9 @@ class ShapeRules:
     and returns the output shape, or None when it cannot be known."""
 
     def __init__(self, graph, nodes: dict[str, Node], dims: Dims, feeds: dict,
-                 report: Report):
+                 report: Report, hints: dict | None = None, finished: bool = True):
         self.graph, self.nodes, self.dims, self.feeds = graph, nodes, dims, feeds
-        self.report = report
+        self.report, self.hints, self.finished = report, hints or {}, finished
         self.shapes: dict[str, tuple | None] = {}
         self.param_syms: dict[str, list] = {}
         self.failed: set[str] = set()  # nodes with an error of their own or upstream
@@ -180,8 +218,26 @@ class ShapeRules:
 
     # -- leaves
 
+    def operand_hint(self, node, name: str) -> tuple | None:
+        """The plain shape `node`'s op says its operand `name` (of unknown shape) must
+        have, given the others' shapes; None when it does not say."""
+        if node.op is None or name not in node.inputs:
+            return None
+        index = node.inputs.index(name)
+        others = [self.operands.get(i) for i in node.inputs]
+        if any(o is None or (o.shape is None and i != index) for i, o in enumerate(others)):
+            return None
+        shape = node.op.operand_shape(self, index, *[o.shape for o in others])
+        if shape is None:
+            return None
+        return tuple("N" if self._is_batch(d) else (v if isinstance(v := self.dims.get(d), int)
+                                                    else None) for d in shape)
+
     def declared(self, node, batch_first: bool) -> tuple | None:
         dims = node.attrs.get("dims", ())
+        if not dims and node.name in self.hints:
+            return tuple(self.dims.batch if d == "N" else d if isinstance(d, int) else
+                         self.dims.new(FREE) for d in self.hints[node.name])
         shape = tuple(self._declared_dim(node, i, d, batch_first) for i, d in enumerate(dims))
         if node.kind == "param":
             self.param_syms[node.name] = list(shape)
@@ -235,6 +291,8 @@ class ShapeRules:
             kinds = self.dims.kinds[value.id]
             if DATA in kinds and BATCH not in kinds:
                 return False
+            if FREE in kinds and not self.finished:
+                return False  # an Input's width, not known yet: shown as ?
             why = ("it would have to follow the batch size" if BATCH in kinds else
                    "nothing it is used with fixes that size")
             self.report(E202, f"cannot infer dim {axis} of {node.label}: {why}",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mfc import settings as train_settings
 from mfc.diagnostics import (E200, E300, E301, E302, E401, E404, E405, E408, W001, W002,
-                             W003, W005, Note, Report, SettingError, Span, did_you_mean)
+                             W003, W005, W008, Note, Report, SettingError, Span, did_you_mean)
 from mfc import ops
 from mfc.ir import Node, needed_by, unfed_inputs
 from mfc.lang.graph import Graph
@@ -17,10 +17,11 @@ from mfc.text import format_shape
 
 
 def choose_loss(nodes: dict[str, Node], graph: Graph, settings: TrainSettings,
-                report: Report, quiet: bool) -> str | None:
+                report: Report, quiet: bool, finished: bool = True) -> str | None:
     """The node to minimise: the `loss` setting, else the one sink whose value has
     exactly one element. `quiet`: earlier errors may explain a missing loss, so say
-    nothing unless the loss is plainly wrong."""
+    nothing unless the loss is plainly wrong. Not `finished` (a spec being written):
+    no loss, or several that could be, is a warning (W008)."""
     if settings.loss is not None:
         return _named_loss(nodes, settings, report)
     sinks = [n for n in nodes.values()
@@ -30,9 +31,9 @@ def choose_loss(nodes: dict[str, Node], graph: Graph, settings: TrainSettings,
         return candidates[0].name
     if not quiet:
         if candidates:
-            _ambiguous_loss(candidates, report)
+            _ambiguous_loss(candidates, report, E301 if finished else W008)
         else:
-            _no_loss(nodes, sinks, report)
+            _no_loss(nodes, sinks, report, E300 if finished else W008)
     return None
 
 
@@ -190,18 +191,18 @@ def _named_loss(nodes, settings, report) -> str | None:
     return name
 
 
-def _no_loss(nodes, sinks: list[Node], report: Report) -> None:
+def _no_loss(nodes, sinks: list[Node], report: Report, code=E300) -> None:
     last = max(nodes.values(), key=lambda n: n.index, default=None)
     span = last.decl if last is not None else Span.point(1, 1)  # an empty spec
     ends = ", ".join(n.label + " " + format_shape(n.shape, "(unknown)") for n in sinks)
-    report(E300, "no loss: no node that nothing consumes has exactly one element", span,
+    report(code, "no loss: no node that nothing consumes has exactly one element", span,
            help=(f"the graph ends in {ends}; " if ends else "") + "end it in a loss such as "
            "MSE(y, a) or Mean(...), or set loss = NAME in the train block")
 
 
-def _ambiguous_loss(candidates: list[Node], report: Report) -> None:
+def _ambiguous_loss(candidates: list[Node], report: Report, code=E301) -> None:
     names = ", ".join(f"'{n.label}'" for n in candidates)
     notes = [Note(f"'{n.label}' could be the loss", n.decl) for n in candidates[1:]]
-    report(E301, f"ambiguous loss: {names} each have one element and feed nothing",
+    report(code, f"ambiguous loss: {names} each have one element and feed nothing",
            candidates[0].decl, notes=notes,
            help=f"say which in the train block: loss = {candidates[0].name}")
