@@ -88,7 +88,8 @@ cost = Sum(h2)
 """
     p = program(source)
     assert p.param_names == ["W"]
-    assert p.nodes["h1.matmul1"].inputs == ("X", "W") and p.nodes["h2.matmul1"].inputs == ("h1", "W")
+    assert p.nodes["h1.matmul1"].inputs == ("X", "W")
+    assert p.nodes["h2.matmul1"].inputs == ("h1", "W")
 
 
 def test_an_expression_argument_is_computed_once():
@@ -180,7 +181,8 @@ cost = Sum(h)
 def test_use_std_brings_its_fragments(tmp_path):
     spec = tmp_path / "net.mf"
     spec.write_text("use std\nX, y = Input(), Input()\nh = Dense(X, 8, act = ReLU)\n"
-                    "cost = MSE(y, Dense(h, 1))\ntrain { data = diabetes; epochs = 2; learning_rate = 0.001 }\n")
+                    "cost = MSE(y, Dense(h, 1))\n"
+                    "train { data = diabetes; epochs = 2; learning_rate = 0.001 }\n")
     model = mfc.load(spec)
     assert model.program.param_names == ["h.W", "h.b", "cost.dense1.W", "cost.dense1.b"]
     losses = model.train()

@@ -171,8 +171,9 @@ class _Builder:
 
     def assign(self, assign: ast.Assign, scope: Scope) -> None:
         targets, values = assign.targets, assign.values
-        if len(targets) > 1 and len(values) == 1 and self.plan(values[0], scope).kind == "fragment":
-            self.define_several(assign, scope)
+        if len(targets) > 1 and len(values) == 1 and \
+                self.plan(values[0], scope).kind == "fragment":
+            self.define_several(assign, scope)  # h, c = Cell(x, h0, c0)
             return
         if len(targets) != len(values):
             self.report(E104, f"{plural(len(targets), 'name')} but "
@@ -292,7 +293,8 @@ class _Builder:
             return None
         if arg.kind == "word":
             self.report(E113, f"'{name.id}' is given {arg.value}, which is not a value; here "
-                        "it is read as one", arg.span, help=self.fragment_help(scope))
+                        "it is read as one", arg.span,
+                        help=f"give '{name.id}' a node or a number")
             return None
         if target is None:
             return arg.value
@@ -320,7 +322,8 @@ class _Builder:
         if isinstance(callee, Arg) and callee.kind != "word":
             self.report(E113, f"'{call.op}' is given {callee.value}, which is not an op or a "
                         "fragment; here it is called", callee.span,
-                        help=self.fragment_help(scope))
+                        help=f"give '{call.op}' an op's or a fragment's name, as "
+                        f"{call.op} = ReLU")
             return
         if isinstance(callee, Arg):  # a word given for a parameter the body calls
             self.report(E102, f"unknown op '{callee.value}'", callee.span,
@@ -379,9 +382,6 @@ class _Builder:
 
     def names_nothing(self, word) -> bool:
         return word not in self.library and _user_op(str(word)) is None
-
-    def fragment_help(self, scope: Scope) -> str | None:
-        return f"in {scope.stack[-1]}" if scope.stack else None
 
     # -- arguments of ops
 
