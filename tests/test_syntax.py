@@ -287,3 +287,61 @@ def test_without_a_usable_cache_folder_the_grammar_is_built(tmp_path, monkeypatc
         assert parse("x = 1").assigns[0].values[0].value == 1
     finally:
         syntax._parser.cache_clear()
+
+
+# ---------------------------------------------------------------- fragments, return, use
+
+FRAGMENT = """\
+fragment Dense(x, n, act = Sigmoid,
+               init = xavier, scale = -0.5) {
+    W = Param(_, n, init = init)
+
+    b = Param(n); h = Linear(x, W, b)
+    return act(h)
+}
+"""
+
+
+def test_a_fragment_has_its_parameters_defaults_body_and_return():
+    (fragment,) = parse(FRAGMENT).fragments
+    assert fragment.name == "Dense"
+    assert (fragment.name_span.line, fragment.name_span.column) == (1, 10)
+    assert [p.name for p in fragment.params] == ["x", "n", "act", "init", "scale"]
+    defaults = [(p.default.value, p.default.kind) if p.default else None for p in fragment.params]
+    assert defaults == [None, None, ("Sigmoid", "word"), ("xavier", "word"), (-0.5, "number")]
+    assert [t.id for a in fragment.body for t in a.targets] == ["W", "b", "h"]
+    (ret,) = fragment.returns
+    assert type(ret.values[0]) is ast.Call and (ret.span.line, ret.span.column) == (6, 5)
+    assert (fragment.span.line, fragment.span.end_line, fragment.span.end_column) == (1, 7, 2)
+
+
+def test_return_gives_several_values_and_may_stand_outside_a_fragment():
+    module = parse("fragment Cell(x) {\n  return Tanh(x), ReLU(x)\n}\nreturn x\n")
+    assert len(module.fragments[0].returns[0].values) == 2
+    assert [r.span.line for r in module.returns] == [4]  # reported by the graph stage (E131)
+
+
+def test_use_names_a_file_in_quotes_or_a_library():
+    module = parse('use "lib/layers.mf"\nuse std; x = Param(1)\n')
+    assert [(u.target, u.kind, u.span.line) for u in module.uses] == [
+        ("lib/layers.mf", "string", 1), ("std", "word", 2)]
+    assert len(module.assigns) == 1
+
+
+def test_repeat_is_a_call_like_any_other():
+    call = only_value("h = repeat(3, Dense, X, 64, act = ReLU)")
+    assert call.op == "repeat" and [type(a).__name__ for a in call.args] == [
+        "Number", "Name", "Name", "Number"]
+
+
+@pytest.mark.parametrize("source, line, column", [
+    ("fragment F(x) {\n  return x\n", 1, 15),              # the body's brace never closed
+    ("fragment (x) {\n  return x\n}\n", 1, 10),            # no name
+    ("use\nx = Param(1)\n", 1, 4),                          # nothing to use
+    ("fragment F(x = 2 + 3) {\n  return x\n}\n", 1, 18),   # a default is a literal
+])
+def test_syntax_errors_of_fragments_and_uses(source, line, column):
+    with pytest.raises(SpecError) as info:
+        parse(source)
+    (d,) = info.value.diagnostics
+    assert (d.line, d.column) == (line, column)
