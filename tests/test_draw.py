@@ -468,3 +468,8 @@ def test_an_unfinished_spec_draws_what_is_known():
     program = compile_text("X = Input()\nW = Param(_, 4)\nh = Tanh(X @ W)\n", finished=False)
     source = dot.build(program).source
     assert "(N, ?)" in source and "(?, 4)" in source and "loss" not in source.split("label=")[-1]
+
+
+def test_an_op_active_only_while_training_draws_dotted():
+    source = dot_of("X = Input(_, 3)\nh = Dropout(X @ Param(3, 3), 0.2)\ncost = Sum(h)\n")
+    assert "dotted" in node_line(source, "h")

@@ -50,6 +50,7 @@ KIND_STYLES = {
 INFIX_STYLE = {"shape": "circle", "fixedsize": "true", "width": "0.34", "style": "filled",
                "fillcolor": "white", "color": "#64748b", "fontsize": "13"}
 COPY_STYLE = {"style": "filled,rounded,dashed", "fontsize": "10"}  # a leaf drawn again
+TRAINING_ONLY_STYLE = {"style": "filled,rounded,dotted", "penwidth": "1.6"}  # Dropout
 GROUP_STYLE = {"fillcolor": "#ede9fe", "color": "#7c3aed", "peripheries": "2"}
 CALL_STYLE = {"fillcolor": "#ccfbf1", "color": "#0f766e", "peripheries": "2"}  # --fold
 CLUSTER_STYLE = {"style": "rounded,dashed", "color": "#0f766e", "fontcolor": "#0f766e",
@@ -223,6 +224,11 @@ def _box_attrs(program, data: dict, lines: dict) -> dict:
     if node.anonymous and node.kind == "const":
         return {"label": escape_html(f"{node.attrs['value']:g}"), **KIND_STYLES["const"],
                 **tooltip}
+    if node.op.random:  # active only while training: a dotted border, and said so
+        tooltip["tooltip"] = escape_string(f"{_source_line(node, lines)} (only while "
+                                           "training)", TOOLTIP_CHARS)
+        return {"label": _node_label(node, data), **KIND_STYLES[data["kind"]],
+                **TRAINING_ONLY_STYLE, **tooltip}
     return {"label": _node_label(node, data), **KIND_STYLES[data["kind"]], **tooltip}
 
 

@@ -81,7 +81,7 @@ class _Loader:
         resolved = _resolved(path)
         on_chain = [i for i, (p, _) in enumerate(chain) if p == resolved]
         if on_chain:
-            self.cycle(chain[on_chain[0]:], name, span)
+            self.cycle(chain[on_chain[0] + 1:], name, span)
             return
         if resolved in self.loaded:
             return  # used twice (two files use it): read once
@@ -130,9 +130,10 @@ class _Loader:
                         "be left out", statement.span.at(site),
                         help="keep the network in the spec, its blocks in the used file")
 
-    def cycle(self, chain: list, name: str, span) -> None:
-        first = chain[0][1] if chain[0][1] is not None else None
-        notes = [Note("used here first", first)] if first is not None else []
+    def cycle(self, after: list, name: str, span) -> None:
+        """E121 at the use that closes a cycle; `after`, the files (and their uses) read
+        since the file it names: the first of those uses opened the cycle."""
+        notes = [Note(f"the cycle starts here, inside '{name}'", after[0][1])] if after else []
         self.report(E121, f"a cycle of uses: '{name}' is already being read", span,
                     notes=notes, help="a file cannot use itself, directly or through others")
 
