@@ -232,13 +232,18 @@ class Report:
         self.add(Diagnostic(code, message, span, help, tuple(notes)))
 
     def add(self, diagnostic: Diagnostic) -> None:
-        """Keep `diagnostic`, unless the same was found at the same place: in a
-        fragment's body expanded by several calls, it is kept once (with the first call's
-        chain), and the others are counted."""
+        """Keep `diagnostic`, unless it was found before: the same message at the same
+        place, or, in a fragment's body expanded by several calls, the same code at the
+        same place of the body (kept once, with the first call's chain; the others are
+        counted)."""
         self.errors += diagnostic.severity == "error"
         span = diagnostic.span
-        key = (diagnostic.code, diagnostic.message,
-               span[:4] + (span.source,) if span is not None else None)
+        if span is None:
+            key = (diagnostic.code, diagnostic.message)
+        elif span.site is not None and span.site.call is not None:
+            key = (diagnostic.code, span[:4], span.source)
+        else:
+            key = (diagnostic.code, diagnostic.message, span[:4], span.source)
         if key in self._seen:
             self._again.setdefault(self._seen[key], set()).add(span)
             return
