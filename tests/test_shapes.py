@@ -104,11 +104,11 @@ def test_byte_sizes(count, text):
     assert byte_size(count) == text
 
 
-<<<<<<< HEAD
 def test_an_operand_read_twice_is_named_once():
     (d,) = spec_errors("x = Param(3, 4)\ncost = Sum(x @ x)\n")
     assert d.code == "E200" and d.message.count("declared at") == 1 and len(d.notes) == 1
-=======
+
+
 def test_an_input_without_dims_takes_the_shape_its_readers_fix():
     model = mfc.compile("X, y = Input(), Input()\nW, b = Param(5, 10), Param(10)\n"
                         "cost = CrossEntropy(y, Linear(X, W, b))\n")
@@ -129,4 +129,3 @@ def test_an_unfinished_spec_compiles_when_asked_to():
     assert [d.code for d in program.diagnostics] == ["W008"]
     with pytest.raises(mfc.SpecError):  # a size nothing could ever fix is still an error
         compile_text("z = Param(_, 3)\nh = Tanh(z)\n", finished=False)
->>>>>>> eafbc15 (wip: check and draw take a spec still being written (no loss yet: W008; a size only an Input's width would fix: ?); an Input without dims takes the shape its readers fix (Linear, MatMul, a loss's targets))
