@@ -159,8 +159,12 @@ CODES: dict[str, Code] = {c: c for c in (value for value in list(globals().value
 
 @dataclass(frozen=True)
 class Note:
+    """Another place a diagnostic points at. `call`: for a note of the call chain (`in
+    Dense, called at net.mf:7:6`), the fragment that call expanded."""
+
     message: str
     span: Span | None = None
+    call: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,10 @@ class Diagnostic:
         if self.code not in CODES:  # a bug in mfc, not in the spec
             raise ValueError(f"{self.code!r} is not a diagnostic code of mfc.diagnostics")
         object.__setattr__(self, "code", CODES[self.code])
+        if self.span is not None and self.span.calls() and not any(n.call for n in self.notes):
+            chain = tuple(Note(f"in {fragment}, called at {call}", call, call=fragment)
+                          for fragment, call in self.span.calls())
+            object.__setattr__(self, "notes", chain + tuple(self.notes))  # innermost first
 
     @property
     def severity(self) -> str:
@@ -198,11 +206,17 @@ class Diagnostic:
             "message": self.message,
             **_place(self.span),
             "help": self.help,
-            "notes": [{"message": n.message, "file": _file(n.span, filename), **_place(n.span)}
-                      for n in self.notes],
+            "notes": [{"message": _note_message(n, filename), "file": _file(n.span, filename),
+                       **_place(n.span)} for n in self.notes],
             "calls": [{"fragment": fragment, "file": _file(call, filename), **_place(call)}
                       for fragment, call in (self.span.calls() if self.span else ())],
         }
+
+
+def _note_message(note: Note, filename: str) -> str:
+    if note.call is None:
+        return note.message
+    return f"in {note.call}, called at {_file(note.span, filename)}:{note.span}"
 
 
 def _file(span: Span | None, filename: str) -> str:
@@ -337,19 +351,20 @@ def _one_edit_apart(a: str, b: str) -> bool:
 
 
 def render(diag: Diagnostic, source: str, filename: str) -> str:
-    """`file:line:col: error[CODE]: message`, the source line and a caret; a note for
-    each fragment call that led there (innermost first), the other notes, help. Each
-    place is shown from its own file: `source` is the spec's text, `filename` its name."""
+    """`file:line:col: error[CODE]: message`, the source line and a caret; the notes: first
+    one for each fragment call that led there (innermost first), then the others; help.
+    Each place is shown from its own file: `source` is the spec's text, `filename` its
+    name."""
     files = _Files(source, filename)
     where = files.where(diag.span) if diag.span else filename  # from a flag, say
     out = [one_line(f"{where}: {diag.severity}[{diag.code}]: {diag.message}")]
     out += files.excerpt(diag.span)
-    for fragment, call in (diag.span.calls() if diag.span else ()):
-        out.append(one_line(f"note: in {fragment}, called at {files.where(call)}"))
-        out += files.excerpt(call)
     for note in diag.notes:
-        where = f"{files.where(note.span)}: " if note.span else ""
-        out.append(one_line(f"note: {where}{note.message}"))
+        if note.call is not None:  # the call chain, the spec's own file named too
+            out.append(one_line(f"note: in {note.call}, called at {files.where(note.span)}"))
+        else:
+            where = f"{files.where(note.span)}: " if note.span else ""
+            out.append(one_line(f"note: {where}{note.message}"))
         out += files.excerpt(note.span)
     if diag.help:
         out.append(one_line(f"help: {diag.help}"))

@@ -147,10 +147,10 @@ def test_the_summary_groups_each_calls_nodes_under_it_with_its_params(spec, caps
 def test_json_maps_every_node_back_to_its_call(spec, capsys):
     assert main(["check", spec(FRAGMENTS), "--format", "json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
-    nodes = {n["name"]: n for n in result["nodes"]}
+    nodes = {n["name"]: n for n in result["expansion"]["nodes"]}
     assert nodes["h.2.W"]["call"] == "h.2" and nodes["X"]["call"] is None
     assert (nodes["h.2.W"]["line"], nodes["h.2.W"]["column"]) == (2, 9)  # in the body
-    calls = {c["name"]: c for c in result["calls"]}
+    calls = {c["name"]: c for c in result["expansion"]["calls"]}
     assert calls["h.1"]["fragment"] == "Dense" and calls["h.1"]["args"] == "8, ReLU"
     assert (calls["h.1"]["line"], calls["h.1"]["column"]) == (7, 5)
     assert calls["scores"]["nodes"] == ["scores.W", "scores.b", "scores.linear1", "scores"]

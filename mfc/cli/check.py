@@ -47,7 +47,7 @@ def _check_files(args) -> int:
         _report(args, path, program.diagnostics, text, results, ok=True)
         if args.format == "json":
             results[-1].update(loss=program.loss, outputs=list(program.outputs),
-                               **expansion(program))
+                               expansion=expansion(program))
         if args.format == "text":
             print(summary(program))
     if args.format == "json":
