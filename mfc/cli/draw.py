@@ -40,9 +40,9 @@ def run(args) -> int:
     if output is not None:
         not_read_by(program, "-o", output, "the drawing")
         _check_replaceable(args, output, fmt)
-    collapse = _should_collapse(program, args)
-    image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=collapse and not args.fold,
-                      fold=args.fold)
+    mode = _mode(program, args)
+    image = draw.draw(program, fmt, rankdir=args.rankdir, collapse=mode == "collapse",
+                      fold=mode == "fold")
     suffix = output.suffix.lower().removeprefix(".") if output else ""
     if suffix and suffix != fmt:  # asked for, so written, but worth a word
         note(f"writing {fmt} into '{output}', whose name says {suffix}")
@@ -103,16 +103,22 @@ def _format_of(output: str) -> str:
     return fmt
 
 
-def _should_collapse(program, args) -> bool:
-    if args.fold:  # a folded drawing has a box per call: small enough
-        return False
+def _mode(program, args) -> str:
+    """'fold', 'collapse' or 'plain': as asked; past the node limit, a spec made of
+    fragment calls is folded (a box per call), another collapsed."""
+    if args.fold or args.collapse:
+        return "fold" if args.fold else "collapse"
     limit = DRAW_MAX_NODES if args.max_nodes is None else args.max_nodes
     size = len(program.nodes)
-    if args.collapse or size <= limit:
-        return args.collapse
+    if size <= limit:
+        return "plain"
+    if program.calls:
+        note(f"{size:,} nodes is more than {limit:,}, so each fragment call is drawn as one "
+             "box (--max-nodes N changes the limit)")
+        return "fold"
     note(f"{size:,} nodes is more than {limit:,}, so runs of similar nodes are drawn "
          "collapsed (--max-nodes N changes the limit)")
-    return True
+    return "collapse"
 
 
 def _write_image(output: Path | None, image: bytes) -> None:
