@@ -614,6 +614,18 @@ def test_max_nodes_raises_the_limit(tmp_path, capsys):
     assert "note:" not in err and "nodes drawn as" not in out
 
 
+def test_a_large_spec_of_fragment_calls_folds_by_itself(tmp_path, capsys):
+    spec = tmp_path / "deep.mf"
+    spec.write_text("use std\nX = Input(_, 4)\nh = repeat(60, Dense, X, 4, act = ReLU)\n"
+                    "cost = Sum(h)\n")
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot"]) == 0
+    out, err = capsys.readouterr()
+    assert "each fragment call is drawn as one box" in err
+    assert "h: 60× Dense(4, ReLU)" in out
+    assert main(["draw", str(spec), "-o", "-", "--format", "dot", "--collapse"]) == 0
+    assert "60× Dense" not in capsys.readouterr().out
+
+
 def test_collapse_flag_collapses_a_small_spec(tmp_path, capsys):
     spec = tmp_path / "deep.mf"
     spec.write_text(chain_spec(5))
