@@ -197,8 +197,10 @@ ERRORS = [  # source, code, span, message, help
      "expected ',', ';', an operator or end of line, found ')'", None),
     ('x = x )', 'E001', '1:7-1:8',
      "expected ',', ';', an operator or end of line, found ')'", None),
-    ('train {\n  train = 1\n}', 'E002', '1:7-1:8',
-     "'{' is never closed", "expected '}' or a name before 'train' at 2:3"),
+    # (the brace is closed on line 3: the mistake is the keyword where a setting's name is due)
+    ('train {\n  train = 1\n}', 'E001', '2:3-2:8',
+     "expected '}' or a name, found 'train'",
+     "'train' starts the train block; it cannot be a name"),
     ('train { data = 1', 'E002', '1:7-1:8',
      "'{' is never closed", "expected ',', ';', '}' or end of line before end of file at 1:17"),
     ('x = "abc', 'E003', '1:5-1:6',

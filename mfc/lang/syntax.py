@@ -305,9 +305,23 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
         line, col, char = unclosed
         return Diagnostic("E002", f"'{char}' is never closed", Span.point(line, col),
                           help=f"expected {expected} before {found} at {where[0]}:{where[1]}")
-    reserved = "'train' starts the train block; it cannot be a name" if expected == "'{'" else None
     return Diagnostic("E001", f"expected {expected}, found {found}",
-                      Span.point(where[0], where[1], len(str(token or "")) or 1), help=reserved)
+                      Span.point(where[0], where[1], len(str(token or "")) or 1),
+                      help=_reserved_help(token, expected))
+
+
+_KEYWORDS = {"TRAIN": "starts the train block", "FRAGMENT": "starts a fragment",
+             "USE": "brings in another file's fragments", "RETURN": "ends a fragment's body"}
+
+
+def _reserved_help(token, expected: str) -> str | None:
+    """A keyword written where a statement starts, as a name: say what it is for."""
+    kind = token.type if token is not None else None
+    if expected == "'{'":  # `train` as a name, the parser then wanting its block
+        kind = "TRAIN"
+    elif kind not in _KEYWORDS or "a name" not in expected:
+        return None
+    return f"'{kind.lower()}' {_KEYWORDS[kind]}; it cannot be a name"
 
 
 def _bad_character(err: UnexpectedCharacters, text: str) -> Diagnostic:
