@@ -97,12 +97,15 @@ def test_two_workers_equal_one_with_the_same_global_batch(tmp_path):
     spec, saved = tmp_path / "iris.mf", tmp_path / "two.npz"
     spec.write_text(DROPOUT_IRIS)
     done = mfc_command("run", str(spec), "--backend", "torch", "--workers", "2",
-                       "--save", str(saved))
+                       "--save", str(saved), "--set", "checkpoint_every=2", "--checkpoint",
+                       str(tmp_path / "ck.npz"), "--log", str(tmp_path / "run.csv"))
     out, err = done.communicate(timeout=600)
     assert done.returncode == 0, err
     assert [line.split(",")[0] for line in out.splitlines() if line.startswith("Epoch")] == \
-        ["Epoch: 1", "Epoch: 2", "Epoch: 3"]  # worker 0 alone prints
-    assert err.count("saved 4 params") == 1
+        ["Epoch: 1", "Epoch: 2", "Epoch: 3"]  # worker 0 alone prints, and writes
+    assert err.count("saved 4 params to") == 2 and "a checkpoint at epoch 2" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "iris.mf", "run.csv",
+                                                         "two.npz"]
     one = mfc.load(spec, backend="torch")
     epochs = []
     one.train(on_epoch=epochs.append)
@@ -129,18 +132,21 @@ def _worker(rank: int, command: subprocess.Popen) -> int | None:
     return None
 
 
-def _after_first_epoch(command: subprocess.Popen) -> None:
+def long_run_after_its_first_epoch(saved) -> subprocess.Popen:
+    """`mfc run` of iris on 2 workers, for ever, saving to `saved`: after its first
+    epoch line."""
+    pytest.importorskip("torch")
+    command = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2",
+                          "--epochs", "100000", "--save", str(saved))
     line = command.stdout.readline()
     assert line.startswith("Epoch: 1"), (line, command.stderr.read())
+    return command
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
 def test_a_worker_that_dies_ends_the_run_in_one_line_and_nothing_is_saved(tmp_path):
-    pytest.importorskip("torch")
     saved = tmp_path / "m.npz"
-    command = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2",
-                          "--epochs", "100000", "--save", str(saved))
-    _after_first_epoch(command)
+    command = long_run_after_its_first_epoch(saved)
     os.kill(_worker(1, command), signal.SIGKILL)
     out, err = command.communicate(timeout=120)
     assert command.returncode == 1
@@ -151,11 +157,8 @@ def test_a_worker_that_dies_ends_the_run_in_one_line_and_nothing_is_saved(tmp_pa
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
 def test_ctrl_c_stops_every_worker_after_a_step_and_worker_0_saves(tmp_path):
-    pytest.importorskip("torch")
     saved = tmp_path / "m.npz"
-    command = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2",
-                          "--epochs", "100000", "--save", str(saved))
-    _after_first_epoch(command)
+    command = long_run_after_its_first_epoch(saved)
     command.send_signal(signal.SIGINT)
     out, err = command.communicate(timeout=120)
     assert command.returncode == 130, err

@@ -246,6 +246,8 @@ def checked_device(name: str, dtype) -> "torch.device":
                           f"{torch.__version__} on this machine")
     if kind == "mps" and dtype == np.float64:
         raise Unavailable("--device mps computes in float32 only; set dtype = float32")
+    if name == "cuda":  # the worker's own GPU (join_group picks it), as DDP wants it named
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(name)
 
 
@@ -324,7 +326,8 @@ class Network(miniflow.Network):
     # -- what the training loop asks of a backend
 
     def ready(self) -> None:
-        pass  # nothing to prepare: the module takes any batch shape
+        pass  # nothing to prepare: the module takes any batch shape (`step_function`,
+        # the MiniFlow network's, calls it, then this network's `loss_and_gradients`)
 
     def loss_and_gradients(self) -> float:
         """Forward and backward at the slots' current values: the loss, and every
@@ -338,21 +341,6 @@ class Network(miniflow.Network):
             loss.sum().backward()  # a one-element loss of shape (1,) as well as ()
             self._gradients_to_grad()
         return value
-
-    def step_function(self, sample, update):
-        """One whole training step: `sample()` (if given), forward, backward, then
-        `update()` when the loss is finite; returns the loss."""
-        loss_and_gradients = self.loss_and_gradients
-
-        def step() -> float:
-            if sample is not None:
-                sample()
-            loss = loss_and_gradients()
-            if math.isfinite(loss):
-                update()
-            return loss
-
-        return step
 
     def evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
         """The loss and copies of the values of `names` on `arrays` (slot → array);

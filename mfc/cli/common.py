@@ -195,17 +195,22 @@ def _width(program) -> int:
     return shape[1]
 
 
-def write_output(path: str | None, text: str, what: str) -> None:
-    """`text` to stdout (None or `-`), or atomically to the file `path`: a failure
-    leaves any old file as it was."""
+def write_output(path: str | None, text: str | bytes, what: str) -> None:
+    """`text` (or bytes) to stdout (None or `-`), or atomically to the file `path`: a
+    failure leaves any old file as it was."""
     from mfc.files import atomic_write
 
+    data = text.encode("utf-8") if isinstance(text, str) else text
     if path is None or path == "-":
-        sys.stdout.write(text)
+        if isinstance(text, str):
+            sys.stdout.write(text)
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
         sys.stdout.flush()
         return
     try:
-        atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+        atomic_write(path, lambda file: file.write(data))
     except OSError as err:
         raise CliError(f"cannot write the {what} to {path}: {err.strerror or err}") from None
 

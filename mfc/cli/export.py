@@ -4,11 +4,10 @@ ONNX (mfc.backends.onnx)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from mfc.cli.common import (EXIT_OK, CliError, check_folder, compile_spec, not_read_by,
-                            note, trained_model)
+                            note, trained_model, write_output)
 from mfc.files import same_file
 
 
@@ -46,7 +45,7 @@ def run(args) -> int:
                            dtype=args.dtype, with_loss=args.with_loss)
     if not model.program.outputs and not args.with_loss:
         note(f"{args.file} has no prediction output, so its loss '{model.loss}' is exported")
-    _write(output, exported.SerializeToString())
+    write_output(output, exported.SerializeToString(), "ONNX model")
     if output is not None:
         names = ", ".join(o.name for o in exported.graph.output)
         note(f"wrote {output}: inputs {', '.join(i.name for i in exported.graph.input) or '(none)'}"
@@ -81,17 +80,3 @@ def _check_output(args, output: Path, program) -> None:
         check_replaceable(output, "onnx", args.force)
     except NotReplaceable as err:
         raise CliError(f"{flag} {err}; --force replaces it") from None
-
-
-def _write(output: Path | None, data: bytes) -> None:
-    from mfc.files import atomic_write
-
-    if output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        atomic_write(output, lambda file: file.write(data))
-    except OSError as err:
-        raise CliError(f"cannot write {output}: {err.strerror or err}") from None

@@ -66,7 +66,7 @@ def add_parser(commands) -> None:
     run.add_argument("--explain", action="store_true",
                      help="print the generated training step (numpy backend) instead of "
                      "training")
-    run.set_defaults(handler=run_command)
+    run.set_defaults(handler=run_command, writes=True)  # False: a worker other than 0
 
 
 def run_command(args) -> int:
@@ -152,7 +152,8 @@ def _as_worker(args, options: dict) -> int:
     if rank != 0 and not workers.supervised() and not args.debug:
         sys.stdout = sys.stderr = open(os.devnull, "w")  # only worker 0 speaks
     if rank != 0:  # worker 0 writes the files
-        args.save = args.log = args.plot = None
+        args.save = args.checkpoint = args.log = args.plot = None
+        args.writes = False
     try:
         return _run(args, options)
     except torch_backend.WorkerLost:
@@ -178,6 +179,8 @@ def _check_outputs(args, program) -> None:
     written, would replace the spec or its data, or a file that mfc did not write."""
     from mfc import plot, runlog
 
+    if not args.writes:  # worker 0 checks and writes them
+        return
     if args.save is not None:
         check_output("--save", args.save, "model", args.force, program, "model.npz")
     if args.checkpoint is not None:
@@ -267,7 +270,7 @@ def _resumed_until(model, args) -> int | None:
 def _checkpoint(model, args, epoch: int, progress) -> None:
     """At every checkpoint_every-th epoch, the model file with the training state."""
     every = model.settings.checkpoint_every
-    if every and epoch % every == 0:
+    if every and epoch % every == 0 and args.writes:
         path = args.checkpoint or args.save
         progress.clear()
         _save(path, model, f"a checkpoint at epoch {epoch}", quiet=args.quiet)
