@@ -155,7 +155,7 @@ class Model:
             with blas.limited(blas.chosen(self.program, settings.batch_size, threads)):
                 self.summary = trainer.fit(epochs, self._recorder(on_epoch), on_step, planned)
         except (train.Interrupted, train.Diverged):
-            self._trainer, self._last_good = None, trainer.snapshot
+            self._trainer, self._last_good = None, trainer.last_checkpoint()
             raise
         return trainer.losses()[before:]
 

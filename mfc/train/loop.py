@@ -318,7 +318,7 @@ class Trainer:
             self._keep(epoch)
             stopping = self._should_stop(epoch)  # the epoch's state complete before
             if self.keeps_snapshots:             # anyone sees it
-                self.snapshot = self.checkpoint()
+                self.snapshot = self.checkpoint(history=False)
             on_epoch(self.history[-1])
             if stop.requested:
                 raise Interrupted(epoch, self.steps, self.steps, self.losses(),
@@ -400,13 +400,16 @@ class Trainer:
 
     # -- checkpoints: the state between two epochs, which a model file keeps
 
-    def checkpoint(self) -> tuple[dict, dict]:
+    def checkpoint(self, history: bool = True) -> tuple[dict, dict]:
         """The state to go on from, as it is now, between two epochs: (what JSON holds:
         the epoch, the history, the random generators', the schedule's and early
         stopping's state; name → array: the params to go on from, the optimizer's and
-        early stopping's arrays). Copies."""
-        scalars = {"epoch": self.epoch, "history": [_fields(e) for e in self.history],
-                   "noise": self.network.noise.state()}
+        early stopping's arrays). Copies. Without `history` (a snapshot taken every
+        epoch: copying the history each time would grow with the square of the
+        epochs), `last_checkpoint` adds it."""
+        scalars = {"epoch": self.epoch, "noise": self.network.noise.state()}
+        if history:
+            scalars["history"] = [_fields(e) for e in self.history]
         theta = self.network.theta if self.last_theta is None else self.last_theta
         arrays = {"theta": theta.copy()}
         for part, holder in self._stateful().items():
@@ -415,6 +418,14 @@ class Trainer:
             arrays.update({f"{part}_{k}": v for k, v in state.items()
                            if isinstance(v, np.ndarray)})
         return scalars, arrays
+
+    def last_checkpoint(self) -> tuple[dict, dict] | None:
+        """The checkpoint of the last whole epoch (`keeps_snapshots`), or None."""
+        if self.snapshot is None:
+            return None
+        scalars, arrays = self.snapshot
+        history = [_fields(e) for e in self.history[:scalars["epoch"]]]
+        return {**scalars, "history": history}, arrays
 
     def resume(self, scalars: dict, arrays: dict) -> None:
         """Go on from a `checkpoint` (of a trainer with these settings and data): the
