@@ -184,7 +184,7 @@ def test_save_replaces_only_a_model_file_without_force(capsys, tmp_path):
 
 def test_save_to_an_empty_name_asks_for_one(capsys):
     one_line_error(*run(capsys, "run", SPECS / "warmup.mf", "--save", ""),
-                   "--save needs a file name")
+                   "--save is empty; give a file name")
 
 
 def test_an_output_over_the_data_names_the_data_as_the_user_did(capsys, tmp_path,
@@ -550,7 +550,7 @@ def test_draw_replaces_only_a_drawing_of_the_format_its_name_says(lesson, tmp_pa
 
 
 def test_draw_to_an_empty_name_asks_for_one(lesson, capsys):
-    one_line_error(*run(capsys, "draw", lesson, "-o", ""), "-o needs a file name")
+    one_line_error(*run(capsys, "draw", lesson, "-o", ""), "--output is empty; give a file name")
 
 
 def test_unwritable_output_is_one_line_exit_2(lesson, tmp_path, capsys):
@@ -761,6 +761,18 @@ def test_the_readmes_run_output_is_what_mfc_prints(capsys):
 ])
 def test_usage_errors_say_which_command_and_where_its_help_is(capsys, argv, parts):
     one_line_error(*run(capsys, *argv), *parts)
+
+
+@pytest.mark.parametrize("argv,name", [
+    (["run", SPECS / "warmup.mf", "--load", ""], "--load"),  # was: trained from scratch
+    (["export", SPECS / "warmup.mf", "--load", ""], "--load"),
+    (["check", SPECS / "warmup.mf", ""], "FILE"),  # was: '' taken for the folder
+    (["plot", ""], "LOG"),  # was: an internal error
+    (["run", SPECS / "warmup.mf", "--log", ""], "--log"),
+    (["info", ""], "MODEL.npz"),
+])
+def test_an_empty_file_name_is_one_line_naming_the_argument(capsys, argv, name):
+    one_line_error(*run(capsys, *argv), f"mfc: error: {name} is empty; give a file name")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])

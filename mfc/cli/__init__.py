@@ -38,8 +38,10 @@ def main(argv=None) -> int:
         _known_command(sys.argv[1:] if argv is None else argv, commands.choices)
         args, unknown = parser.parse_known_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for `run --workers`
+        command = commands.choices.get(args.command, parser)
         if unknown:
-            raise CliError(_unknown(unknown, commands.choices.get(args.command, parser)))
+            raise CliError(_unknown(unknown, command))
+        _no_empty_file_names(args, command)
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
@@ -99,6 +101,20 @@ def _known_command(argv: list[str], commands) -> None:
         raise CliError(f"unknown command '{word}'" +
                        (f"; did you mean '{near[0]}'?" if near else "") +
                        f" (the commands: {', '.join(commands)})")
+
+
+# The arguments that name files, in every command.
+_FILE_ARGUMENTS = frozenset({"file", "files", "save", "load", "log", "plot", "output", "model"})
+
+
+def _no_empty_file_names(args, parser: argparse.ArgumentParser) -> None:
+    """A CliError for a file argument given as '' (an unset shell variable, say): it
+    names no file, and taken for the current folder or for "not given" it misleads."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None) if action.dest in _FILE_ARGUMENTS else None
+        if value == "" or isinstance(value, list) and "" in value:
+            name = action.option_strings[-1] if action.option_strings else action.metavar
+            raise CliError(f"{name} is empty; give a file name (see '{parser.prog} --help')")
 
 
 def _unknown(arguments: list[str], parser: argparse.ArgumentParser) -> str:
