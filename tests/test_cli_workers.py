@@ -165,3 +165,14 @@ def test_ctrl_c_stops_every_worker_after_a_step_and_worker_0_saves(tmp_path):
     lines = err.strip().splitlines()
     assert lines[0].startswith("mfc: interrupted ") and "saved 4 params" in lines[1]
     assert mfc.load(IRIS).restore(saved) is None  # a whole model file, of this spec
+
+
+def test_a_batch_smaller_than_the_workers_is_one_line():
+    pytest.importorskip("torch")
+    done = mfc_command("run", IRIS, "--backend", "torch", "--workers", "2", "--batch-size",
+                       "1", "--epochs", "1")
+    out, err = done.communicate(timeout=600)
+    assert done.returncode == 2
+    assert err.strip() == "mfc: error: batch_size 1 cannot be shared by 2 workers: each " \
+                          "needs a row of every batch; use a batch_size of at least 2, or " \
+                          "fewer workers"

@@ -34,7 +34,7 @@ import numpy as np
 
 from mfc import ops
 from mfc.backends import miniflow
-from mfc.diagnostics import MfcError
+from mfc.diagnostics import MfcError, SettingError
 
 
 class Unavailable(MfcError):
@@ -476,8 +476,9 @@ class Group:
     def loss_and_gradients(self, network: Network, inputs) -> float:
         rows = _batch_rows(network, inputs)
         if rows is not None and rows < self.size:
-            raise WorkerLost(f"a batch of {rows} rows cannot be shared by {self.size} "
-                             "workers; use a batch_size of at least the number of workers")
+            raise SettingError(f"batch_size {rows} cannot be shared by {self.size} workers: "
+                               f"each needs a row of every batch; use a batch_size of at "
+                               f"least {self.size}, or fewer workers")
         share = self.share(rows) if rows is not None else slice(None)
         weight = (share.stop - share.start) / rows if rows is not None else 1.0 / self.size
         if rows is not None:  # the noise of a Dropout: this share of the whole batch's
