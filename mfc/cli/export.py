@@ -4,6 +4,7 @@ ONNX (mfc.backends.onnx)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from mfc.cli.common import (EXIT_OK, CliError, check_folder, compile_spec, not_read_by,
@@ -56,6 +57,9 @@ def run(args) -> int:
 def _destination(args) -> Path | None:
     """The file to write (None: stdout)."""
     if args.output == "-":
+        if sys.stdout.isatty():
+            raise CliError("-o - would write the binary ONNX model to the terminal; "
+                           "redirect it (> model.onnx) or name a file with -o")
         return None
     if args.output is None:
         try:
