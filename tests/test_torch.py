@@ -209,6 +209,19 @@ def test_options_of_another_backend_are_refused():
         mfc.load(SPEC["iris"], device="cpu")
 
 
+def test_params_copied_to_and_from_a_device_train_as_shared_ones(monkeypatch):
+    """What a GPU does (params copied to the device before each step, gradients back
+    after it), tried on the CPU: the same losses and params as numpy."""
+    monkeypatch.setattr(torch_backend, "shares_memory", lambda device: False)
+    numpy_epochs, torch_epochs, numpy_model, torch_model = runs(SPEC["iris"], epochs=3)
+    assert not torch_model.network().shared
+    assert_same(numpy_epochs, torch_epochs)
+    for name, value in numpy_model.params.items():
+        np.testing.assert_allclose(torch_model.params[name], value, rtol=1e-9)
+    X = np.random.default_rng(0).normal(5, 2, (4, 4))
+    np.testing.assert_array_equal(torch_model.predict(X), numpy_model.predict(X))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 def test_cuda_trains_as_the_cpu_does():  # pragma: no cover - no GPU here
     numpy_epochs = runs(SPEC["iris"], epochs=2)[0]

@@ -258,7 +258,7 @@ class Network(miniflow.Network):
     def __init__(self, program, nodes, dtype, seed, device=None):
         super().__init__(program, nodes, dtype, seed)
         self.device = device or torch.device("cpu")
-        self.shared = self.device.type == "cpu"  # params are views of theta: no copies
+        self.shared = shares_memory(self.device)  # params are views of theta: no copies
         self.param_views = {name: _view(self.theta, start, shape)
                             for name, (start, shape) in self.layout.items()}
         self.grad_views = {name: _view(self.grad, start, shape)
@@ -402,6 +402,11 @@ class Network(miniflow.Network):
 
 
 _TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def shares_memory(device) -> bool:
+    """Whether tensors on `device` can be views of numpy's arrays (the CPU's can)."""
+    return device.type == "cpu"
 
 
 def _view(flat: np.ndarray, start: int, shape) -> "torch.Tensor":
