@@ -176,3 +176,36 @@ def test_a_batch_smaller_than_the_workers_is_one_line():
     assert err.strip() == "mfc: error: batch_size 1 cannot be shared by 2 workers: each " \
                           "needs a row of every batch; use a batch_size of at least 2, or " \
                           "fewer workers"
+
+
+def test_the_documented_torchrun_command_on_two_nodes_equals_one_worker(tmp_path):
+    """docs/scaling.md's command for two machines, with both "machines" here (one
+    worker each, on 127.0.0.1): node 0 alone prints and saves, and its model file holds
+    the params of a run in one process."""
+    pytest.importorskip("torch")
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    spec = tmp_path / "iris.mf"
+    spec.write_text(DROPOUT_IRIS)
+    nodes = []
+    for rank in ("0", "1"):
+        folder = tmp_path / f"node{rank}"
+        folder.mkdir()
+        nodes.append(subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
+             "--nproc-per-node", "1", "--node-rank", rank, "--master-addr", "127.0.0.1",
+             "--master-port", port, "-m", "mfc", "run", str(spec), "--backend", "torch",
+             "--save", "iris.npz"],
+            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    (out0, err0), (out1, err1) = (node.communicate(timeout=600) for node in nodes)
+    assert [node.returncode for node in nodes] == [0, 0], (err0, err1)
+    assert out0.count("Epoch: ") == 3 and "Epoch" not in out1
+    assert not (tmp_path / "node1" / "iris.npz").exists()
+    one = mfc.load(spec, backend="torch")
+    one.train()
+    saved = np.load(tmp_path / "node0" / "iris.npz")
+    for name, value in one.params.items():
+        np.testing.assert_allclose(saved[name], value, rtol=1e-9, atol=1e-12)
