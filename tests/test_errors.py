@@ -306,6 +306,16 @@ def test_an_error_two_calls_deep_has_a_note_for_each_call_innermost_first():
          "end_column": 16}]
 
 
+def test_a_name_written_as_a_dim_in_a_fragment_suggests_its_dim_parameters():
+    body = "fragment F(x, n) {{\n    W = Param(_, {})\n    return x @ W\n}}\n"
+    (near,) = spec_errors(body.format("m") + X4 + "cost = Sum(F(X, 3))\n")
+    assert (near.code, near.help) == ("E110", "did you mean 'n'?")
+    (far,) = spec_errors(body.format("width") + X4 + "cost = Sum(F(X, 3))\n")
+    assert far.help == "'width' is not a parameter of this fragment"
+    (top,) = spec_errors("W = Param(_, m)\ncost = Sum(W)\n")
+    assert top.help is None
+
+
 def test_the_same_error_through_several_calls_is_reported_once():
     source = "fragment F(x) {\n    return Sigmod(x)\n}\n" + X4 + "cost = Sum(F(X)) + Sum(F(X))\n"
     (d,) = spec_errors(source)

@@ -470,12 +470,24 @@ class _Builder:
                 return None, span
             span, value = given.span, given.value if given.kind == "number" else None
         if value is None or not float(value).is_integer():
-            self.report(E110, "a dim is a whole number, or '_' to infer it", span)
+            self.report(E110, "a dim is a whole number, or '_' to infer it", span,
+                        help=self.dim_name_help(arg, scope))
             return None, span
         if value <= 0:
             self.report(E203, f"a dim must be positive, not {int(value)}", span)
             return None, span
         return int(value), span
+
+    @staticmethod
+    def dim_name_help(arg, scope: Scope) -> str | None:
+        """For a name written as a dim: the fragment's dim parameters it may mean."""
+        if type(arg) is not ast.Name or arg.id in scope.args:
+            return None
+        dims = [name for name, given in scope.args.items() if given.kind == "number"]
+        near = did_you_mean(arg.id, dims)
+        if near:
+            return near
+        return f"'{arg.id}' is not a parameter of this fragment" if scope.call else None
 
     # -- fragment calls
 
