@@ -2,8 +2,9 @@
 
 The script is the numpy backend's generated code (mfc.backends.generated: the training
 step for the training batch's shapes, the validation pass for the validation rows'),
-with what runs around it in `mfc run` copied in as source: the sampler and the optimizer
-(their classes in mfc.train, verbatim), the params' initialisation (each Param's
+with what runs around it in `mfc run` copied in as source: the sampler, the optimizer,
+the schedule and early stopping (their classes in mfc.train, verbatim), the params'
+initialisation (each Param's
 `initialize_code`), the epoch lines, and the writing of a model file (the manifest mfc
 would write, with the script's history). So it prints the lines `mfc run` prints and
 saves a model file `mfc predict` loads.
@@ -25,8 +26,7 @@ import numpy as np
 
 from mfc import __version__, backends, codegen, ops
 from mfc.backends import generated, miniflow
-from mfc.diagnostics import SettingError
-from mfc.train import loop, optim, sampling, schedules
+from mfc.train import loop, optim, sampling, schedules, stopping
 from mfc.train.loop import fed_slots
 
 
@@ -44,9 +44,6 @@ def emit(model, note=None, **overrides) -> Emitted:
     settings `overrides` as `Model.train` takes them. Raises as `Model.train` does."""
     model.prepare(note=note, **overrides)
     settings, prepared = model._trained
-    if settings.patience is not None:
-        raise SettingError("patience: early stopping is not carried into emitted scripts "
-                           "yet; emit the spec without it, or train with mfc run")
     program = model.program
     network = backends.lower("numpy", program, settings.dtype, settings.seed)
     fed = fed_slots(network, settings, prepared)
@@ -194,15 +191,16 @@ def _initial_params(program, network) -> str:
 
 
 def _classes(settings) -> str:
-    """The sampler's, the optimizer's and the schedule's code, as mfc.train has it, and
-    `Settings`: the values of the settings that code reads."""
+    """The sampler's, the optimizer's, the schedule's and early stopping's code, as
+    mfc.train has it, and `Settings`: the values of the settings that code reads."""
     sampler = sampling.SAMPLERS[settings.sampling]
     optimizer = optim.OPTIMIZERS[settings.optimizer]
     sources = [inspect.getsource(c) for c in [sampling._Epochs, sampler]]
     sources += [inspect.getsource(c) for c in reversed(optimizer.__mro__)
                 if c.__module__ == optim.__name__]
     sources += [inspect.getsource(optim.weights_mask), inspect.getsource(schedules.Schedule),
-                _schedule_rules(), inspect.getsource(loop.number)]
+                _schedule_rules(), inspect.getsource(stopping.EarlyStopping),
+                inspect.getsource(loop.number)]
     constants = [f"CLIP_EPSILON = {optim.CLIP_EPSILON!r}"]
     text = "\n\n".join(sources)
     read = sorted(set(re.findall(r"settings\.(\w+)", text)))
@@ -230,7 +228,8 @@ class Slot:
 
 
 def train(data):
-    """Train from the start; print each epoch's line; return (theta, history)."""
+    """Train from the start; print each epoch's line; return (theta, history): with
+    validation rows, the best epoch's params when restore_best (or patience) asks."""
     theta, grad = initial_params()
     slots = {name: Slot() for name in INPUTS}
     noise = Noise(SEED) if NOISE else None
@@ -247,6 +246,7 @@ def train(data):
     steps = sample.steps if sample is not None else 1
     evaluate = build_validation(theta, grad, slots, None, None)["evaluate"] \\
         if VALIDATION else None
+    stopping = EarlyStopping(Settings, theta) if VALIDATION else None
     history = []
     for epoch in range(1, EPOCHS + 1):
         rate = schedule.rate(epoch, EPOCHS)
@@ -272,9 +272,17 @@ def train(data):
         if RATE_SHOWN:
             line += f", Learning rate: {rate:.4g}"
         schedule.observe(epoch, entry.get("validation_loss"))
+        stop = stopping is not None and stopping.observe(epoch, entry["validation_loss"])
         entry.update(learning_rate=rate, seconds=time.perf_counter() - started)
         history.append({**entry, "epoch": epoch})
         print(line, flush=True)
+        if stop:
+            print(f"Stopped early at epoch {epoch} of {EPOCHS}: no better validation loss "
+                  f"for {Settings.patience} epochs", file=sys.stderr)
+            break
+    if stopping is not None and stopping.restore():
+        print(f"The best epoch's params kept: epoch {stopping.best_epoch}, validation loss "
+              f"{number(stopping.best)}", file=sys.stderr)
     return theta, history
 
 

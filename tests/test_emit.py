@@ -12,8 +12,6 @@ import mfc
 from mfc.cli import main
 
 SPECS = sorted((Path(__file__).parent.parent / "specs").glob("*.mf"))
-# Early stopping (specs/wine.mf) is not written into scripts yet: emit refuses it.
-EMITTED = [p for p in SPECS if "patience" not in p.read_text()]
 
 
 def run(capsys, *argv):
@@ -38,7 +36,7 @@ def test_the_virtualenv_has_numpy_and_nothing_else(numpy_only_python, tmp_path):
         assert (done.returncode == 0) == found, module
 
 
-@pytest.mark.parametrize("spec", EMITTED, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
 def test_the_script_of_every_spec_prints_what_mfc_run_prints(capsys, tmp_path, spec,
                                                              numpy_only_python):
     script = tmp_path / "train_net.py"
@@ -53,7 +51,7 @@ def test_the_script_of_every_spec_prints_what_mfc_run_prints(capsys, tmp_path, s
     by_mfc.restore(tmp_path / "by_mfc.npz")
     for name, param in by_mfc.params.items():
         np.testing.assert_array_equal(model.params[name], param)
-    assert len(model.history) == model.settings.epochs
+    assert [e["number"] for e in model.history] == [e["number"] for e in by_mfc.history]
     kept = [m.preprocessing and (m.preprocessing.classes, m.preprocessing.feature_names)
             for m in (model, by_mfc)]
     assert kept[0] == kept[1]
@@ -135,7 +133,21 @@ def test_optimizers_and_schedules_come_with_the_script(capsys, tmp_path, numpy_o
     assert printed == run(capsys, "run", spec, *flags)[1]
 
 
-def test_early_stopping_is_refused_in_one_line(capsys):
+@pytest.mark.parametrize("flags", [
+    ["--set", "patience=2", "--set", "min_delta=0.05"],  # stops early, keeps the best
+    ["--set", "restore_best=true"],                      # runs on, keeps the best
+    ["--set", "patience=2", "--set", "min_delta=0.05", "--set", "restore_best=false"],
+])
+def test_early_stopping_comes_with_the_script(capsys, tmp_path, numpy_only_python, flags):
     spec = next(p for p in SPECS if p.name == "iris.mf")
-    code, out, err = run(capsys, "emit", spec, "--set", "patience=3")
-    assert code == 2 and out == "" and "patience" in err and len(err.splitlines()) == 1
+    flags = [*flags, "--epochs", 12]
+    assert run(capsys, "emit", spec, "-o", tmp_path / "t.py", "--with-data", *flags)[0] == 0
+    printed = run_script(numpy_only_python, tmp_path / "t.py", "--save", "t.npz",
+                         cwd=tmp_path)
+    assert printed == run(capsys, "run", spec, *flags, "--save", tmp_path / "m.npz")[1]
+    assert printed.count("Epoch: ") < 12 or "patience" not in flags[1]
+    by_script, by_mfc = mfc.load(spec), mfc.load(spec)
+    by_script.restore(tmp_path / "t.npz")
+    by_mfc.restore(tmp_path / "m.npz")
+    for name, param in by_mfc.params.items():
+        np.testing.assert_array_equal(by_script.params[name], param)
