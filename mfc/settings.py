@@ -6,6 +6,7 @@ flags and API keywords are all checked against the same table.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 
 from mfc.diagnostics import SettingError, Span, did_you_mean
@@ -187,6 +188,12 @@ SCHEMA = {
 }
 
 
+def is_node_name(value) -> bool:
+    """Whether `value` can name a node: a name, or a fragment call's scoped name
+    (`h1.W`, `h.2.W`)."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z_]\w*(\.\w+)*", value) is not None
+
+
 def _check_override(key: str, value) -> str | None:
     """What is wrong with a value given from Python or a flag (the block's own values are
     checked as literals, with their spans, by `_setting_problem`)."""
@@ -197,9 +204,9 @@ def _check_override(key: str, value) -> str | None:
              "choice": lambda: value in check,
              "bool": lambda: isinstance(value, bool),
              "path": lambda: isinstance(value, str) and value != "",
-             "node": lambda: isinstance(value, str) and value.isidentifier(),
+             "node": lambda: is_node_name(value),
              "nodes": lambda: isinstance(value, tuple) and len(value) > 0 and all(
-                 isinstance(name, str) and name.isidentifier() for name in value)}[kind]()
+                 is_node_name(name) for name in value)}[kind]()
     return None if valid else f"must be {wording}, not {value!r}"
 
 

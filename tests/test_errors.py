@@ -64,7 +64,7 @@ CASES = [
     ("x = Param(1)\ncost = Sum(x)\ntrain { batch_size = 2.5 }", "E401", 3, 22),
     ("x = Param(1)\ncost = Sum(x)\ntrain { optimizer = adagrad }", "E401", 3, 21),
     ("x = Param(1)\ncost = Sum(x)\ntrain { learning_rate = fast }", "E401", 3, 25),
-    ("x = Param(1)\ncost = Sum(x)\ntrain { loss = \"cost\" }", "E401", 3, 16),
+    ("x = Param(1)\ncost = Sum(x)\ntrain { loss = \"the cost\" }", "E401", 3, 16),
     ("x = Param(1)\ncost = Sum(x)\ntrain { standardize = 1 }", "E401", 3, 23),
     ("x = Param(1)\ncost = Sum(x)\ntrain { validation = 1.5 }", "E401", 3, 22),
     ("x = Param(1)\ncost = Sum(x)\ntrain { gamma = 1.5 }", "E401", 3, 17),

@@ -240,3 +240,15 @@ cost = Sum(a) + Sum(b) + Sum(c) + Sum(d) + Sum(e) + MSE(X, f)
     assert p.nodes["f.transpose1"].inputs == ("f.W",) and p.nodes["f"].shape == ("N", 6)
     grads = model.gradients({"X": np.random.default_rng(0).standard_normal((5, 6))})
     assert set(grads) == set(p.param_names)
+
+
+def test_train_settings_name_a_calls_nodes_quoted_in_the_block_or_as_flags():
+    quoted = MLP.replace("train {", 'train { output = h1, "scores.linear1";')
+    assert program(quoted).outputs == ("h1", "scores.linear1")
+    assert program(MLP, output=("h2.linear1",)).outputs == ("h2.linear1",)
+    with pytest.raises(mfc.SpecError) as info:
+        program(MLP.replace("train {", 'train { output = "h1 W";'))
+    assert [(d.code, d.message) for d in info.value.diagnostics] == [
+        ("E401", "'output' cannot be 'h1 W': it names a node")]
+    with pytest.raises(ValueError, match="output"):
+        program(MLP, output=("h1.",))

@@ -72,7 +72,7 @@ def test_an_output_a_prediction_cannot_give_is_E405_at_its_name(setting, column)
     assert located(source) == [("E405", 6, column)]
 
 
-@pytest.mark.parametrize("setting, column", [('output = "l2"', 18), ("output = l2, 3", 22),
+@pytest.mark.parametrize("setting, column", [('output = "l 2"', 18), ("output = l2, 3", 22),
                                             ("epochs = 1, 2", 18)])
 def test_an_ill_typed_output_or_a_list_where_one_value_goes_is_E401(setting, column):
     source = LESSON.replace("train {", f"train {{ {setting};").replace(" epochs = 100;", "")

@@ -2,14 +2,15 @@
 mfc.settings, each value with its span.
 
 An unknown key or an ill-typed value is an error (with "did you mean" for near misses).
-Enumerated values may be bare words or strings; node names are bare words.
+Enumerated values may be bare words or strings; node names too (a fragment call's
+scoped name, `h1.W`, is written as a string: it is not a word).
 """
 
 from __future__ import annotations
 
 from mfc.diagnostics import E400, E401, E402, E403, Note, Report, did_you_mean
 from mfc.lang import ast
-from mfc.settings import SCHEMA, TrainSettings
+from mfc.settings import SCHEMA, TrainSettings, is_node_name
 
 
 def read(module: ast.Module, report: Report) -> TrainSettings | None:
@@ -70,9 +71,9 @@ def _type_problem(kind: str, check, literal: ast.Literal) -> str | None:
     if kind == "path":
         return None if written in ("string", "word") else "takes a name or a path, not a number"
     if kind == "node":
-        if written == "word":
+        if written == "word" or (written == "string" and is_node_name(value)):
             return None
-        return "names a node: write it as a bare word" if written == "string" else \
+        return f"cannot be {value!r}: it names a node" if written == "string" else \
             "names a node, not a number"
     if kind == "choice":
         return None if written != "number" and value in check else f"cannot be {value!r}"
