@@ -1,8 +1,13 @@
 """Stage 1: text -> AST."""
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
-from mfc.lang import ast, syntax
+from mfc.lang import ast, syntax, tables
 from mfc.diagnostics import SpecError
 from mfc.lang.syntax import parse
 
@@ -272,9 +277,32 @@ def test_a_parser_loaded_from_the_cache_parses_the_same(tmp_path, monkeypatch):
         for _ in ("built and saved", "loaded"):
             syntax._parser.cache_clear()
             assert parse(source) == expected
-            assert len(list((tmp_path / "mfc").glob("grammar-*.lark"))) == 1
+            assert len(list((tmp_path / "mfc").glob("grammar-*.json"))) == 1
         with pytest.raises(SpecError):
             parse("x = (")
+    finally:
+        syntax._parser.cache_clear()
+
+
+def test_tables_in_the_cache_parse_without_lark(tmp_path):
+    script = ("import sys; from mfc.lang import syntax; syntax.parse('x = f(1)'); "
+              "print('lark' in sys.modules)")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.strip() for _ in range(2)]
+    assert runs == ["True", "False"]  # built by lark once, then loaded
+
+
+def test_a_damaged_cache_file_is_built_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    try:
+        syntax._parser.cache_clear()
+        parse("x = 1")
+        (cached,) = (tmp_path / "mfc").glob("grammar-*.json")
+        cached.write_text('{"format": 1, "grammar": "x"')
+        syntax._parser.cache_clear()
+        assert parse("x = 2").assigns[0].values[0].value == 2
+        assert json.loads(cached.read_text())["grammar"] == syntax._grammar_path().read_text()
     finally:
         syntax._parser.cache_clear()
 
@@ -283,7 +311,7 @@ def test_without_a_usable_cache_folder_the_grammar_is_built(tmp_path, monkeypatc
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
-    assert syntax._cache_file("grammar") is False
+    assert tables.cache_file("grammar") is None
     try:
         syntax._parser.cache_clear()
         assert parse("x = 1").assigns[0].values[0].value == 1

@@ -1,25 +1,20 @@
-"""Stage 1: text → AST. The lark grammar (grammar/mfc.lark), LALR, fed by our own lexer,
-with the AST built by callbacks during the parse (no parse tree, no recursion).
+"""Stage 1: text → AST. An LALR parse of the grammar (grammar/mfc.lark) fed by our own
+lexer, with the AST built by callbacks during the parse (no parse tree, no recursion).
 
-lark's exceptions are translated here, at one boundary, into `SpecError` with a span and
-an "expected ..." hint in the user's words.
+lark analyses the grammar into tables (mfc.lang.tables, cached); the parse itself is
+the short loop below, so a run does not import lark. Its callbacks get what lark's
+would give them: punctuation dropped unless the rule is marked !, `_rule`s spliced,
+`?rule`s of one child replaced by it. A mistake is translated here, at one boundary,
+into `SpecError` with a span and an "expected ..." hint in the user's words.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import re
-import sys
 from pathlib import Path
 
-import lark
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark.lexer import Lexer
-
-from mfc.lang import ast
+from mfc.lang import ast, tables
 from mfc.diagnostics import Diagnostic, Span, SpecError
 
 # Brackets as the error report sees them: a `{` left open is as much a mistake as a `(`.
@@ -35,35 +30,13 @@ def parse(text: str) -> ast.Module:
     """Parse spec text into an `ast.Module`; raise `SpecError` (E001–E003) on bad syntax."""
     try:
         return _parser().parse(text)
-    except UnexpectedInput as err:
+    except _Unexpected as err:
         raise SpecError([_syntax_diagnostic(err, text)], text) from None
 
 
 @functools.lru_cache(maxsize=1)
-def _parser() -> Lark:
-    grammar = _grammar_path().read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer=_Lexer, transformer=_ToAst(),
-                maybe_placeholders=False, cache=_cache_file(grammar))
-
-
-def _cache_file(grammar: str) -> str | bool:
-    """Where lark keeps the analysed grammar between runs: loading it takes a sixth of the
-    time of building it, and the parser then runs faster (its rule names are plain str:
-    built, they are lark Tokens, whose == is a Python call at every reduction).
-
-    The file is in the user's own cache folder, named after the grammar, lark and Python
-    (other versions of mfc keep theirs). Not lark's cache=True: that is a predictable
-    file in the shared temp folder, which lark loads with pickle. Without a usable
-    folder, the grammar is analysed at every start.
-    """
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    try:
-        folder = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "mfc"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except (OSError, RuntimeError):  # RuntimeError: no home folder
-        return False
-    key = f"{grammar}{lark.__version__}{sys.version_info[:2]}".encode()
-    return str(folder / f"grammar-{hashlib.sha256(key).hexdigest()[:16]}.lark")
+def _parser() -> _Parser:
+    return _Parser(tables.load(_grammar_path().read_text(encoding="utf-8")))
 
 
 def _grammar_path() -> Path:
@@ -74,21 +47,124 @@ def _grammar_path() -> Path:
     raise FileNotFoundError("mfc's grammar file mfc.lark is missing from the installation")
 
 
-class _Lexer(Lexer):
-    """The tokens, found by one regular expression that `re.finditer` runs over the whole
-    text: lark's own lexer makes several Python calls per token (a third of the parse).
+class Token(str):
+    """A token: its text, its terminal's name (`type`) and where it starts and ends."""
 
-    The keywords ('train', 'fragment', 'use', 'return') are keywords only where a
-    statement starts: at the start, after a newline or ';', at the start of a fragment's
-    body (elsewhere they are names, as in `x = Sigmoid(train)`). Newlines inside ( ) are
-    dropped: a bracket left open continues the statement.
-    """
+    type: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
 
-    def __init__(self, conf):
-        self.pattern, self.chars, self.keywords = _token_pattern(conf.terminals, conf.ignore)
 
-    def lex(self, text: str):
-        chars, keywords = self.chars, self.keywords
+def _token(kind: str, value: str, line: int, column: int, end_line: int,
+           end_column: int) -> Token:
+    token = str.__new__(Token, value)
+    token.type, token.line, token.column = kind, line, column
+    token.end_line, token.end_column = end_line, end_column
+    return token
+
+
+class _Unexpected(Exception):
+    """The parse stopped: a character no token starts with, or a token out of place."""
+
+
+class _BadCharacter(_Unexpected):
+    def __init__(self, char: str, line: int, column: int):
+        self.char, self.line, self.column = char, line, column
+
+
+class _UnexpectedToken(_Unexpected):
+    """`token` where the parser, in the states `stack`, takes none of `expected`."""
+
+    def __init__(self, token: Token, stack: list, expected: set):
+        self.token, self.stack, self.expected = token, stack, expected
+
+
+class _Parser:
+    """The LALR parse of lark's tables, the AST built by `_ToAst` at each reduction."""
+
+    def __init__(self, parsed: tables.Tables):
+        self.tables = parsed
+        self.pattern = re.compile(parsed.pattern)
+        builder = _ToAst()
+        self.reductions = [(r.origin, r.size, _reduction(r, builder)) for r in parsed.rules]
+
+    def parse(self, text: str) -> ast.Module:
+        states, reductions = self.tables.states, self.reductions
+        state_stack, value_stack = [self.tables.start], []
+        token = None
+        for token in self.tokens(text):
+            kind = token.type
+            while True:
+                action = states[state_stack[-1]].get(kind)
+                if action is None:
+                    raise self.unexpected(token, state_stack)
+                if action >= 0:  # shift
+                    state_stack.append(action)
+                    value_stack.append(token)
+                    break
+                origin, size, reduce = reductions[-1 - action]
+                if size:
+                    children = value_stack[-size:]
+                    del value_stack[-size:], state_stack[-size:]
+                else:
+                    children = []
+                value_stack.append(reduce(children))
+                state_stack.append(states[state_stack[-1]][origin])
+        return self.finish(token, state_stack, value_stack)
+
+    def finish(self, last: Token | None, state_stack: list, value_stack: list) -> ast.Module:
+        """Reduce at the end of the text, up to the start rule's value."""
+        states, end = self.tables.states, self.tables.end
+        where = (last.line, last.column, last.end_line, last.end_column) if last else (1, 1, 1, 1)
+        token = _token("$END", "", *where)
+        while True:
+            action = states[state_stack[-1]].get("$END")
+            if action is None or action >= 0:
+                raise self.unexpected(token, state_stack)
+            origin, size, reduce = self.reductions[-1 - action]
+            children = value_stack[-size:] if size else []
+            if size:
+                del value_stack[-size:], state_stack[-size:]
+            value_stack.append(reduce(children))
+            state_stack.append(states[state_stack[-1]][origin])
+            if state_stack[-1] == end:
+                return value_stack[-1]
+
+    def unexpected(self, token: Token, state_stack: list) -> _UnexpectedToken:
+        actions = self.tables.states[state_stack[-1]]
+        return _UnexpectedToken(token, list(state_stack), {s for s in actions if s.isupper()})
+
+    def accepts(self, stack: list) -> set[str]:
+        """The terminals the parser in the states `stack` would shift: LALR's list of the
+        state is too wide, as a reduction may lead where the terminal does not fit."""
+        actions = self.tables.states[stack[-1]]
+        return {t for t in actions if t.isupper() and self.shifts(list(stack), t)}
+
+    def shifts(self, stack: list, terminal: str) -> bool:
+        states, rules = self.tables.states, self.tables.rules
+        while True:
+            action = states[stack[-1]].get(terminal)
+            if action is None:
+                return False
+            if action >= 0:
+                return True
+            rule = rules[-1 - action]
+            if rule.size:
+                del stack[-rule.size:]
+            stack.append(states[stack[-1]][rule.origin])
+
+    def tokens(self, text: str):
+        """The tokens, found by one regular expression that `re.finditer` runs over the
+        whole text: lark's own lexer makes several Python calls per token.
+
+        The keywords ('train', 'fragment', 'use', 'return') are keywords only where a
+        statement starts: at the start, after a newline or ';', at the start of a
+        fragment's body (elsewhere they are names, as in `x = Sigmoid(train)`). Newlines
+        inside ( ) are dropped: a bracket left open continues the statement.
+        """
+        chars, keywords = self.tables.chars, self.tables.keywords
         line, line_start, depth = 1, 0, 0  # line_start: the offset where the line starts
         statement_start, previous = True, None
         for match in self.pattern.finditer(text):
@@ -113,45 +189,47 @@ class _Lexer(Lexer):
             elif kind == "END":
                 return
             elif kind == "BAD":
-                raise UnexpectedCharacters(text, start, line, column)
+                raise _BadCharacter(text[start], line, column)
             # A fragment's body starts statements too: `) {`, where a train block's `{`
             # follows the keyword (whose settings may be named anything, even `train`).
             statement_start = (kind == "_NL" or kind == "SEMICOLON"
                                or (kind == "LBRACE" and previous == "RPAR"))
             previous = kind
-            # What Token(...) makes, without its two Python calls (its __new__ checks for a
-            # deprecated keyword, then calls another constructor): a tenth of the parse.
+            # What _token(...) makes, without its Python call: a tenth of the parse.
             token = str.__new__(Token, value)
-            token.type, token.value, token.start_pos, token.end_pos = kind, value, start, end
-            token.line, token.column = first_line, column
+            token.type, token.line, token.column = kind, first_line, column
             token.end_line, token.end_column = end_line, end_column
             yield token
 
 
-def _token_pattern(terminals, ignore) -> tuple[re.Pattern, dict[str, str], dict[str, str]]:
-    """One regular expression for the grammar's terminals, each a named group except the
-    one-character literals, which share the group CHAR (one character class is tried
-    much faster than a dozen alternatives); then the terminal of each such character,
-    and the keywords: literals that NAME matches too ('train' -> 'TRAIN'), left to NAME.
+def _reduction(rule: tables.Rule, builder: _ToAst):
+    """What a reduction by `rule` makes of the values it pops: its callback's value,
+    given the children lark would give it."""
+    callback = getattr(builder, rule.callback, None) or _spliced
+    if rule.single:
+        callback = functools.partial(_single_or, callback)
+    if rule.include is not None:
+        return functools.partial(_filtered, rule.include, callback)
+    return callback
 
-    Ignored text (blanks, comments) is skipped at the start of each match. Then the groups
-    are tried in the order lark's lexer tries them: patterns first, then literals, the
-    longest first ('**' before '*'). BAD takes a character no token starts with, and END
-    the end of the text after trailing blanks, so a match never backtracks into them.
-    """
-    by_name = {t.name: t for t in terminals}
-    name = re.compile(by_name["NAME"].pattern.to_regexp())
-    literals = {t.pattern.value: t.name for t in terminals if t.pattern.type == "str"}
-    keywords = {text: kind for text, kind in literals.items() if name.fullmatch(text)}
-    chars = {text: kind for text, kind in literals.items() if len(text) == 1}
-    grouped = {*ignore, *keywords.values(), *chars.values()}
-    tokens = [t for t in terminals if t.name not in grouped]
-    tokens.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
-    skip = "|".join(by_name[n].pattern.to_regexp() for n in ignore)
-    groups = [f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens]
-    groups.append(f"(?P<CHAR>[{re.escape(''.join(chars))}])")
-    pattern = f"(?:{skip})*(?:{'|'.join(groups)}|(?P<BAD>.)|(?P<END>\\Z))"
-    return re.compile(pattern), chars, keywords
+
+def _spliced(children: list) -> list:
+    """A `_rule`'s value: its children, to be spliced into the rule that holds it."""
+    return children
+
+
+def _single_or(callback, children: list):
+    return children[0] if len(children) == 1 else callback(children)
+
+
+def _filtered(include: tuple, callback, children: list):
+    kept = []
+    for i, splice in include:
+        if splice:
+            kept += children[i]
+        else:
+            kept.append(children[i])
+    return callback(kept)
 
 
 # Span(...) without the Python frame of a named tuple's __new__: a spec makes a span for
@@ -185,7 +263,7 @@ def _span(first, last) -> Span:
     return _new_span((a.line, a.column, b.end_line, b.end_column, None))
 
 
-class _ToAst(Transformer):
+class _ToAst:
     """Builds AST nodes only, during the parse (no tree is built first); every semantic
     check happens in later stages. Spans come from the first and last child. The rules
     marked ! in the grammar pass their punctuation too; their comments show the children."""
@@ -293,10 +371,10 @@ class _ToAst(Transformer):
         return ast.Call("Pow", (left, right), (), span, span, True)
 
 
-def _syntax_diagnostic(err: UnexpectedInput, text: str) -> Diagnostic:
-    if isinstance(err, UnexpectedCharacters):
+def _syntax_diagnostic(err: _Unexpected, text: str) -> Diagnostic:
+    if isinstance(err, _BadCharacter):
         return _bad_character(err, text)
-    token = err.token if isinstance(err, UnexpectedToken) else None
+    token = err.token
     where = _token_position(token, text)
     unclosed = _unclosed_bracket(text, where)
     expected = _expected_words(err)
@@ -324,7 +402,7 @@ def _reserved_help(token, expected: str) -> str | None:
     return f"'{kind.lower()}' {_KEYWORDS[kind]}; it cannot be a name"
 
 
-def _bad_character(err: UnexpectedCharacters, text: str) -> Diagnostic:
+def _bad_character(err: _BadCharacter, text: str) -> Diagnostic:
     span = Span.point(err.line, err.column)
     if err.char == '"':
         return Diagnostic("E003", "unterminated string", span,
@@ -348,7 +426,7 @@ def _describe_token(token: Token | None) -> str:
     return repr(str(token))
 
 
-def _expected_words(err: UnexpectedInput) -> str:
+def _expected_words(err: _UnexpectedToken) -> str:
     accepted = _accepted(err)
     if accepted == {"STRING", "NAME"}:  # after `use`
         return 'a file in quotes or a library\'s name (use "layers.mf", use std)'
@@ -380,17 +458,13 @@ def _expected_words(err: UnexpectedInput) -> str:
 def _terminal_word(name: str) -> str:
     if name in _WORDS:
         return _WORDS[name]
-    pattern = {t.name: t.pattern for t in _parser().terminals}[name]
-    return f"'{pattern.value}'" if pattern.type == "str" else name
+    literal = _parser().tables.literals.get(name)
+    return f"'{literal}'" if literal is not None else name
 
 
-def _accepted(err: UnexpectedInput) -> set:
-    """The terminals the parser would really take here (LALR's own list is too wide)."""
-    parser = getattr(err, "interactive_parser", None)
-    try:
-        return set(parser.accepts()) if parser is not None else set(err.expected or ())
-    except Exception:  # accepts() replays the parser; fall back to lark's own list
-        return set(getattr(err, "expected", None) or ())
+def _accepted(err: _UnexpectedToken) -> set:
+    """The terminals the parser would really take here."""
+    return _parser().accepts(err.stack)
 
 
 def _unclosed_bracket(text: str, upto: tuple[int, int]) -> tuple[int, int, str] | None:
