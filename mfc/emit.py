@@ -47,7 +47,8 @@ def emit(model, note=None, **overrides) -> Emitted:
     program = model.program
     network = backends.lower("numpy", program, settings.dtype, settings.seed)
     fed = fed_slots(network, settings, prepared)
-    training = generated.explain(network, fed and fed["train"], settings.batch_size)
+    training = generated.explain(network, fed and fed["train"], settings.batch_size,
+                                 optim.OPTIMIZERS[settings.optimizer].is_plain(settings))
     validation = _validation_code(network, fed)
     return Emitted(_script(model, settings, network, training, validation, fed),
                    data_arrays(fed, model.preprocessing) if fed else None)
@@ -242,7 +243,7 @@ def train(data):
         sample.prime()
     decayed = weights_mask(theta, param_views(theta)) if DECAY_WEIGHTS_ONLY else None
     optimizer, schedule = Optimizer(theta, grad, Settings, decayed), Schedule(Settings)
-    step = build_training(theta, grad, slots, sample or (lambda: None), optimizer.update)["step"]
+    step = build_training(theta, grad, slots, sample or (lambda: None), optimizer)["step"]
     steps = sample.steps if sample is not None else 1
     evaluate = build_validation(theta, grad, slots, None, None)["evaluate"] \\
         if VALIDATION else None

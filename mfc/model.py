@@ -213,11 +213,13 @@ class Model:
         from mfc import backends
         from mfc.backends import generated
         from mfc.train.loop import fed_slots
+        from mfc.train.optim import OPTIMIZERS
 
         settings, prepared = self._prepared(settings, note)
         network = backends.lower("numpy", self.program, settings.dtype, settings.seed)
         fed = fed_slots(network, settings, prepared)
-        return generated.explain(network, fed and fed["train"], settings.batch_size)
+        return generated.explain(network, fed and fed["train"], settings.batch_size,
+                                 OPTIMIZERS[settings.optimizer].is_plain(settings))
 
     def prepare(self, *, note=None, **settings) -> None:
         """Load and prepare the data as `train` would (the same rows held out, the

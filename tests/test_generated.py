@@ -95,7 +95,15 @@ def test_the_generated_step_is_readable_numpy_named_after_the_spec():
     assert "# l1 = Linear(X, W1, b1)  (11, 10)" in text  # the spec's names, the batch's shape
     assert "dot(X, W1, out=l1)" in text
     assert "W1 = theta[0:100].reshape((10, 10))" in text
-    assert "update()" in text
+    assert "subtract(theta, optimizer.step, out=theta)" in text  # plain SGD, written out
+    assert "update()" not in text
+
+
+def test_an_update_other_than_plain_sgd_is_the_optimizers():
+    model = mfc.load(SPECS[[p.name for p in SPECS].index("regressor.mf")])
+    for settings in (dict(optimizer="adam"), dict(clip_norm=1.0), dict(weight_decay=0.1)):
+        text = model.explain(**settings)
+        assert "optimizer.update()" in text and "subtract(theta" not in text, settings
 
 
 def test_the_lowering_is_miniflows():

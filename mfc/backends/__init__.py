@@ -22,10 +22,10 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
   (restarted; None goes on with the draws so far); `evaluate` and the API's passes are
   not training passes, and in them those ops are the identity; `noise.state()` and
   `noise.load_state(state)`: that generator's state, which a checkpoint keeps;
-- `step_function(sample, update)`: one whole training step as a function of no
+- `step_function(sample, optimizer)`: one whole training step as a function of no
   arguments: `sample()` (None: no data) sets the slots to the next batch, forward and
-  backward run, and `update()` (the optimizer's, over `theta` and `grad`) follows when
-  the loss is finite; it returns the loss;
+  backward run, and the optimizer's update (`optimizer.update()`, over `theta` and
+  `grad`) follows when the loss is finite; it returns the loss;
 - `ready()`: prepare the training passes for the slots' current shapes;
 - `loss_and_gradients()`: forward and backward at the slots' values; the loss as a
   float, the gradients in `grad`;

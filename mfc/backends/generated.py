@@ -41,20 +41,20 @@ def lower(program, dtype: str | None = None, seed: int | None = None) -> "Networ
 @dataclass
 class Source:
     """The generated code of one signature: the text of a factory function `build`
-    that takes (theta, grad, slots, sample, update) and returns its passes by name."""
+    that takes (theta, grad, slots, sample, optimizer) and returns its passes by name."""
 
     text: str
     functions: tuple[str, ...]
     code: object = field(default=None, repr=False)  # the compiled text, once compiled
 
-    def build(self, network, sample=None, update=None) -> dict:
+    def build(self, network, sample=None, optimizer=None) -> dict:
         if self.code is None:
             self.code = compile(self.text, "<mfc generated step>", "exec")
         scope = numpy_namespace()
         exec(self.code, scope)  # noqa: S102: our own generated source
         slots = {node.name: node for node in network.inputs}
         slots[NOISE] = network.noise  # what Dropout draws from (mfc.backends.miniflow.Noise)
-        return scope["build"](network.theta, network.grad, slots, sample, update)
+        return scope["build"](network.theta, network.grad, slots, sample, optimizer)
 
 
 class Network(miniflow.Network):
@@ -72,11 +72,12 @@ class Network(miniflow.Network):
         return tuple((n.name, n.value.shape, n.value.dtype.str)
                      for n in self.inputs if n.value is not None)
 
-    def source(self, names=()) -> Source:
+    def source(self, names=(), plain: bool = False) -> Source:
         """The generated code for the Inputs' current values (written on the first
-        run of their shapes), with `evaluate` returning the values of `names` too."""
-        return _kept(self._sources, (self.signature(), tuple(names)),
-                     lambda: write(self, names))
+        run of their shapes), with `evaluate` returning the values of `names` too, and
+        `step` writing the update out when it is `plain` (see `write`)."""
+        return _kept(self._sources, (self.signature(), tuple(names), plain),
+                     lambda: write(self, names, plain=plain))
 
     def _functions(self, names=()) -> dict:
         return _kept(self._passes, (self.signature(), tuple(names)),
@@ -90,10 +91,12 @@ class Network(miniflow.Network):
     def loss_and_gradients(self) -> float:
         return self._training["loss_and_gradients"]()
 
-    def step_function(self, sample, update):
+    def step_function(self, sample, optimizer):
         """One whole training step as one generated function: `sample()` (if given),
-        forward, backward, `update()` when the loss is finite; returns the loss."""
-        return self.source().build(self, sample or _nothing, update)["step"]
+        forward, backward, the optimizer's update when the loss is finite (written out
+        when it is plain SGD: `optimizer.plain`); returns the loss."""
+        source = self.source(plain=optimizer.plain)
+        return source.build(self, sample or _nothing, optimizer)["step"]
 
     def evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
         batch = {node: node.value for node in arrays}
@@ -153,18 +156,20 @@ def _reads(plan, node) -> bool:
 # ---------------------------------------------------------------- writing the code
 
 
-def write(network: miniflow.Network, names=(), only=None) -> Source:
+def write(network: miniflow.Network, names=(), only=None, plain: bool = False) -> Source:
     """The generated code of `network` for its Inputs' current values: every pass, or
-    those named in `only`."""
-    return _Writer(network).source(names, only)
+    those named in `only`. `step` ends with `optimizer.update()`, or with plain SGD's
+    two calls written out when `plain` (mfc.train.optim.SGD.is_plain)."""
+    return _Writer(network).source(names, only, plain)
 
 
-def explain(network: miniflow.Network, slots: dict | None, batch_size: int) -> str:
+def explain(network: miniflow.Network, slots: dict | None, batch_size: int,
+            plain: bool = False) -> str:
     """The source of the training step, for batches of `batch_size` rows of `slots`
-    (slot → array, as `checked_slots` gives; None: no data)."""
+    (slot → array, as `checked_slots` gives; None: no data), `plain` as `write`'s."""
     for slot, array in (slots or {}).items():
         slot.value = array[:batch_size]
-    return write(network, only=("step",)).text
+    return write(network, only=("step",), plain=plain).text
 
 
 class _Writer:
@@ -172,8 +177,8 @@ class _Writer:
 
     def __init__(self, network: miniflow.Network):
         self.net = network
-        self.c = Emitter(Names(["build", "theta", "grad", "slots", "sample", "update",
-                                "loss"]), network.dtype.name)
+        self.c = Emitter(Names(["build", "theta", "grad", "slots", "sample", "optimizer",
+                                "update", "loss"]), network.dtype.name)
         self.value: dict = {}  # node → Var of its value
         self.reads: dict = {}  # Input node → (Var, the line that reads it from its slot)
         self.forward_code: dict = {}  # op node → lines
@@ -281,14 +286,19 @@ class _Writer:
 
     # -- the passes
 
-    def source(self, names=(), only=None) -> Source:
+    def source(self, names=(), only=None, plain: bool = False) -> Source:
         net = self.net
         loss = self.value[net.loss]
         forward = self._body(net.loss_plan)
         finite = [f"loss = {loss}.item()", "if not isfinite(loss):", "    return loss"]
+        # SGD written out, as optim.SGD._step makes it: the same two calls, without the
+        # method calls that lead to them
+        update = (["multiply(grad, optimizer.rate, out=optimizer.step); "
+                   "subtract(theta, optimizer.step, out=theta)"] if plain
+                  else ["optimizer.update()"])
         functions = {
-            "step": ["sample()"] + forward + finite + self.backward_lines
-            + ["update()", "return loss"],
+            "step": ["sample()"] + forward + finite + self.backward_lines + update
+            + ["return loss"],
             "loss_and_gradients": forward + finite + self.backward_lines + ["return loss"],
             "evaluate": forward + [f"return {loss}.item(), ("
                                    + "".join(f"{self.value[net.nodes[n]]}, " for n in names)
@@ -307,11 +317,11 @@ class _Writer:
 
 
 def _factory(setup, functions: dict[str, list[str]]) -> str:
-    """The text of `build(theta, grad, slots, sample, update)`: the setup, then each
+    """The text of `build(theta, grad, slots, sample, optimizer)`: the setup, then each
     function as a closure over it."""
     bodies = [f"def {name}():\n" + "".join(f"    {line}\n" for line in lines)
               for name, lines in functions.items()]
-    text = "def build(theta, grad, slots, sample, update):\n"
+    text = "def build(theta, grad, slots, sample, optimizer):\n"
     text += "".join(f"    {line}\n" for line in setup_lines(setup, "\n".join(bodies)))
     for body in bodies:
         text += "".join(f"    {line}\n" for line in body.splitlines())

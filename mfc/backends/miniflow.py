@@ -462,11 +462,12 @@ class Network:
                 run()
         return loss
 
-    def step_function(self, sample, update):
+    def step_function(self, sample, optimizer):
         """One whole training step: `sample()` (if given: it sets the Inputs' values),
-        forward and backward, then `update()` when the loss is finite; returns the loss."""
+        forward and backward, then `optimizer.update()` when the loss is finite; returns
+        the loss."""
         self.ready()
-        loss_and_gradients = self.loss_and_gradients
+        loss_and_gradients, update = self.loss_and_gradients, optimizer.update
 
         def step() -> float:
             if sample is not None:

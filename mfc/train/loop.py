@@ -239,7 +239,7 @@ class Trainer:
         self.stopping = EarlyStopping(settings, self.network.theta) if self.validation \
             else None
         with np.errstate(all="ignore"):  # a start that is not finite is found by `step`
-            self._step = self.network.step_function(self.sample, self.optimizer.update)
+            self._step = self.network.step_function(self.sample, self.optimizer)
 
     def continues_with(self, settings) -> bool:
         """Whether a run with `settings` goes on with these batches: the settings differ

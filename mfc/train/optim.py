@@ -26,6 +26,7 @@ class SGD:
     """θ ← θ − η·g"""
 
     decoupled = False  # weight decay as L2 in the gradient (False) or a shrink of θ
+    plain_rule = True  # its own rule is θ ← θ − η·g (not a subclass's): see `is_plain`
 
     def __init__(self, theta, grad, settings, decayed=None):
         """`decayed`: a boolean mask over `theta` of the entries weight decay applies
@@ -39,6 +40,7 @@ class SGD:
         # param that does not reach the loss never has its entries written again.
         self.work = np.empty_like(theta) if self.clip_norm or self.weight_decay else None
         self.l2 = self._per_entry(self.weight_decay) if not self.decoupled else None
+        self.plain = self.is_plain(settings)
         self.set_rate(settings.learning_rate)
 
     def set_rate(self, rate: float) -> None:
@@ -53,6 +55,13 @@ class SGD:
         if self.decayed is None:
             return value
         return np.where(self.decayed, value, untouched).astype(self.theta.dtype)
+
+    @classmethod
+    def is_plain(cls, settings) -> bool:
+        """Whether the update is θ ← θ − η·g and nothing else (SGD, no clipping, no L2
+        term): two ufunc calls a backend may write out in its own step, as `_step`
+        makes them (η from `rate`, η·g into `step`), sparing the calls that lead there."""
+        return cls.plain_rule and settings.clip_norm is None and not settings.decay_in_force
 
     def update(self) -> None:
         """One step from the gradient in `grad` (left as it is)."""
@@ -94,6 +103,8 @@ class SGD:
 class Momentum(SGD):
     """v ← μ·v − η·g; θ ← θ + v  (μ the `momentum` setting)"""
 
+    plain_rule = False
+
     def __init__(self, theta, grad, settings, decayed=None):
         super().__init__(theta, grad, settings, decayed)
         self.momentum, self.velocity = settings.momentum, np.zeros_like(theta)
@@ -114,6 +125,8 @@ class Momentum(SGD):
 
 class RMSprop(SGD):
     """s ← ρ·s + (1−ρ)·g²; θ ← θ − η·g / (√s + ε)  (ρ the `rho` setting: torch's alpha)"""
+
+    plain_rule = False
 
     def __init__(self, theta, grad, settings, decayed=None):
         super().__init__(theta, grad, settings, decayed)
@@ -148,7 +161,7 @@ class Adam(SGD):
     weight decay, adam is adamw; adamw differs only in its default λ of 0.01.
     """
 
-    decoupled = True
+    decoupled, plain_rule = True, False
 
     def __init__(self, theta, grad, settings, decayed=None):
         super().__init__(theta, grad, settings, decayed)
