@@ -17,7 +17,6 @@ import csv
 import io
 import math
 import os
-import zipfile
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from mfc.settings import HELD_OUT, data_problems, held_out_rows, split_sizes
 from mfc.text import byte_size, format_shape, plural
 
 np = LazyModule("numpy", globals(), "np")  # imported when data is first read
+zipfile = LazyModule("zipfile", globals(), "zipfile")  # when an .npz is: with bz2, lzma
 
 
 @dataclass(frozen=True)
@@ -455,10 +455,13 @@ def _parse_cell(source: str, line: int, column: str, cell: str) -> float:
 
 # ---------------------------------------------------------------- NPZ
 
-# What reading a damaged .npz archive raises, besides OSError: zip and zlib errors for a
-# damaged archive, ValueError and EOFError for a damaged .npy file inside it.
-NPZ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError,
-              ValueError, EOFError)
+def npz_errors() -> tuple:
+    """What reading a damaged .npz archive raises, besides OSError: zip and zlib errors
+    for a damaged archive, ValueError and EOFError for a damaged .npy file inside it."""
+    return (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError,
+            ValueError, EOFError)
+
+
 _NPY_HEADER_READERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
 
 
@@ -490,14 +493,14 @@ def _npz_headers(source: str, path: Path, y_optional: bool = False) -> dict[str,
             raise DataError(f"{source} holds a single array, not an .npz archive of X "
                             "and y") from None
         raise DataError(f"{source} is not a readable .npz archive: {e}") from None
-    except NPZ_ERRORS as e:
+    except npz_errors() as e:
         raise DataError(f"{source} is not a readable .npz archive: {e}") from None
 
 
 def npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
     """The shape and dtype of the .npy file `member` of an .npz archive, from its header
     alone. A header can claim any shape: check it before reading the array, which
-    numpy allocates whole. Raises one of NPZ_ERRORS, or OSError."""
+    numpy allocates whole. Raises one of `npz_errors()`, or OSError."""
     with archive.open(member) as f:
         version = np.lib.format.read_magic(f)
         if version not in _NPY_HEADER_READERS:  # 3.0 is only for structured arrays
@@ -509,7 +512,7 @@ def npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], 
 
 def read_npy(archive: zipfile.ZipFile, member: str) -> np.ndarray:
     """The array in the .npy file `member` of an .npz archive, never unpickled.
-    Raises one of NPZ_ERRORS, or OSError."""
+    Raises one of `npz_errors()`, or OSError."""
     with archive.open(member) as f:
         return np.lib.format.read_array(f, allow_pickle=False)
 
@@ -538,7 +541,7 @@ def _read_npz(source: str, path: Path) -> dict[str, np.ndarray]:
 def _npz_array(source: str, archive: zipfile.ZipFile, key: str) -> np.ndarray:
     try:
         return read_npy(archive, f"{key}.npy")
-    except NPZ_ERRORS as e:
+    except npz_errors() as e:
         raise DataError(f"{source}: cannot read array '{key}': {e}") from None
 
 

@@ -13,7 +13,6 @@ on the way ("in Dense, called at net.mf:7:6").
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -336,6 +335,8 @@ def did_you_mean(word: str, candidates) -> str | None:
 
 
 def _closest(word: str, candidates: list[str]) -> list[str]:
+    import difflib  # only once a name is wrong
+
     close = difflib.get_close_matches(word, candidates, n=2, cutoff=0.6)
     ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
     return close[:2] if len(close) == 2 and ratios[1] >= ratios[0] - 0.05 else close[:1]

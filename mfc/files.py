@@ -18,7 +18,6 @@ import errno
 import os
 import re
 import stat
-import zipfile
 from pathlib import Path
 
 from mfc.diagnostics import MfcError
@@ -119,6 +118,8 @@ def kind_of_file(path) -> str | None:
     """Which kind of file that mfc writes the regular file at `path` holds, from its
     content: 'model' (an .npz archive of .npy arrays, with or without a manifest.json),
     'onnx', 'svg', 'png', 'pdf' or 'dot'; None for anything else or an unreadable file."""
+    import zipfile  # only where a file would be replaced
+
     try:
         with open(path, "rb") as file:
             head = file.read(_HEAD)

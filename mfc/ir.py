@@ -8,7 +8,6 @@ imports nothing that runs a network.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -223,6 +222,8 @@ class Program:
     def fingerprint(self) -> str:
         """`sha256:...` of `signature()`: equal for two specs that compute the same
         graph with the same shapes, whatever their comments, layout or train block."""
+        import hashlib  # (libcrypto: 3.6 MB of memory, for a model file only)
+
         text = json.dumps(self.signature(), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 

@@ -279,7 +279,7 @@ def _manifest(path, archive) -> dict:
         if archive.getinfo(MANIFEST).file_size > _MAX_MANIFEST:
             raise ValueError("it is too large")
         found = json.loads(archive.read(MANIFEST).decode("utf-8"))
-    except (*datasets.NPZ_ERRORS, OSError, UnicodeDecodeError) as err:
+    except (*datasets.npz_errors(), OSError, UnicodeDecodeError) as err:
         raise ParamsError(f"{path}: its {MANIFEST} cannot be read: {err}") from None
     if not isinstance(found, dict) or found.get("format") != FORMAT:
         raise ParamsError(f"{path}: its {MANIFEST} is not an mfc model's")
@@ -313,7 +313,7 @@ def _headers(path, archive, manifest: dict) -> dict[str, tuple]:
 def _header(path, archive, member: str, name: str) -> tuple:
     try:
         return datasets.npy_header(archive, member)
-    except (*datasets.NPZ_ERRORS, OSError) as err:
+    except (*datasets.npz_errors(), OSError) as err:
         raise ParamsError(f"{path} is not a readable .npz archive of params: "
                           f"{name}: {err}") from None
 
@@ -368,7 +368,7 @@ def _read_param(path, archive, name: str, member: str) -> np.ndarray:
 def _read_array(path, archive, name: str, member: str) -> np.ndarray:
     try:
         return datasets.read_npy(archive, member)
-    except (*datasets.NPZ_ERRORS, OSError) as err:
+    except (*datasets.npz_errors(), OSError) as err:
         raise ParamsError(f"{path} is not a readable .npz archive of params: "
                           f"{name}: {err}") from None
 

@@ -51,6 +51,21 @@ def test_run_prints_one_line_per_epoch(capsys):
     assert "\r" not in err  # no progress bar: stderr is not a terminal
 
 
+def test_a_run_imports_only_what_it_uses():
+    """lark (the parse runs on cached tables), workers' processes and sockets, zip
+    archives, close matches of names: each a share of a run's memory, none used here."""
+    import subprocess
+
+    unused = ("lark", "socket", "subprocess", "tempfile", "zipfile", "difflib")
+    script = ("import sys\nfrom mfc.cli import main\n"
+              "code = main(['run', sys.argv[1], '--epochs', '2'])\n"
+              f"print(code, sorted(m for m in {unused!r} if m in sys.modules))")
+    main(["check", str(SPECS / "digits.mf")])  # the parse tables are in the cache
+    done = subprocess.run([sys.executable, "-c", script, str(SPECS / "digits.mf")],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "0 []"
+
+
 @pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.mf")))
 def test_every_spec_runs_to_a_lower_loss(capsys, spec):
     code, out, err = run(capsys, "run", SPECS / spec, "--epochs", 3)

@@ -14,7 +14,6 @@ import argparse
 import errno
 import signal
 import sys
-import traceback
 
 from mfc import __version__
 from mfc.cli import check, draw, eval as evaluate, emit, export, info, plot, predict, run
@@ -73,6 +72,8 @@ def main(argv=None) -> int:
 
 def _bug(err: Exception, debug: bool) -> int:
     if debug:
+        import traceback
+
         traceback.print_exc()
     print(one_line(f"mfc: internal error: {type(err).__name__}: {err}"), file=sys.stderr)
     print(f"mfc: this is a bug in mfc {__version__}, not in what you gave it; please "
@@ -93,10 +94,10 @@ def _os_error(err: OSError) -> str:
 
 def _known_command(argv: list[str], commands) -> None:
     """A CliError naming the command meant, when the first word is not a command."""
-    import difflib
-
     word = next((a for a in argv if not a.startswith("-")), None)
     if word is not None and word not in commands:
+        import difflib
+
         near = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.5)
         raise CliError(f"unknown command '{word}'" +
                        (f"; did you mean '{near[0]}'?" if near else "") +

@@ -8,8 +8,6 @@ The model file's preprocessing is applied, never one computed from the new data.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from mfc.cli.common import (EXIT_OK, CliError, check_folder, model_data, not_read_by, note,
@@ -115,6 +113,9 @@ def _by_name(found, names) -> dict:
 
 
 def _csv(columns, rows) -> str:
+    import csv
+    import io
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([header for header, _, _ in columns])
