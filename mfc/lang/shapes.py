@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 from mfc.diagnostics import E200, E201, E202, E204, W006, Note, Report
@@ -36,13 +37,15 @@ class Dims:
         self.parent: list[int] = []
         self.value: list[int | None] = []
         self.kinds: list[set[str]] = []
+        self.syms: list[Sym] = []  # each class's Sym, made once (get is called per operand)
         self.batch = self.new(BATCH)
 
     def new(self, kind: str) -> Sym:
         self.parent.append(len(self.parent))
         self.value.append(None)
         self.kinds.append({kind})
-        return Sym(len(self.parent) - 1)
+        self.syms.append(Sym(len(self.parent) - 1))
+        return self.syms[-1]
 
     def root(self, sym: Sym) -> int:
         i = sym.id
@@ -56,7 +59,7 @@ class Dims:
         if isinstance(dim, int):
             return dim
         i = self.root(dim)
-        return self.value[i] if self.value[i] is not None else Sym(i)
+        return self.value[i] if self.value[i] is not None else self.syms[i]
 
     def unify(self, a, b) -> bool:
         a, b = self.get(a), self.get(b)
@@ -85,8 +88,7 @@ class Dims:
                             unknown="(unknown)")
 
 
-@dataclass(frozen=True)
-class Operand:
+class Operand(NamedTuple):  # (made for every node: a tuple is made fastest)
     name: str
     label: str
     shape: tuple | None

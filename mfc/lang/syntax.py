@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from mfc.lang import ast, tables
 from mfc.diagnostics import Diagnostic, Span, SpecError
@@ -47,22 +48,20 @@ def _grammar_path() -> Path:
     raise FileNotFoundError("mfc's grammar file mfc.lark is missing from the installation")
 
 
-class Token(str):
-    """A token: its text, its terminal's name (`type`) and where it starts and ends."""
+class Token(NamedTuple):
+    """A token: its terminal's name, its text, and where it starts and ends."""
 
     type: str
+    value: str
     line: int
     column: int
     end_line: int
     end_column: int
 
 
-def _token(kind: str, value: str, line: int, column: int, end_line: int,
-           end_column: int) -> Token:
-    token = str.__new__(Token, value)
-    token.type, token.line, token.column = kind, line, column
-    token.end_line, token.end_column = end_line, end_column
-    return token
+# Token(...) without the Python frame of a named tuple's __new__: a spec is made of
+# hundreds of thousands of tokens.
+_new_token = functools.partial(tuple.__new__, Token)
 
 
 class _Unexpected(Exception):
@@ -93,17 +92,12 @@ class _Parser:
     def parse(self, text: str) -> ast.Module:
         states, reductions = self.tables.states, self.reductions
         state_stack, value_stack = [self.tables.start], []
+        actions = states[self.tables.start]  # the current state's
         token = None
         for token in self.tokens(text):
             kind = token.type
-            while True:
-                action = states[state_stack[-1]].get(kind)
-                if action is None:
-                    raise self.unexpected(token, state_stack)
-                if action >= 0:  # shift
-                    state_stack.append(action)
-                    value_stack.append(token)
-                    break
+            action = actions.get(kind)
+            while action is not None and action < 0:  # reduce by rule -1 - action
                 origin, size, reduce = reductions[-1 - action]
                 if size:
                     children = value_stack[-size:]
@@ -111,14 +105,22 @@ class _Parser:
                 else:
                     children = []
                 value_stack.append(reduce(children))
-                state_stack.append(states[state_stack[-1]][origin])
+                state = states[state_stack[-1]][origin]
+                state_stack.append(state)
+                actions = states[state]
+                action = actions.get(kind)
+            if action is None:
+                raise self.unexpected(token, state_stack)
+            state_stack.append(action)  # shift
+            value_stack.append(token)
+            actions = states[action]
         return self.finish(token, state_stack, value_stack)
 
     def finish(self, last: Token | None, state_stack: list, value_stack: list) -> ast.Module:
         """Reduce at the end of the text, up to the start rule's value."""
         states, end = self.tables.states, self.tables.end
         where = (last.line, last.column, last.end_line, last.end_column) if last else (1, 1, 1, 1)
-        token = _token("$END", "", *where)
+        token = Token("$END", "", *where)
         while True:
             action = states[state_stack[-1]].get("$END")
             if action is None or action >= 0:
@@ -195,11 +197,7 @@ class _Parser:
             statement_start = (kind == "_NL" or kind == "SEMICOLON"
                                or (kind == "LBRACE" and previous == "RPAR"))
             previous = kind
-            # What _token(...) makes, without its Python call: a tenth of the parse.
-            token = str.__new__(Token, value)
-            token.type, token.line, token.column = kind, first_line, column
-            token.end_line, token.end_column = end_line, end_column
-            yield token
+            yield _new_token((kind, value, first_line, column, end_line, end_column))
 
 
 def _reduction(rule: tables.Rule, builder: _ToAst):
@@ -252,7 +250,7 @@ def _unescape(text: str) -> str:
 
 
 def _number(token: Token) -> int | float:
-    text = str(token)
+    text = token.value
     return int(text) if text.isdigit() else float(text)
 
 
@@ -261,6 +259,12 @@ def _span(first, last) -> Span:
     a = _token_span(first) if isinstance(first, Token) else first.span
     b = _token_span(last) if isinstance(last, Token) else last.span
     return _new_span((a.line, a.column, b.end_line, b.end_column, None))
+
+
+def _position_of(kind: str, items: list) -> int:
+    """Where the token of terminal `kind` is among a rule's children (only tokens come
+    before it)."""
+    return next(i for i, item in enumerate(items) if item.type == kind)
 
 
 class _ToAst:
@@ -278,13 +282,13 @@ class _ToAst:
         params = tuple(i for i in items if type(i) is ast.Parameter)
         body = tuple(i for i in items if type(i) is ast.Assign)
         returns = tuple(i for i in items if type(i) is ast.Return)
-        return ast.Fragment(str(name), params, body, returns, _span(keyword, close),
+        return ast.Fragment(name.value, params, body, returns, _span(keyword, close),
                             _token_span(name))
 
     def param(self, items):  # NAME ["=" literal]
         name = items[0]
         default = _literal(items[1]) if len(items) > 1 else None
-        return ast.Parameter(str(name), default, _span(name, default or name))
+        return ast.Parameter(name.value, default, _span(name, default or name))
 
     def ret(self, items):  # RETURN value+
         return ast.Return(tuple(items[1:]), _span(items[0], items[-1]))
@@ -292,7 +296,7 @@ class _ToAst:
     def use(self, items):  # USE (STRING | NAME)
         keyword, target = items
         kind = "string" if target.type == "STRING" else "word"
-        text = _unescape(str(target)[1:-1]) if kind == "string" else str(target)
+        text = _unescape(target.value[1:-1]) if kind == "string" else target.value
         return ast.Use(text, kind, _span(keyword, target))
 
     def lines(self, items):  # [], [statements, sep] or [statements, statement, sep]
@@ -304,8 +308,8 @@ class _ToAst:
         return statements
 
     def assign(self, items):  # NAME ("," NAME)* "=" value ("," value)*
-        equals = 1 if len(items) == 3 else items.index("=")  # only tokens come before it
-        targets = tuple(ast.Name(str(n), _token_span(n)) for n in items[:equals:2])
+        equals = 1 if len(items) == 3 else _position_of("EQUAL", items)
+        targets = tuple(ast.Name(n.value, _token_span(n)) for n in items[:equals:2])
         values = tuple(items[equals + 1::2])
         return ast.Assign(targets, values, _span(targets[0], values[-1]))
 
@@ -316,27 +320,27 @@ class _ToAst:
         key, *values = items
         value = _literal(values[0]) if len(values) == 1 else \
             ast.Literal(tuple(_literal(v) for v in values), "list", _span(values[0], values[-1]))
-        return ast.Setting(str(key), value, _span(key, values[-1]), _token_span(key))
+        return ast.Setting(key.value, value, _span(key, values[-1]), _token_span(key))
 
     def number(self, items):
         return ast.Number(_number(items[0]), _token_span(items[0]))
 
     def name(self, items):
-        return ast.Name(str(items[0]), _token_span(items[0]))
+        return ast.Name(items[0].value, _token_span(items[0]))
 
     def negative(self, items):
         return ast.Number(-_number(items[1]), _span(items[0], items[1]))
 
     def string(self, items):
-        text = str(items[0])[1:-1]
+        text = items[0].value[1:-1]
         return ast.Literal(_unescape(text), "string", _token_span(items[0]))
 
     def word(self, items):
-        return ast.Literal(str(items[0]), "word", _token_span(items[0]))
+        return ast.Literal(items[0].value, "word", _token_span(items[0]))
 
     def keyword(self, items):
         name, value = items
-        return ast.Keyword(str(name), _literal(value), _span(name, value))
+        return ast.Keyword(name.value, _literal(value), _span(name, value))
 
     def args(self, items):  # [arg] or [args, ",", arg]
         if len(items) == 1:
@@ -349,7 +353,7 @@ class _ToAst:
         args = items[2] if len(items) > 3 else ()
         keywords = tuple(a for a in args if type(a) is ast.Keyword)
         positional = tuple(a for a in args if type(a) is not ast.Keyword) if keywords else tuple(args)
-        return ast.Call(str(op), positional, keywords, _span(op, close), _token_span(op))
+        return ast.Call(op.value, positional, keywords, _span(op, close), _token_span(op))
 
     def paren(self, items):  # "(" expression ")"
         return items[1]
@@ -384,7 +388,7 @@ def _syntax_diagnostic(err: _Unexpected, text: str) -> Diagnostic:
         return Diagnostic("E002", f"'{char}' is never closed", Span.point(line, col),
                           help=f"expected {expected} before {found} at {where[0]}:{where[1]}")
     return Diagnostic("E001", f"expected {expected}, found {found}",
-                      Span.point(where[0], where[1], len(str(token or "")) or 1),
+                      Span.point(where[0], where[1], len(token.value) or 1),
                       help=_reserved_help(token, expected))
 
 
@@ -392,9 +396,9 @@ _KEYWORDS = {"TRAIN": "starts the train block", "FRAGMENT": "starts a fragment",
              "USE": "brings in another file's fragments", "RETURN": "ends a fragment's body"}
 
 
-def _reserved_help(token, expected: str) -> str | None:
+def _reserved_help(token: Token, expected: str) -> str | None:
     """A keyword written where a statement starts, as a name: say what it is for."""
-    kind = token.type if token is not None else None
+    kind = token.type
     if expected == "'{'":  # `train` as a name, the parser then wanting its block
         kind = "TRAIN"
     elif kind not in _KEYWORDS or "a name" not in expected:
@@ -411,8 +415,8 @@ def _bad_character(err: _BadCharacter, text: str) -> Diagnostic:
     return Diagnostic("E001", f"unexpected character {shown}", span)
 
 
-def _token_position(token: Token | None, text: str) -> tuple[int, int]:
-    if token is not None and token.type != "$END" and token.line is not None:
+def _token_position(token: Token, text: str) -> tuple[int, int]:
+    if token.type != "$END":
         return token.line, token.column
     lines = text.split("\n")
     while len(lines) > 1 and not lines[-1].strip():  # on the last line with text on it
@@ -420,10 +424,8 @@ def _token_position(token: Token | None, text: str) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
-def _describe_token(token: Token | None) -> str:
-    if token is None or token.type in ("_NL", "$END"):
-        return _WORDS[token.type if token is not None else "$END"]
-    return repr(str(token))
+def _describe_token(token: Token) -> str:
+    return _WORDS[token.type] if token.type in ("_NL", "$END") else repr(token.value)
 
 
 def _expected_words(err: _UnexpectedToken) -> str:
