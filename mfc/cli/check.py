@@ -148,22 +148,27 @@ def _grouped(program):
     """(depth, node or _Group) in summary order: the nodes in order, each call where its
     first node is, holding its nodes."""
     top, groups = [], {}
-
-    def group_of(name):  # the call's group, created in its parent where first needed
-        if name is None:
-            return top
-        if name not in groups:
-            groups[name] = _Group(program.calls[name])
-            group_of(program.calls[name].parent).append(groups[name])
-        return groups[name].items
-
     for node in program.nodes.values():
-        group_of(node.call).append(node)
+        _items_of(node.call, program, top, groups).append(node)
+    return list(_walk(top, 0))
 
-    def walk(items, depth):
-        for item in items:
-            yield depth, item
-            if isinstance(item, _Group):
-                yield from walk(item.items, depth + 1)
 
-    return list(walk(top, 0))
+# (Module functions, not closures: a closure that calls itself is a reference cycle,
+# which kept the whole program alive until the cycle collector found it.)
+
+def _items_of(call, program, top: list, groups: dict) -> list:
+    """The items of `call`'s group (None: the top level's), the group created in its
+    parent's where first needed."""
+    if call is None:
+        return top
+    if call not in groups:
+        groups[call] = _Group(program.calls[call])
+        _items_of(program.calls[call].parent, program, top, groups).append(groups[call])
+    return groups[call].items
+
+
+def _walk(items: list, depth: int):
+    for item in items:
+        yield depth, item
+        if isinstance(item, _Group):
+            yield from _walk(item.items, depth + 1)
