@@ -57,12 +57,18 @@ def emit(model, note=None, **overrides) -> Emitted:
 def data_arrays(fed: dict, preprocessing) -> dict:
     """The prepared rows a script trains on, by part and Input (`train/X`), and the
     preprocessing its model file keeps (`preprocessing/mean`, `preprocessing/std`)."""
-    arrays = {f"{part}/{slot.name}": array for part in ("train", "validation")
-              if fed[part] for slot, array in fed[part].items()}
+    arrays = {f"{part}/{slot.name}": _without_ones(slot, array)
+              for part in ("train", "validation") if fed[part]
+              for slot, array in fed[part].items()}
     if preprocessing is not None and preprocessing.standardized:
         arrays["preprocessing/mean"] = preprocessing.mean
         arrays["preprocessing/std"] = preprocessing.std
     return arrays
+
+
+def _without_ones(slot, array):
+    """The rows as prepared: the script adds the column of ones a folding Linear reads."""
+    return array[:, :-1] if isinstance(slot, generated.WithOnes) else array
 
 
 def _validation_code(network, fed) -> str | None:
@@ -162,6 +168,8 @@ def _constants(model, settings, network, inputs, validation: bool, training: str
         f"SEED = {settings.seed!r}",
         f"DTYPE = {network.dtype.name!r}",
         f"INPUTS = {tuple(inputs)!r}  # fed from the data file",
+        f"FOLDED = {tuple(n.name for n in getattr(network, 'folded', {}))!r}  "
+        "# read by Linears that fold their bias: [X, 1]·[W; b]",
         f"VALIDATION = {validation!r}",
         f"PARAMS = {tuple(network.layout)!r}",
         f"NOISE = {generated.NOISE in training!r}  # Dropout draws its noise while training",
@@ -231,6 +239,7 @@ class Slot:
 def train(data):
     """Train from the start; print each epoch's line; return (theta, history): with
     validation rows, the best epoch's params when restore_best (or patience) asks."""
+    data = with_ones(data)
     theta, grad = initial_params()
     slots = {name: Slot() for name in INPUTS}
     noise = Noise(SEED) if NOISE else None
@@ -285,6 +294,16 @@ def train(data):
         print(f"The best epoch's params kept: epoch {stopping.best_epoch}, validation loss "
               f"{number(stopping.best)}", file=sys.stderr)
     return theta, history
+
+
+def with_ones(data) -> dict:
+    """The data with a column of ones after the rows of each Input in FOLDED."""
+    def folded(key):
+        part, _, name = key.partition("/")
+        return part in ("train", "validation") and name in FOLDED
+
+    return {key: np.hstack([rows, np.ones((len(rows), 1), rows.dtype)]) if folded(key)
+            else rows for key, rows in data.items()}
 
 
 def param_views(theta) -> dict:

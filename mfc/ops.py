@@ -111,6 +111,7 @@ class Op:
     optional = 0  # how many of the last operands a call may leave out (Linear's b)
     trailing_dims = False  # whether dims follow the operands, as in Reshape(x, 8, 8)
     random = False  # draws noise while training: forward and backward take `noise=`
+    folds_bias = False  # Linear's generated code may fold its bias (`folded_forward_code`)
     target: int | None = None  # a loss's operand that holds the targets
     labels = False  # whether those targets are class labels (indices into the scores)
 
@@ -1241,6 +1242,7 @@ class Linear(Op):
     than numpy's sum down the rows)"""
 
     name, operands, optional = "Linear", ("X", "W", "b"), 1
+    folds_bias = True  # generated code may read X with a column of ones: see below
 
     def shape(self, s, node, x, w, b=None):
         if not (s.rank(node, x, 2) and s.rank(node, w, 2)):
@@ -1270,6 +1272,12 @@ class Linear(Op):
 
     def forward_code(self, c, attrs, out, x, w, b=None):
         c.line(f"dot({x}, {w}, out={out})" + ("" if b is None else f"; add({out}, {b}, out={out})"))
+        return out
+
+    def folded_forward_code(self, c, out, xa, wb):
+        """y = [X, 1]·[W; b], for `xa` the data with a column of ones and `wb` W's
+        entries followed by b's (mfc.backends.generated.WithOnes)."""
+        c.line(f"dot({xa}, {wb}, out={out})  # [X, 1]·[W; b]")
         return out
 
     def backward_code(self, c, attrs, g, out, x, w, b=None, into=(None, None, None)):

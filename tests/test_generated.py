@@ -93,7 +93,8 @@ def test_the_generated_step_is_readable_numpy_named_after_the_spec():
     text = mfc.load(SPECS[[p.name for p in SPECS].index("regressor.mf")]).explain()
     assert "def step():" in text
     assert "# l1 = Linear(X, W1, b1)  (11, 10)" in text  # the spec's names, the batch's shape
-    assert "dot(X, W1, out=l1)" in text
+    assert "dot(X, W1_b1, out=l1)" in text  # the bias folded: X carries a column of ones
+    assert "W1_b1 = theta[0:110].reshape((11, 10))" in text
     assert "W1 = theta[0:100].reshape((10, 10))" in text
     assert "subtract(theta, optimizer.step, out=theta)" in text  # plain SGD, written out
     assert "update()" not in text
@@ -104,6 +105,27 @@ def test_an_update_other_than_plain_sgd_is_the_optimizers():
     for settings in (dict(optimizer="adam"), dict(clip_norm=1.0), dict(weight_decay=0.1)):
         text = model.explain(**settings)
         assert "optimizer.update()" in text and "subtract(theta" not in text, settings
+
+
+@pytest.mark.parametrize("text, folded", [
+    ("W, b = Param(3, 2), Param(2)\ncost = MSE(y, Linear(X, W, b))", True),
+    ("W = Param(3, 2)\nc = Param(1)\nb = Param(2)\ncost = MSE(y, Linear(X, W, b)) + Sum(c)",
+     False),  # b's entries not right after W's
+    ("W, b = Param(3, 2), Param(2)\ncost = MSE(y, Linear(X, W)) + Sum(b)", False),  # no bias
+    ("W, b = Param(3, 2), Param(2)\ncost = MSE(y, Linear(X, W, b)) + Sum(X)", False),  # X read
+])                                                                  # by another op too
+def test_an_input_read_only_by_linears_with_their_bias_after_w_folds_it(text, folded):
+    model = mfc.compile("X, y = Input(_, 3), Input(_, 2)\n" + text, backend="numpy")
+    network = model.network()
+    assert bool(network.folded) == folded
+    rng = np.random.default_rng(0)
+    feed = {"X": rng.standard_normal((5, 3)), "y": rng.standard_normal((5, 2))}
+    slots = network.checked_slots(feed)
+    assert next(iter(slots.values())).shape == (5, 3 + folded)  # X with its column of ones
+    reference = mfc.compile("X, y = Input(_, 3), Input(_, 2)\n" + text,
+                            backend="miniflow").network()
+    reference.theta[...] = network.theta[...] = rng.standard_normal(network.theta.shape)
+    assert network.evaluate(slots)[0] == reference.forward(feed)["cost"]
 
 
 def test_the_lowering_is_miniflows():

@@ -22,6 +22,7 @@ the node runtime, without its Python per node: the losses and params are those o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class Source:
 
     text: str
     functions: tuple[str, ...]
+    folded: bool = False  # the Inputs read from `checked_slots`' slots (see WithOnes)
     code: object = field(default=None, repr=False)  # the compiled text, once compiled
 
     def build(self, network, sample=None, optimizer=None) -> dict:
@@ -52,36 +54,67 @@ class Source:
             self.code = compile(self.text, "<mfc generated step>", "exec")
         scope = numpy_namespace()
         exec(self.code, scope)  # noqa: S102: our own generated source
-        slots = {node.name: node for node in network.inputs}
+        slots = {node.name: network.slot(node, self.folded) for node in network.inputs}
         slots[NOISE] = network.noise  # what Dropout draws from (mfc.backends.miniflow.Noise)
         return scope["build"](network.theta, network.grad, slots, sample, optimizer)
 
 
+class WithOnes:
+    """The slot of an Input whose every reader is a Linear that folds its bias into its
+    weights (`folding`): its value is the batch with a column of ones appended, which
+    `checked_slots` adds once to the whole data, so that each reader is one product
+    [X, 1]·[W; b] and its weights' and bias' gradients one product [X, 1]ᵀ·g."""
+
+    def __init__(self, node):
+        self.node, self.name, self.value = node, node.name, None
+
+    def __repr__(self) -> str:
+        return f"<WithOnes {self.name}>"
+
+
 class Network(miniflow.Network):
     """A lowered program whose passes run as generated numpy (see the module's
-    docstring); everything else (params, feeds, checks) is the MiniFlow network's."""
+    docstring); everything else (params, feeds, checks) is the MiniFlow network's, but
+    for the slots of the Inputs whose readers fold their bias (`WithOnes`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._sources: dict[tuple, Source] = {}
         self._passes: dict = {}
+        self.folded = {node: WithOnes(node) for node in folding(self)}
+
+    # -- slots
+
+    def checked_slots(self, values: dict) -> dict:
+        """As the MiniFlow network's, but an Input whose readers fold their bias gets a
+        `WithOnes` slot and its array a column of ones."""
+        checked = super().checked_slots(values)
+        return {self.slot(node, True): _with_ones(array) if node in self.folded else array
+                for node, array in checked.items()}
+
+    def slot(self, node, folded: bool):
+        """Where the passes read `node`'s value: its `WithOnes` slot in the passes over
+        `checked_slots`' arrays (`folded`: training, validation), else the node."""
+        return self.folded.get(node, node) if folded else node
 
     # -- code, per signature
 
-    def signature(self) -> tuple:
-        return tuple((n.name, n.value.shape, n.value.dtype.str)
-                     for n in self.inputs if n.value is not None)
+    def signature(self, folded: bool = True) -> tuple:
+        slots = [self.slot(n, folded) for n in self.inputs]
+        return (folded,) + tuple((s.name, s.value.shape, s.value.dtype.str)
+                                 for s in slots if s.value is not None)
 
-    def source(self, names=(), plain: bool = False) -> Source:
+    def source(self, names=(), plain: bool = False, folded: bool = True) -> Source:
         """The generated code for the Inputs' current values (written on the first
         run of their shapes), with `evaluate` returning the values of `names` too, and
-        `step` writing the update out when it is `plain` (see `write`)."""
-        return _kept(self._sources, (self.signature(), tuple(names), plain),
-                     lambda: write(self, names, plain=plain))
+        `step` writing the update out when it is `plain` (see `write`); reading the
+        slots `checked_slots` gives when `folded`, else the nodes (the API's feeds)."""
+        return _kept(self._sources, (self.signature(folded), tuple(names), plain),
+                     lambda: write(self, names, plain=plain, folded=folded))
 
-    def _functions(self, names=()) -> dict:
-        return _kept(self._passes, (self.signature(), tuple(names)),
-                     lambda: self.source(names).build(self))
+    def _functions(self, names=(), folded: bool = True) -> dict:
+        return _kept(self._passes, (self.signature(folded), tuple(names)),
+                     lambda: self.source(names, folded=folded).build(self))
 
     # -- what the training loop asks of a backend
 
@@ -116,14 +149,14 @@ class Network(miniflow.Network):
         if isinstance(feed, dict) and {n.name for n in self.inputs} - set(feed):
             return super().forward(feed)  # an Input missing: what does not need it, node by node
         self._set(feed, self.all_plan)
-        values = self._functions()["forward"]()
+        values = self._functions(folded=False)["forward"]()
         leaves = {n.name: n.value for n in self.nodes.values()
                   if isinstance(n, miniflow.Leaf) and n.value is not None}
         return {name: np.array(value, copy=True) for name, value in {**leaves, **values}.items()}
 
     def gradients(self, feed: dict) -> dict[str, np.ndarray]:
         self._set(feed, self.loss_plan)
-        self._functions()["loss_and_gradients"]()
+        self._functions(folded=False)["loss_and_gradients"]()
         return {name: self.nodes[name].total.copy() for name in self.params}
 
     def _set(self, feed: dict, plan) -> None:
@@ -149,6 +182,43 @@ def _nothing() -> None:
     pass
 
 
+def _with_ones(array: np.ndarray) -> np.ndarray:
+    return np.hstack([array, np.ones((len(array), 1), array.dtype)])
+
+
+@lru_cache(maxsize=64)
+def _fold_is_exact(rows: int, k: int, n: int, dtype: str) -> bool:
+    """Whether this BLAS gives [X, 1]·[W; b] the bits of X·W + b for these shapes: it
+    does when it sums each row's products in order, the bias's last (OpenBLAS's kernels
+    do, for every spec in specs/). Only then does the fold keep the step equal to the
+    node runtime's, so it is checked once per shape, on random numbers."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((rows, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    return np.array_equal(np.dot(_with_ones(x), np.vstack([w, b])), np.dot(x, w) + b)
+
+
+def folding(network: miniflow.Network) -> list:
+    """The Inputs whose every reader is a Linear that can fold its bias into its
+    weights: one that reads the Input as its data, with a bias, W and b Params whose
+    entries lie one after the other in theta (as `W, b = Param(k, n), Param(n)` lays
+    them out), so that [W; b] is one view of theta. (Their gradients are computed as
+    the node runtime computes them: [X, 1]ᵀ·g would sum db in another order.)"""
+    return [node for node in network.inputs if node.outbound_nodes and
+            all(_folds_bias(network, reader, node) for reader in node.outbound_nodes)]
+
+
+def _folds_bias(network, linear, x) -> bool:
+    if not linear.op.folds_bias or len(linear.inbound_nodes) != 3:
+        return False
+    data, w, b = linear.inbound_nodes
+    if data is not x or w is b or not all(isinstance(p, miniflow.ParamNode) for p in (w, b)):
+        return False
+    (w_start, w_shape), (b_start, b_shape) = network.layout[w.name], network.layout[b.name]
+    return len(w_shape) == 2 and b_start == w_start + w_shape[0] * w_shape[1] \
+        and tuple(b_shape) == (w_shape[1],)
+
+
 def _reads(plan, node) -> bool:
     return any(node in n.inbound_nodes for n in plan)
 
@@ -156,11 +226,19 @@ def _reads(plan, node) -> bool:
 # ---------------------------------------------------------------- writing the code
 
 
-def write(network: miniflow.Network, names=(), only=None, plain: bool = False) -> Source:
+def write(network: miniflow.Network, names=(), only=None, plain: bool = False,
+          folded: bool = True) -> Source:
     """The generated code of `network` for its Inputs' current values: every pass, or
     those named in `only`. `step` ends with `optimizer.update()`, or with plain SGD's
-    two calls written out when `plain` (mfc.train.optim.SGD.is_plain)."""
-    return _Writer(network).source(names, only, plain)
+    two calls written out when `plain` (mfc.train.optim.SGD.is_plain). With `folded`,
+    the Inputs are read from the slots `checked_slots` gives, and the Linears that
+    read a `WithOnes` slot fold their bias."""
+    folds = getattr(network, "folded", {}) if folded else {}
+    for node, slot in folds.items():  # the node runtime, which sizes buffers, reads X
+        node.value = None if slot.value is None else slot.value[:, :-1]
+    source = _Writer(network, folds).source(names, only, plain)
+    source.folded = folded
+    return source
 
 
 def explain(network: miniflow.Network, slots: dict | None, batch_size: int,
@@ -175,8 +253,8 @@ def explain(network: miniflow.Network, slots: dict | None, batch_size: int,
 class _Writer:
     """Writes each node's forward and backward code once, then the passes from them."""
 
-    def __init__(self, network: miniflow.Network):
-        self.net = network
+    def __init__(self, network: miniflow.Network, folds: dict):
+        self.net, self.folds = network, folds
         self.c = Emitter(Names(["build", "theta", "grad", "slots", "sample", "optimizer",
                                 "update", "loss"]), network.dtype.name)
         self.value: dict = {}  # node → Var of its value
@@ -203,6 +281,8 @@ class _Writer:
                 self.value[node] = node.op.forward_code(c, node.attrs, None)
             elif node.op.kind == "data" and node in self.shapes:
                 shape, dtype = self.shapes[node]
+                if node in self.folds:  # with its column of ones
+                    shape = shape[:-1] + (shape[-1] + 1,)
                 slot = c.define(f"{node.name}_slot", f"slots[{node.name!r}]", ())
                 var = c.local(node.name, shape, dtype)
                 self.value[node] = var
@@ -211,12 +291,35 @@ class _Writer:
     def _forward(self, node) -> None:
         shape, dtype = self.shapes[node]
         out = self.c.temp(shape, dtype, hint=node.name)
-        xs = [self.value[i] for i in node.inbound_nodes]
-        self.value[node] = node.op.forward_code(self.c, node.attrs, out, *xs,
-                                                **self._noise(node))
+        if self._folding(node) and _fold_is_exact(*self.shapes[node.inbound_nodes[0]][0],
+                                                  shape[1], dtype):
+            self.value[node] = node.op.folded_forward_code(
+                self.c, out, self.value[node.inbound_nodes[0]], self._stacked(node))
+        else:
+            xs = [self._unfolded(i) for i in node.inbound_nodes]
+            self.value[node] = node.op.forward_code(self.c, node.attrs, out, *xs,
+                                                    **self._noise(node))
         self.forward_code[node] = [f"# {node.name} = {node.op.name}"
                                    f"({', '.join(i.name for i in node.inbound_nodes)})"
                                    f"  {shape}"] + self.c.take_lines()
+
+    def _folding(self, node) -> bool:
+        """Whether `node` is a Linear that folds its bias (it reads a WithOnes slot)."""
+        return bool(node.inbound_nodes) and node.inbound_nodes[0] in self.folds
+
+    def _unfolded(self, node) -> Var:
+        """The value of `node` without the column of ones a WithOnes slot adds."""
+        var = self.value[node]
+        if node not in self.folds:
+            return var
+        return Var(f"{var}[:, :-1]", self.shapes[node][0], var.dtype)  # a view, in place
+
+    def _stacked(self, linear) -> Var:
+        """[W; b] of a Linear that folds its bias: one view of theta."""
+        _, w, b = linear.inbound_nodes
+        start, (k, n) = self.net.layout[w.name]
+        return self.c.define(f"{w.name}_{b.name}", f"theta[{start}:{start + (k + 1) * n}]"
+                             f".reshape({(k + 1, n)!r})", (k + 1, n))
 
     def _noise(self, node) -> dict:
         """For an op active only while training: its draw (None outside training), as
@@ -273,7 +376,7 @@ class _Writer:
                      self.c.temp(self.shapes[n][0], self.shapes[n][1], hint=f"d_{n.name}")
                      if n in self.net.needs_grad else None
                      for i, n in enumerate(node.inbound_nodes))
-        xs = [self.value[i] for i in node.inbound_nodes]
+        xs = [self._unfolded(i) for i in node.inbound_nodes]
         noise = {"noise": self.noise[node]} if node in self.noise else {}
         grads = node.op.backward_code(self.c, node.attrs, g, self.value[node], *xs, into=into,
                                       **noise)
