@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import mfc  # noqa: E402
 from mfc import backends, data, settings as train_settings  # noqa: E402
+from mfc.backends import generated  # noqa: E402
 from mfc.train.loop import Trainer  # noqa: E402
 
 LESSON = """
@@ -114,6 +115,13 @@ def torch_step(net: str, batch: int, rate: float, arrays: dict):
     return step
 
 
+def prepared_rows(trainer) -> dict:
+    """The training rows mfc samples from, by Input name, as prepared (without the
+    column of ones the numpy backend adds for Linears that fold their bias)."""
+    return {slot.name: source[:, :-1] if isinstance(slot, generated.WithOnes) else source
+            for slot, source in zip(trainer.sample.nodes, trainer.sample.sources)}
+
+
 def contenders(net: str, batch: int, handtuned) -> dict:
     text, sampling, rate, _, factory = NETS[net]
     settings = dict(batch_size=batch, sampling=sampling, learning_rate=rate)
@@ -123,8 +131,7 @@ def contenders(net: str, batch: int, handtuned) -> dict:
     if handtuned is not None:
         steps["hand-tuned"] = getattr(handtuned, factory)(batch_size=batch, sampling=sampling,
                                                           lr=rate).step
-    arrays = {node.name: source for node, source in zip(trainer.sample.nodes,
-                                                        trainer.sample.sources)}
+    arrays = prepared_rows(trainer)
     try:
         steps["torch eager"] = torch_step(net, batch, rate, arrays)
     except ImportError:

@@ -21,7 +21,7 @@ def test_the_handtuned_loop_gives_mfcs_losses(net, batch, backend):
     text, sampling, rate, _, factory = step_bench.NETS[net]
     step, trainer = step_bench.mfc_step(text, backend, batch_size=batch, sampling=sampling,
                                         learning_rate=rate)
-    X, y = trainer.sample.sources
+    X, y = step_bench.prepared_rows(trainer).values()
     loop = getattr(handtuned, factory)(batch_size=batch, sampling=sampling, lr=rate,
                                        data=(X, y), theta=trainer.network.theta.copy())
     steps = 2 * trainer.sample.steps + 3  # into a third epoch: each epoch draws alike
