@@ -10,6 +10,7 @@ import pytest
 
 from conftest import CASES, case_ids, op_spec
 import mfc
+from mfc.backends import generated
 from mfc.ops import LEAF_KINDS, OPS
 from mfc.settings import OPTIMIZERS, SAMPLINGS
 
@@ -140,8 +141,9 @@ def test_torch_steps_equal_numpy_steps_along_the_regressor_run():
     torch_slots = {n.name: n for n in torch_net.inputs}
     for _ in range(25 * trainer.steps):
         trainer.sample()
-        for slot in numpy_net.inputs:
-            torch_slots[slot.name].value = slot.value
+        for slot in trainer.sample.nodes:  # numpy's slots: X with a column of ones
+            torch_slots[slot.name].value = slot.value[:, :-1] \
+                if isinstance(slot, generated.WithOnes) else slot.value
         torch_net.theta[...] = numpy_net.theta
         numpy_net.ready()
         loss = numpy_net.loss_and_gradients()
