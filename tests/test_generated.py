@@ -96,8 +96,18 @@ def test_the_generated_step_is_readable_numpy_named_after_the_spec():
     assert "dot(X, W1_b1, out=l1)" in text  # the bias folded: X carries a column of ones
     assert "W1_b1 = theta[0:110].reshape((11, 10))" in text
     assert "W1 = theta[0:100].reshape((10, 10))" in text
-    assert "subtract(theta, optimizer.step, out=theta)" in text  # plain SGD, written out
-    assert "update()" not in text
+    assert "rate = optimizer.rate" in text  # plain SGD: the rate folded into the gradient
+    assert "subtract(theta, grad, out=theta)" in text and "update()" not in text
+
+
+@pytest.mark.parametrize("backend", ["numpy", "miniflow"])
+def test_the_rate_folded_into_the_gradient_trains_as_sgd_does(backend):
+    """Plain SGD folds the rate into the loss's gradient (θ ← θ − grad); a clip that
+    never clips makes the same steps through the optimizer, rounded otherwise."""
+    spec = SPECS[[p.name for p in SPECS].index("iris.mf")]
+    folded = run(spec, backend, epochs=5)
+    through_the_optimizer = run(spec, backend, epochs=5, clip_norm=1e9)
+    assert_same_runs(folded, through_the_optimizer, rtol=1e-9)
 
 
 def test_an_update_other_than_plain_sgd_is_the_optimizers():

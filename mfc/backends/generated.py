@@ -31,6 +31,7 @@ from mfc.codegen import Emitter, Names, Var, link, numpy_namespace, setup_lines
 
 _KEPT_SIGNATURES = miniflow._KEPT_SIGNATURES
 NOISE = "#noise"  # the slot of the network's Noise: no node's name starts with '#'
+RATE = "rate"  # d(loss)/d(loss) of a loss op: 1.0, or the learning rate folded in
 
 
 def lower(program, dtype: str | None = None, seed: int | None = None) -> "Network":
@@ -256,7 +257,7 @@ class _Writer:
     def __init__(self, network: miniflow.Network, folds: dict):
         self.net, self.folds = network, folds
         self.c = Emitter(Names(["build", "theta", "grad", "slots", "sample", "optimizer",
-                                "update", "loss"]), network.dtype.name)
+                                "update", "loss", RATE]), network.dtype.name)
         self.value: dict = {}  # node → Var of its value
         self.reads: dict = {}  # Input node → (Var, the line that reads it from its slot)
         self.forward_code: dict = {}  # op node → lines
@@ -360,6 +361,8 @@ class _Writer:
         there is one; ones for the loss itself)."""
         c, shape = self.c, self.shapes[node][0]
         shares = [contribution[consumer, node] for consumer in node.consumers]
+        if not shares and node.op.is_loss:  # a number, 1.0 or the rate (see `source`)
+            return Var(RATE, shape, c.dtype)
         if not shares:
             return c.constant("seed", f"ones({tuple(shape)!r}, {c.dtype!r})", shape, ones=True)
         if len(shares) == 1:
@@ -394,15 +397,13 @@ class _Writer:
         loss = self.value[net.loss]
         forward = self._body(net.loss_plan)
         finite = [f"loss = {loss}.item()", "if not isfinite(loss):", "    return loss"]
-        # SGD written out, as optim.SGD._step makes it: the same two calls, without the
-        # method calls that lead to them
-        update = (["multiply(grad, optimizer.rate, out=optimizer.step); "
-                   "subtract(theta, optimizer.step, out=theta)"] if plain
-                  else ["optimizer.update()"])
+        seed, update = self._update(plain)
+        unseeded = [f"{RATE} = 1.0"] if self._seeded() else []
         functions = {
-            "step": ["sample()"] + forward + finite + self.backward_lines + update
+            "step": ["sample()"] + forward + finite + seed + self.backward_lines + update
             + ["return loss"],
-            "loss_and_gradients": forward + finite + self.backward_lines + ["return loss"],
+            "loss_and_gradients": forward + finite + unseeded + self.backward_lines
+            + ["return loss"],
             "evaluate": forward + [f"return {loss}.item(), ("
                                    + "".join(f"{self.value[net.nodes[n]]}, " for n in names)
                                    + ")"],
@@ -413,6 +414,24 @@ class _Writer:
         if only is not None:
             functions = {name: functions[name] for name in only}
         return Source(_factory(self.c.setup, functions), tuple(functions))
+
+    def _seeded(self) -> bool:
+        """Whether the backward pass starts from the number `rate` (a loss op's)."""
+        return self.net.loss.op.is_loss and bool(self.backward_lines)
+
+    def _update(self, plain: bool) -> tuple[list[str], list[str]]:
+        """The step's seed of the backward pass, and its update: plain SGD with the
+        rate folded into the seed (as the node runtime folds it: `folds_rate`) is one
+        subtraction; plain SGD otherwise its two calls written out, as optim.SGD._step
+        makes them (without the method calls that lead there); else the optimizer's."""
+        unseeded = [f"{RATE} = 1.0"] if self._seeded() else []
+        if plain and self._seeded():
+            return [f"{RATE} = optimizer.rate  # folded into the gradient"], \
+                ["subtract(theta, grad, out=theta)"]
+        if plain:
+            return unseeded, ["multiply(grad, optimizer.rate, out=optimizer.step); "
+                              "subtract(theta, optimizer.step, out=theta)"]
+        return unseeded, ["optimizer.update()"]
 
     def _body(self, plan) -> list[str]:
         reads = [line for node, line in self.reads.items() if _reads(plan, node)]

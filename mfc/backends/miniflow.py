@@ -449,24 +449,37 @@ class Network:
         self._passes = ([n.forward for n in self.loss_plan],
                         [n.backward for n in self.backward_plan])
 
-    def loss_and_gradients(self) -> float:
+    def loss_and_gradients(self, seed: float = 1.0) -> float:
         """Forward at the Inputs' current values, then backward: the loss, with every
         param's gradient in `grad` (left as it was when the loss is not finite: no
-        update should follow)."""
+        update should follow). `seed` is d(loss)/d(loss), 1 but when the learning rate
+        is folded in (`folds_rate`: then `grad` holds the rate times the gradient)."""
         forward, backward = self._passes
         for run in forward:
             run()
         loss = self.loss.value.item()
         if math.isfinite(loss):
+            if self.loss.seed is not None:
+                self.loss.seed.fill(seed)
             for run in backward:
                 run()
         return loss
 
+    def folds_rate(self, optimizer) -> bool:
+        """Whether a training step seeds the backward pass with the learning rate, so
+        that `grad` holds η·g and plain SGD is θ ← θ − grad, one subtraction: for plain
+        SGD (`optimizer.plain`) and a loss op, whose gradient takes its seed as a
+        number (`float(g)`), so that every backend folding it computes the same."""
+        return optimizer.plain and self.loss.op.is_loss
+
     def step_function(self, sample, optimizer):
         """One whole training step: `sample()` (if given: it sets the Inputs' values),
-        forward and backward, then `optimizer.update()` when the loss is finite; returns
-        the loss."""
+        forward and backward, then the update when the loss is finite
+        (`optimizer.update()`, or θ ← θ − grad with the rate folded in: `folds_rate`);
+        returns the loss."""
         self.ready()
+        if self.folds_rate(optimizer):
+            return self._folded_step(sample, optimizer)
         loss_and_gradients, update = self.loss_and_gradients, optimizer.update
 
         def step() -> float:
@@ -475,6 +488,19 @@ class Network:
             loss = loss_and_gradients()
             if math.isfinite(loss):
                 update()
+            return loss
+
+        return step
+
+    def _folded_step(self, sample, optimizer):
+        loss_and_gradients, theta, grad = self.loss_and_gradients, self.theta, self.grad
+
+        def step() -> float:
+            if sample is not None:
+                sample()
+            loss = loss_and_gradients(optimizer.rate)
+            if math.isfinite(loss):
+                np.subtract(theta, grad, out=theta)
             return loss
 
         return step

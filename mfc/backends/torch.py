@@ -325,6 +325,9 @@ class Network(miniflow.Network):
 
     # -- what the training loop asks of a backend
 
+    def folds_rate(self, optimizer) -> bool:
+        return False  # autograd seeds the backward pass with 1
+
     def ready(self) -> None:
         pass  # nothing to prepare: the module takes any batch shape (`step_function`,
         # the MiniFlow network's, calls it, then this network's `loss_and_gradients`)

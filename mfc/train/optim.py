@@ -59,8 +59,9 @@ class SGD:
     @classmethod
     def is_plain(cls, settings) -> bool:
         """Whether the update is θ ← θ − η·g and nothing else (SGD, no clipping, no L2
-        term): two ufunc calls a backend may write out in its own step, as `_step`
-        makes them (η from `rate`, η·g into `step`), sparing the calls that lead there."""
+        term), which a backend may make in its own step: with η folded into the loss's
+        gradient (η·g in `grad`: θ ← θ − grad), or as `_step` makes it (η from `rate`,
+        η·g into `step`), sparing the calls that lead there."""
         return cls.plain_rule and settings.clip_norm is None and not settings.decay_in_force
 
     def update(self) -> None:
