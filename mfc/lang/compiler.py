@@ -103,5 +103,5 @@ def _plain(dims, shape):
     """A shape as plain data: ints, 'N' for the batch, '?' for what the data will say."""
     if shape is None:
         return None
-    return tuple(d if isinstance(d, int) else
-                 (v if isinstance(v := dims.get(d), int) else dims.show(d)) for d in shape)
+    return tuple([d if isinstance(d, int) else
+                  (v if isinstance(v := dims.get(d), int) else dims.show(d)) for d in shape])

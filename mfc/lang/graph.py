@@ -390,6 +390,8 @@ class _Builder:
         (`Dropout(h, 0.5)`) first; for an op with trailing dims (`Reshape(x, _, 64)`),
         those dims."""
         attrs: dict = {}
+        if not extras and not call.keywords and not op.trailing_dims:  # most calls
+            return attrs
         if op.trailing_dims:
             attrs.update(self.trailing_dims(extras, scope))
             extras = ()
