@@ -10,7 +10,7 @@ def format_shape(shape, unknown: str = "?") -> str:
     """`(N, 10)`, `(10,)`, `()`; `unknown` when the shape itself is not known (None)."""
     if shape is None:
         return unknown
-    inner = ", ".join(str(d) for d in shape)
+    inner = ", ".join(map(str, shape))
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 

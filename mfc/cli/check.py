@@ -118,7 +118,7 @@ def summary(program) -> str:
     lines = [f"{program.filename}: ok, {len(program.nodes)} nodes, {loss}"
              + _outputs(program.outputs)]
     for row in rows:
-        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        lines.append("  " + "  ".join(map(str.ljust, row, widths)).rstrip())
     total = program.trainable_count
     lines.append(f"  trainable parameters: {total:,}" if total is not None else
                  "  trainable parameters: known once the data is read")

@@ -170,7 +170,7 @@ class ShapeRules:
     def visit(self, node: Node) -> None:
         name = node.name
         operands = [self.operands.get(i) for i in node.inputs]
-        if node.op is None or None in operands or self.failed.intersection(node.inputs):
+        if node.op is None or None in operands or not self.failed.isdisjoint(node.inputs):
             shape = None
             self.failed.add(name)
         elif any(o.shape is None for o in operands):
