@@ -48,9 +48,13 @@ class Source:
     text: str
     functions: tuple[str, ...]
     folded: bool = False  # the Inputs read from `checked_slots`' slots (see WithOnes)
+    sampled: tuple | None = None  # the Inputs `step` takes from `sample.next()`, in order
     code: object = field(default=None, repr=False)  # the compiled text, once compiled
 
     def build(self, network, sample=None, optimizer=None) -> dict:
+        if self.sampled and tuple(slot.name for slot in sample.nodes) != self.sampled:
+            raise ValueError(f"the step takes {self.sampled} from its sampler, which holds "
+                             f"{tuple(slot.name for slot in sample.nodes)}")  # a bug
         if self.code is None:
             self.code = compile(self.text, "<mfc generated step>", "exec")
         scope = numpy_namespace()
@@ -105,13 +109,14 @@ class Network(miniflow.Network):
         return (folded,) + tuple((s.name, s.value.shape, s.value.dtype.str)
                                  for s in slots if s.value is not None)
 
-    def source(self, names=(), plain: bool = False, folded: bool = True) -> Source:
+    def source(self, names=(), plain: bool = False, folded: bool = True,
+               sampled: bool = False) -> Source:
         """The generated code for the Inputs' current values (written on the first
         run of their shapes), with `evaluate` returning the values of `names` too, and
-        `step` writing the update out when it is `plain` (see `write`); reading the
-        slots `checked_slots` gives when `folded`, else the nodes (the API's feeds)."""
-        return _kept(self._sources, (self.signature(folded), tuple(names), plain),
-                     lambda: write(self, names, plain=plain, folded=folded))
+        `plain`, `folded` and `sampled` as `write` takes them."""
+        key = (self.signature(folded), tuple(names), plain, sampled)
+        return _kept(self._sources, key, lambda: write(self, names, plain=plain,
+                                                       folded=folded, sampled=sampled))
 
     def _functions(self, names=(), folded: bool = True) -> dict:
         return _kept(self._passes, (self.signature(folded), tuple(names)),
@@ -129,7 +134,7 @@ class Network(miniflow.Network):
         """One whole training step as one generated function: `sample()` (if given),
         forward, backward, the optimizer's update when the loss is finite (written out
         when it is plain SGD: `optimizer.plain`); returns the loss."""
-        source = self.source(plain=optimizer.plain)
+        source = self.source(plain=optimizer.plain, sampled=sample is not None)
         return source.build(self, sample or _nothing, optimizer)["step"]
 
     def evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
@@ -228,16 +233,17 @@ def _reads(plan, node) -> bool:
 
 
 def write(network: miniflow.Network, names=(), only=None, plain: bool = False,
-          folded: bool = True) -> Source:
+          folded: bool = True, sampled: bool = False) -> Source:
     """The generated code of `network` for its Inputs' current values: every pass, or
     those named in `only`. `step` ends with `optimizer.update()`, or with plain SGD's
     two calls written out when `plain` (mfc.train.optim.SGD.is_plain). With `folded`,
     the Inputs are read from the slots `checked_slots` gives, and the Linears that
-    read a `WithOnes` slot fold their bias."""
+    read a `WithOnes` slot fold their bias. With `sampled`, `step` takes its batch from
+    `sample.next()` (mfc.train.sampling), else it calls `sample()`."""
     folds = getattr(network, "folded", {}) if folded else {}
     for node, slot in folds.items():  # the node runtime, which sizes buffers, reads X
         node.value = None if slot.value is None else slot.value[:, :-1]
-    source = _Writer(network, folds).source(names, only, plain)
+    source = _Writer(network, folds).source(names, only, plain, sampled)
     source.folded = folded
     return source
 
@@ -248,7 +254,7 @@ def explain(network: miniflow.Network, slots: dict | None, batch_size: int,
     (slot → array, as `checked_slots` gives; None: no data), `plain` as `write`'s."""
     for slot, array in (slots or {}).items():
         slot.value = array[:batch_size]
-    return write(network, only=("step",), plain=plain).text
+    return write(network, only=("step",), plain=plain, sampled=slots is not None).text
 
 
 class _Writer:
@@ -392,7 +398,8 @@ class _Writer:
 
     # -- the passes
 
-    def source(self, names=(), only=None, plain: bool = False) -> Source:
+    def source(self, names=(), only=None, plain: bool = False,
+               sampled: bool = False) -> Source:
         net = self.net
         loss = self.value[net.loss]
         forward = self._body(net.loss_plan)
@@ -400,8 +407,8 @@ class _Writer:
         seed, update = self._update(plain)
         unseeded = [f"{RATE} = 1.0"] if self._seeded() else []
         functions = {
-            "step": ["sample()"] + forward + finite + seed + self.backward_lines + update
-            + ["return loss"],
+            "step": self._batch(sampled) + forward[len(self._read(sampled)):] + finite + seed
+            + self.backward_lines + update + ["return loss"],
             "loss_and_gradients": forward + finite + unseeded + self.backward_lines
             + ["return loss"],
             "evaluate": forward + [f"return {loss}.item(), ("
@@ -413,7 +420,8 @@ class _Writer:
                 f"{n.name!r}: {self.value[n]}" for n in net.all_plan) + "}"]
         if only is not None:
             functions = {name: functions[name] for name in only}
-        return Source(_factory(self.c.setup, functions), tuple(functions))
+        return Source(_factory(self.c.setup, functions), tuple(functions),
+                      sampled=self.sampled_names() if sampled else None)
 
     def _seeded(self) -> bool:
         """Whether the backward pass starts from the number `rate` (a loss op's)."""
@@ -434,8 +442,29 @@ class _Writer:
         return unseeded, ["optimizer.update()"]
 
     def _body(self, plan) -> list[str]:
-        reads = [line for node, line in self.reads.items() if _reads(plan, node)]
-        return reads + [line for node in plan for line in self.forward_code[node]]
+        return self._reads_of(plan) + [line for node in plan for line in self.forward_code[node]]
+
+    def _reads_of(self, plan) -> list[str]:
+        return [line for node, line in self.reads.items() if _reads(plan, node)]
+
+    def _read(self, sampled: bool) -> list[str]:
+        """The step's lines that read its Inputs from their slots (the forward pass's
+        first), which a sampled step replaces by `_batch`."""
+        return self._reads_of(self.net.loss_plan) if sampled else []
+
+    def _batch(self, sampled: bool) -> list[str]:
+        """How the step takes its batch: from the sampler's `next()`, a view per Input
+        in the order `sampled_names` says (checked when it is built), or by calling
+        `sample()`, which sets the slots that the forward pass reads."""
+        names = self.sampled_names() if sampled else None
+        if not names:
+            return ["sample()"]
+        values = [str(self.value[self.net.nodes[n]]) for n in names]
+        return [f"{', '.join(values)}{',' if len(values) == 1 else ''} = sample.next()"]
+
+    def sampled_names(self) -> tuple:
+        """The Inputs the training step reads, in order: those a sampler holds."""
+        return tuple(node.name for node in self.reads if _reads(self.net.loss_plan, node))
 
 
 def _factory(setup, functions: dict[str, list[str]]) -> str:

@@ -25,7 +25,7 @@ class _Epochs:
         self.steps = self.rows // batch_size
         used = self.steps * batch_size
         self.epoch = [np.empty((used,) + s.shape[1:], s.dtype) for s in self.sources]
-        self.batches = [[block[i * batch_size:(i + 1) * batch_size] for block in self.epoch]
+        self.batches = [tuple(block[i * batch_size:(i + 1) * batch_size] for block in self.epoch)
                         for i in range(self.steps)]
         self.position = self.steps  # the first call draws
 
@@ -36,12 +36,18 @@ class _Epochs:
             node.value = source[:self.batch_size]
 
     def __call__(self) -> None:
+        for node, view in zip(self.nodes, self.next()):
+            node.value = view
+
+    def next(self) -> tuple:
+        """The next batch, a view per array in the order of `nodes`, the slots left as
+        they were (a generated step reads its batch so)."""
         if self.position == self.steps:
             self.draw()
             self.position = 0
-        for node, view in zip(self.nodes, self.batches[self.position]):
-            node.value = view
+        batch = self.batches[self.position]
         self.position += 1
+        return batch
 
     def draw(self) -> None:
         raise NotImplementedError
