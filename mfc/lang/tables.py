@@ -115,6 +115,8 @@ def build(grammar: str) -> dict:
     from lark import Lark
 
     lark = Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
+    # The analysed table, states numbered 0..n-1 (lark's own attribute, the same from
+    # lark 0.8 to 1.3; a test builds the tables from the grammar).
     table = lark.parser.parser._parse_table
     index = {rule: i for i, rule in enumerate(lark.rules)}
     states = [None] * len(table.states)
