@@ -255,9 +255,10 @@ def _number(token: Token) -> int | float:
 
 
 def _span(first, last) -> Span:
-    """From the start of `first` to the end of `last` (tokens or AST nodes)."""
-    a = _token_span(first) if isinstance(first, Token) else first.span
-    b = _token_span(last) if isinstance(last, Token) else last.span
+    """From the start of `first` to the end of `last` (tokens or AST nodes; a token has
+    a span's fields)."""
+    a = first if isinstance(first, Token) else first.span
+    b = last if isinstance(last, Token) else last.span
     return _new_span((a.line, a.column, b.end_line, b.end_column, None))
 
 
@@ -351,8 +352,11 @@ class _ToAst:
     def call(self, items):  # NAME "(" [args [","]] RPAR
         op, close = items[0], items[-1]
         args = items[2] if len(items) > 3 else ()
-        keywords = tuple(a for a in args if type(a) is ast.Keyword)
-        positional = tuple(a for a in args if type(a) is not ast.Keyword) if keywords else tuple(args)
+        if ast.Keyword in map(type, args):
+            keywords = tuple(a for a in args if type(a) is ast.Keyword)
+            positional = tuple(a for a in args if type(a) is not ast.Keyword)
+        else:
+            keywords, positional = (), tuple(args)
         return ast.Call(op.value, positional, keywords, _span(op, close), _token_span(op))
 
     def paren(self, items):  # "(" expression ")"
