@@ -1280,15 +1280,25 @@ class Linear(Op):
         c.line(f"dot({xa}, {wb}, out={out})  # [X, 1]·[W; b]")
         return out
 
+    def folded_backward_code(self, c, g, xa, into_wb, into_b):
+        """dW as the first rows of [X, 1]ᵀ·g, written into `into_wb` (the view of both
+        gradients: faster than Xᵀ·g over X without its ones, whose rows are strided),
+        then db = 1ᵀ·g over the row [X, 1]ᵀ·g summed in BLAS's own order."""
+        c.line(f"dot({c.transposed(xa)}, {g}, out={into_wb})  # [dW; ·]")
+        self._bias_grad_code(c, g, into_b)
+
     def backward_code(self, c, attrs, g, out, x, w, b=None, into=(None, None, None)):
         dx, dw = _matmul_grads_code(c, g, x, w, into)
         if b is None:
             return dx, dw
         if into[2] is not None:
-            m = g.shape[0]
-            ones = c.constant(f"ones_{m}", f"ones({m}, {c.dtype!r})", (m,))
-            c.line(f"dot({ones}, {g}, out={into[2]})")
+            self._bias_grad_code(c, g, into[2])
         return dx, dw, into[2]
+
+    def _bias_grad_code(self, c, g, into):
+        m = g.shape[0]
+        ones = c.constant(f"ones_{m}", f"ones({m}, {c.dtype!r})", (m,))
+        c.line(f"dot({ones}, {g}, out={into})")
 
 
 # ---------------------------------------------------------------- losses

@@ -193,15 +193,18 @@ def _with_ones(array: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _fold_is_exact(rows: int, k: int, n: int, dtype: str) -> bool:
-    """Whether this BLAS gives [X, 1]·[W; b] the bits of X·W + b for these shapes: it
-    does when it sums each row's products in order, the bias's last (OpenBLAS's kernels
-    do, for every spec in specs/). Only then does the fold keep the step equal to the
-    node runtime's, so it is checked once per shape, on random numbers."""
+def _fold_is_exact(rows: int, k: int, n: int, dtype: str) -> tuple[bool, bool]:
+    """Whether this BLAS gives [X, 1]·[W; b] the bits of X·W + b, and the first rows of
+    [X, 1]ᵀ·g the bits of Xᵀ·g, for these shapes: it does when it sums each entry's
+    products in order, the bias's last (OpenBLAS's kernels do, for every spec in
+    specs/). Only then does a fold keep the step equal to the node runtime's, so each is
+    checked once per shape, on random numbers."""
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((rows, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
-    b = rng.standard_normal(n).astype(dtype)
-    return np.array_equal(np.dot(_with_ones(x), np.vstack([w, b])), np.dot(x, w) + b)
+    b, g = rng.standard_normal(n).astype(dtype), rng.standard_normal((rows, n)).astype(dtype)
+    xa = _with_ones(x)
+    return (np.array_equal(np.dot(xa, np.vstack([w, b])), np.dot(x, w) + b),
+            np.array_equal(np.dot(xa.T, g)[:-1], np.dot(x.T, g)))
 
 
 def folding(network: miniflow.Network) -> list:
@@ -298,8 +301,7 @@ class _Writer:
     def _forward(self, node) -> None:
         shape, dtype = self.shapes[node]
         out = self.c.temp(shape, dtype, hint=node.name)
-        if self._folding(node) and _fold_is_exact(*self.shapes[node.inbound_nodes[0]][0],
-                                                  shape[1], dtype):
+        if self._folding(node) and self._exact(node)[0]:
             self.value[node] = node.op.folded_forward_code(
                 self.c, out, self.value[node.inbound_nodes[0]], self._stacked(node))
         else:
@@ -321,11 +323,25 @@ class _Writer:
             return var
         return Var(f"{var}[:, :-1]", self.shapes[node][0], var.dtype)  # a view, in place
 
-    def _stacked(self, linear) -> Var:
-        """[W; b] of a Linear that folds its bias: one view of theta."""
+    def _exact(self, linear) -> tuple[bool, bool]:
+        """Whether its folded forward pass, and its folded gradient, give the node
+        runtime's bits (`_fold_is_exact`)."""
+        (rows, k), dtype = self.shapes[linear.inbound_nodes[0]]
+        return _fold_is_exact(rows, k, self.shapes[linear][0][1], dtype)
+
+    def _folds_gradient(self, linear) -> bool:
+        """Whether a Linear that folds its bias writes W's gradient as the first rows of
+        [X, 1]ᵀ·g, straight into [dW; db] (W and b read by it alone), then db."""
+        direct = self.net._direct
+        return self._folding(linear) and self._exact(linear)[1] and \
+            (linear, 1) in direct and (linear, 2) in direct
+
+    def _stacked(self, linear, vector: str = "theta") -> Var:
+        """[W; b] of a Linear that folds its bias: one view of `vector` (theta, grad)."""
         _, w, b = linear.inbound_nodes
         start, (k, n) = self.net.layout[w.name]
-        return self.c.define(f"{w.name}_{b.name}", f"theta[{start}:{start + (k + 1) * n}]"
+        hint = f"{w.name}_{b.name}" if vector == "theta" else f"d_{w.name}_{b.name}"
+        return self.c.define(hint, f"{vector}[{start}:{start + (k + 1) * n}]"
                              f".reshape({(k + 1, n)!r})", (k + 1, n))
 
     def _noise(self, node) -> dict:
@@ -380,6 +396,12 @@ class _Writer:
         return total
 
     def _backward_of(self, node, g: Var, contribution: dict, grad_view: dict) -> None:
+        if self._folds_gradient(node):
+            _, w, b = node.inbound_nodes
+            node.op.folded_backward_code(self.c, g, self.value[node.inbound_nodes[0]],
+                                         self._stacked(node, "grad"), grad_view[b])
+            contribution[node, w], contribution[node, b] = grad_view[w], grad_view[b]
+            return
         direct = self.net._direct
         into = tuple(grad_view[n] if (node, i) in direct else
                      self.c.temp(self.shapes[n][0], self.shapes[n][1], hint=f"d_{n.name}")
