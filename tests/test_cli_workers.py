@@ -46,6 +46,18 @@ def test_flags_that_do_not_fit_are_one_line(args, message, capsys):
     assert capsys.readouterr().err.strip() == f"mfc: error: {message}"
 
 
+def test_more_workers_than_cores_is_one_line_and_starts_none(capsys, monkeypatch):
+    """Each worker is a whole Python with torch (some 150 MB): --workers 1000 on a
+    small machine would exhaust its memory."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(subprocess, "Popen", None)  # nothing may start
+    assert main(["run", IRIS, "--backend", "torch", "--workers", "5"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "mfc: error: --workers 5: this machine has 4 CPU cores, and each worker is a whole "
+        "process (a Python, torch and the data); use at most 4, or torchrun to spread the "
+        "workers over several machines (docs/scaling.md)")
+
+
 def test_a_device_that_is_not_there_is_one_line(capsys):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

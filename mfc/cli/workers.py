@@ -181,3 +181,10 @@ def check_flags(args) -> None:
                        f"PyTorch; add --backend torch")
     if args.workers > 1 and args.explain:
         raise CliError("--explain trains nothing, so it takes no --workers")
+    cores = os.cpu_count() or 1
+    on_cpu = args.device is None or args.device == "cpu"
+    if args.workers > cores and on_cpu:
+        raise CliError(f"--workers {args.workers}: this machine has {cores} CPU "
+                       f"core{'s' if cores > 1 else ''}, and each worker is a whole process "
+                       f"(a Python, torch and the data); use at most {cores}, or torchrun "
+                       f"to spread the workers over several machines (docs/scaling.md)")
