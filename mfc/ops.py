@@ -33,7 +33,9 @@ generated code, with their concrete shapes) where `forward` and `backward` take 
 write lines through the emitter `c`, and return the Var holding the value (`out`, an
 operand, or a new local) or one Var per operand (None where `into` has None: not
 wanted). They make the same numpy calls in the same order as `forward` and `backward`,
-so the generated step computes exactly what the node runtime does.
+so the generated step computes exactly what the node runtime does. (Linear has two more,
+`folded_forward_code` and `folded_backward_code`, for data that carries a column of
+ones: mfc.backends.generated uses them where they give the same bits.)
 """
 
 from __future__ import annotations

@@ -14,9 +14,15 @@ and the whole is compiled once into Python functions:
 
 Every buffer is allocated once per signature, outside the functions; gradients of a
 node with several consumers are summed in place; a param's gradient is written straight
-into its place in the flat gradient vector. The same numpy calls in the same order as
-the node runtime, without its Python per node: the losses and params are those of
-`--backend miniflow`, to the last bit.
+into its place in the flat gradient vector; the step takes its batch in one call of the
+sampler's `next()`, and plain SGD's update is written out, the learning rate folded
+into the loss's gradient as the node runtime folds it (`Network.folds_rate`). The same
+numpy calls in the same order as the node runtime, without its Python per node, but
+for one rewrite: a Linear reading an Input whose data carries a column of ones
+(`WithOnes`, `folding`) is one product [X, 1]·[W; b], and its dW the first rows of
+[X, 1]ᵀ·g, used only where this BLAS gives those the bits of X·W + b and Xᵀ·g
+(`_fold_is_exact`). So the losses and params are those of `--backend miniflow`, to the
+last bit.
 """
 
 from __future__ import annotations
