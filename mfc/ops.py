@@ -1574,7 +1574,9 @@ class CrossEntropy(Op):
         m = logits.shape[0]
         rows = c.constant("rows", f"arange({m})", (m,), "intp")
         scale = _scaled(c, g, 1.0 / m, f"float({g}) / {m}")
-        c.line(f"multiply({e}, divide({scale}, {sums}).reshape(-1, 1), out={into[1]})")
+        factors = c.temp((m, 1), hint="factors")  # scale / each row's sum, as a column
+        c.line(f"divide({scale}, {c.reshaped(sums, (m, 1))}, out={factors}); "
+               f"multiply({e}, {factors}, out={into[1]})")
         c.line(f"{into[1]}[{rows}, {labels}] -= {scale}")
         return None, into[1]
 
