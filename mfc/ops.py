@@ -1286,7 +1286,7 @@ class Linear(Op):
         """dW as the first rows of [X, 1]ᵀ·g, written into `into_wb` (the view of both
         gradients: faster than Xᵀ·g over X without its ones, whose rows are strided),
         then db = 1ᵀ·g over the row [X, 1]ᵀ·g summed in BLAS's own order."""
-        c.line(f"dot({c.transposed(xa)}, {g}, out={into_wb})  # [dW; ·]")
+        c.line(f"dot({c.transposed(xa)}, {g}, out={into_wb})  # [X, 1]ᵀ·g: dW, db next")
         self._bias_grad_code(c, g, into_b)
 
     def backward_code(self, c, attrs, g, out, x, w, b=None, into=(None, None, None)):
