@@ -74,10 +74,10 @@ class _BadCharacter(_Unexpected):
 
 
 class _UnexpectedToken(_Unexpected):
-    """`token` where the parser, in the states `stack`, takes none of `expected`."""
+    """`token` where the parser, in the states `stack`, cannot take it."""
 
-    def __init__(self, token: Token, stack: list, expected: set):
-        self.token, self.stack, self.expected = token, stack, expected
+    def __init__(self, token: Token, stack: list):
+        self.token, self.stack = token, stack
 
 
 class _Parser:
@@ -90,6 +90,9 @@ class _Parser:
         self.reductions = [(r.origin, r.size, _reduction(r, builder)) for r in parsed.rules]
 
     def parse(self, text: str) -> ast.Module:
+        """The module `text` holds; raises `_Unexpected` at the first mistake. (The
+        reductions are written out here, not called: this loop runs a million times
+        at 100k nodes.)"""
         states, reductions = self.tables.states, self.reductions
         state_stack, value_stack = [self.tables.start], []
         actions = states[self.tables.start]  # the current state's
@@ -119,7 +122,8 @@ class _Parser:
     def finish(self, last: Token | None, state_stack: list, value_stack: list) -> ast.Module:
         """Reduce at the end of the text, up to the start rule's value."""
         states, end = self.tables.states, self.tables.end
-        where = (last.line, last.column, last.end_line, last.end_column) if last else (1, 1, 1, 1)
+        where = (1, 1, 1, 1) if last is None else \
+            (last.line, last.column, last.end_line, last.end_column)
         token = Token("$END", "", *where)
         while True:
             action = states[state_stack[-1]].get("$END")
@@ -135,8 +139,7 @@ class _Parser:
                 return value_stack[-1]
 
     def unexpected(self, token: Token, state_stack: list) -> _UnexpectedToken:
-        actions = self.tables.states[state_stack[-1]]
-        return _UnexpectedToken(token, list(state_stack), {s for s in actions if s.isupper()})
+        return _UnexpectedToken(token, list(state_stack))
 
     def accepts(self, stack: list) -> set[str]:
         """The terminals the parser in the states `stack` would shift: LALR's list of the
