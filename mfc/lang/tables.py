@@ -75,8 +75,6 @@ def cache_file(grammar: str) -> Path | None:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except (OSError, RuntimeError):  # RuntimeError: no home folder
         return None
-    if not os.access(folder, os.W_OK):
-        return None
     return folder / f"grammar-{zlib.crc32(grammar.encode()):08x}-{FORMAT}.json"
 
 
