@@ -25,10 +25,13 @@ What the training loop and the API ask of a lowered network (mfc.backends.minifl
 - `step_function(sample, optimizer)`: one whole training step as a function of no
   arguments: `sample()` (None: no data) sets the slots to the next batch, forward and
   backward run, and the optimizer's update (`optimizer.update()`, over `theta` and
-  `grad`) follows when the loss is finite; it returns the loss;
+  `grad`) follows when the loss is finite; it returns the loss. With plain SGD a
+  backend may fold the rate into the loss's gradient and make the update itself
+  (`folds_rate(optimizer)`: the node runtime and the generated code do, alike);
 - `ready()`: prepare the training passes for the slots' current shapes;
 - `loss_and_gradients()`: forward and backward at the slots' values; the loss as a
-  float, the gradients in `grad`;
+  float, the gradients in `grad` (the node runtime's takes the backward pass's seed,
+  1 by default);
 - `evaluate(arrays, names)`: the loss and copies of some nodes' values on other data
   (validation), the training batch left as it was;
 - `forward(feed)`, `gradients(feed)`: the API's entry points, with checked feeds;
