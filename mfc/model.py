@@ -183,7 +183,7 @@ class Model:
         trainer.keeps_snapshots = True  # what `save` writes after Ctrl-C or a divergence
         if self._resumed is not None:
             self._check_resumable(settings)
-            trainer.resume(*self._resumed[1])
+            trainer.resume(*self._resumed[1], self._resumed[2].get("optimizer"), note)
             self._resumed = None
         self._trainer, self._last_good = trainer, None
         return trainer

@@ -1018,6 +1018,33 @@ def test_checkpoint_every_writes_a_checkpoint_to_resume_from(capsys, tmp_path, m
         assert np.array_equal(array, params_of(resumed)[name]), name
 
 
+OPTIMIZERS = ["sgd", "momentum", "rmsprop", "adam", "adamw"]
+
+
+@pytest.mark.parametrize("before, after", [(a, b) for a in OPTIMIZERS for b in OPTIMIZERS
+                                           if a != b])
+def test_resuming_with_another_optimizer_starts_its_state_fresh(capsys, tmp_path, before,
+                                                                after):
+    half = tmp_path / "half.npz"
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 2, "--optimizer", before,
+               "--save", half)[0] == 0
+    code, out, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 3, "--resume", half,
+                         "--optimizer", after)
+    assert code == 0 and out.startswith("Epoch: 3,")
+    assert f"note: the checkpoint was trained with {before}: {after} starts with a " \
+           "fresh state" in err
+
+
+def test_resuming_with_another_optimizer_on_torch(capsys, tmp_path):
+    pytest.importorskip("torch")
+    half = tmp_path / "half.npz"
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 2, "--optimizer", "adam",
+               "--backend", "torch", "--save", half)[0] == 0
+    code, out, err = run(capsys, "run", SPECS / "iris.mf", "--epochs", 3, "--resume", half,
+                         "--optimizer", "momentum", "--backend", "torch")
+    assert code == 0 and out.startswith("Epoch: 3,") and "fresh state" in err
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--set", "checkpoint_every=2"], "checkpoint_every needs a file"),
     (["--resume", "DONE", "--epochs", "3"], "has trained 3 epochs already"),

@@ -427,16 +427,24 @@ class Trainer:
         history = [_fields(e) for e in self.history[:scalars["epoch"]]]
         return {**scalars, "history": history}, arrays
 
-    def resume(self, scalars: dict, arrays: dict) -> None:
+    def resume(self, scalars: dict, arrays: dict, optimizer: str | None = None,
+               note=None) -> None:
         """Go on from a `checkpoint` (of a trainer with these settings and data): the
         next run starts at the epoch after it, exactly as the run that wrote it would
-        have gone on."""
+        have gone on. A checkpoint of another `optimizer` (its name) leaves this one's
+        state fresh, as `retune` does, and `note` is told."""
         self.history = [Epoch(**fields, rate_shown=self.settings.rate_varies)
                         for fields in scalars["history"]]
         self.network.theta[...] = arrays["theta"]
         self.last_theta = None
         self.network.noise.load_state(scalars["noise"])
+        fresh = optimizer is not None and optimizer != self.settings.optimizer
+        if fresh and note is not None:
+            note(f"the checkpoint was trained with {optimizer}: {self.settings.optimizer} "
+                 "starts with a fresh state (the rest of the training state goes on)")
         for part, holder in self._stateful().items():
+            if fresh and part == "optimizer":
+                continue
             prefix = f"{part}_"
             holder.load_state({**(scalars.get(part) or {}),
                                **{k[len(prefix):]: v for k, v in arrays.items()
