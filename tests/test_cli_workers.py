@@ -221,3 +221,43 @@ def test_the_documented_torchrun_command_on_two_nodes_equals_one_worker(tmp_path
     saved = np.load(tmp_path / "node0" / "iris.npz")
     for name, value in one.params.items():
         np.testing.assert_allclose(saved[name], value, rtol=1e-9, atol=1e-12)
+
+
+_WATCHED_WORKER = """
+import gc, sys
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+destroy = dist.destroy_process_group
+
+def watched(*args, **kwargs):
+    alive = sum(type(o) is DistributedDataParallel for o in gc.get_objects())
+    with open(sys.argv[1], "w") as report:
+        report.write(str(alive))
+    destroy(*args, **kwargs)
+
+dist.destroy_process_group = watched
+from mfc.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_worker_leaves_the_group_once_nothing_uses_it(tmp_path):
+    """DistributedDataParallel, left in reference cycles, outlived the group and took
+    it down from a destructor at exit: now and then a finished worker aborted."""
+    pytest.importorskip("torch")
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    workers = [subprocess.Popen(
+        [sys.executable, "-c", _WATCHED_WORKER, str(tmp_path / f"alive{rank}"), "run", IRIS,
+         "--backend", "torch", "--epochs", "1"],
+        env=dict(os.environ, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                 MASTER_PORT=port), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for rank in (0, 1)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err
+    assert [(tmp_path / f"alive{rank}").read_text() for rank in (0, 1)] == ["0", "0"]

@@ -444,9 +444,17 @@ def join_group(device: str = "cpu") -> tuple[int, int]:
 
 
 def leave_group() -> None:
+    """Leave the process group, once what uses it is gone: the run's
+    DistributedDataParallel sits in reference cycles (network, trainer, model), and one
+    still alive when the interpreter ends takes the group down from a destructor after
+    the group was destroyed, which aborted a finished worker now and then ("terminate
+    called without an active exception": SIGABRT)."""
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 
