@@ -1,4 +1,6 @@
+import functools
 import io
+import itertools
 import pickle
 import textwrap
 import zipfile
@@ -248,7 +250,7 @@ def op_spec(name: str, case, rng):
     lines, params, feed, operands = [], {}, {}, []
     for i, x in enumerate(xs):
         if x.dtype.kind == "i":  # class labels
-            lines.append(f"t{i} = Input({x.shape[0]})")
+            lines.append(f"t{i} = Input({', '.join(map(str, x.shape))})")
             feed[f"t{i}"], operands = x, operands + [f"t{i}"]
             continue
         lines.append(f"p{i} = Param({', '.join(map(str, x.shape or (1,)))})")
@@ -268,6 +270,73 @@ def op_spec(name: str, case, rng):
 
 def _written(key, value) -> str:
     return f"{key}={value!r}"
+
+
+# ---------------------------------------------------------------- every op, every rank
+# Not a table to keep up: each registered op on 0-d, 1-d and 2-d operands, in every
+# combination its own shape rule admits (asked of the checker, through a spec).
+# tests/test_ops.py runs them forward and backward, tests/test_onnx.py in onnxruntime.
+
+RANK_SHAPES = [(), (3,), (2, 3), (3, 3)]
+POSITIVE_ONLY = {"Pow", "Log", "Sqrt"}  # ops with no real value below 0
+
+
+def _operand_source(op, index: int, shape: tuple) -> str:
+    """How a spec writes an operand of `shape`: a Param (a 0-d one as the Sum of one),
+    or for a loss's class labels an Input of fixed size."""
+    dims = ", ".join(map(str, shape or (2,)))
+    leaf = f"Input({dims})" if op.labels and index == op.target else f"Param({dims}, init=ones)"
+    return f"Sum({leaf})" if shape == () else leaf
+
+
+def rank_spec(name: str, shapes) -> str:
+    """`v = name(...)` on operands of `shapes` (`_` for trailing dims: flattened), and
+    `cost = Sum(v)`."""
+    from mfc.ops import OPS
+
+    op = OPS[name]
+    operands = ", ".join(_operand_source(op, i, s) for i, s in enumerate(shapes))
+    operands += ", _" if op.trailing_dims else ""
+    return f"v = {name}({operands})\ncost = Sum(v)\n"
+
+
+@functools.cache
+def admitted_cases() -> list:
+    """(op name, operand shapes, attrs) for each combination of RANK_SHAPES the op's
+    shape rule accepts; its attrs are the checked node's."""
+    from mfc.ops import LEAF_KINDS, OPS
+
+    cases = []
+    for name, op in OPS.items():
+        if op.kind in LEAF_KINDS:
+            continue
+        for shapes in itertools.product(RANK_SHAPES, repeat=len(op.operands)):
+            try:
+                model = mfc.compile(rank_spec(name, shapes))
+            except mfc.SpecError as err:
+                assert {d.code[:2] for d in err.diagnostics} == {"E2"}, err
+                continue
+            attrs = {k: v for k, v in model.program.nodes["v"].attrs.items() if k != "dim_spans"}
+            cases.append((name, shapes, attrs))
+    return cases
+
+
+def admitted_ids(cases) -> list[str]:
+    return [f"{n}{list(s)}" for n, s, _ in cases]
+
+
+def operands_at_rank(op, shapes, rng):
+    """Values away from every op's kinks and poles (positive, 0.5..2), class labels for
+    a labels operand; a 0-d operand as the numpy scalar a reduction returns."""
+    values = []
+    for i, shape in enumerate(shapes):
+        if op.labels and i == op.target:
+            values.append(np.asarray(rng.integers(0, op.classes(shapes), shape)))
+        else:
+            values.append(np.asarray(rng.uniform(0.5, 2.0, shape) * rng.choice([1.0, -1.0])))
+    if op.name in POSITIVE_ONLY:
+        values[0] = np.asarray(np.abs(values[0]))
+    return values
 
 
 # ---------------------------------------------------------------- optional packages

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CASES, case_ids, op_spec
+from conftest import CASES, admitted_cases, admitted_ids, case_ids, op_spec, operands_at_rank
 import mfc
 from mfc.cli import main
 from mfc.ops import LEAF_KINDS, OPS
@@ -24,6 +24,7 @@ from mfc.backends import onnx as export  # noqa: E402  (after the skips)
 SPECS = sorted(Path(__file__).parent.parent.joinpath("specs").glob("*.mf"))
 SPEC = {p.stem: p for p in SPECS}
 RTOL = {"float64": 1e-12, "float32": 1e-5}
+ADMITTED = admitted_cases()
 
 
 def session(model):
@@ -47,11 +48,12 @@ def checked(model):
             for v in values}
 
 
-def assert_close(got, want, dtype):
-    """Within the dtype's tolerance, relative to the largest value compared (a sum of
-    terms near zero is as exact as the terms)."""
+def assert_close(got, want, dtype, scale=None):
+    """Within the dtype's tolerance, relative to the largest value compared, or to
+    `scale` (a sum of terms near zero is as exact as the terms)."""
     want = np.asarray(want, dtype=np.float64)
-    scale = max(float(np.max(np.abs(want))), 1e-300) if want.size else 1.0
+    if scale is None:
+        scale = max(float(np.max(np.abs(want))), 1e-300) if want.size else 1.0
     np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=RTOL[dtype],
                                atol=RTOL[dtype] * scale)
 
@@ -71,10 +73,10 @@ def test_every_classifying_loss_says_how_onnx_finds_its_labels():
     assert missing == [], "add a row to mfc.backends.onnx.CLASSIFIERS"
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name,index", case_ids())
-def test_every_op_computes_in_onnxruntime_what_it_computes_in_mfc(name, index, dtype):
-    text, params, feed, value = op_spec(name, CASES[name][index], np.random.default_rng(index))
+def assert_onnxruntime_computes_what_mfc_does(name, case, rng, dtype):
+    """`v = name(operands)` and its cost, exported (with shapes onnx infers as mfc's)
+    and run in onnxruntime, equal mfc's values."""
+    text, params, feed, value = op_spec(name, case, rng)
     model = mfc.compile(text)
     for key, array in params.items():
         model.params[key] = array
@@ -85,7 +87,26 @@ def test_every_op_computes_in_onnxruntime_what_it_computes_in_mfc(name, index, d
     assert shapes["cost"] == program.nodes["cost"].shape
     outputs = run_onnx(exported, {k: v.astype(np.int64) for k, v in feed.items()})
     assert_close(outputs["v"], value, dtype)
-    assert_close(outputs["cost"], model.forward(feed)["cost"], dtype)
+    terms = float(np.sum(np.abs(value * params["w"])))  # cost = Sum(v * w)
+    assert_close(outputs["cost"], model.forward(feed)["cost"], dtype, scale=terms)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name,index", case_ids())
+def test_every_op_computes_in_onnxruntime_what_it_computes_in_mfc(name, index, dtype):
+    rng = np.random.default_rng(index)
+    assert_onnxruntime_computes_what_mfc_does(name, CASES[name][index], rng, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name,shapes,attrs", ADMITTED, ids=admitted_ids(ADMITTED))
+def test_every_op_exports_at_every_rank_its_rule_admits(name, shapes, attrs, dtype):
+    """A 0-d Transpose, a 0-d Reshape, a vector MatMul...: whatever the checker lets
+    a spec write, the export writes and onnxruntime computes as mfc does."""
+    rng = np.random.default_rng(len(shapes))
+    xs = operands_at_rank(OPS[name], shapes, rng)
+    makers = [lambda _, x=x: x for x in xs]
+    assert_onnxruntime_computes_what_mfc_does(name, (*makers, attrs), rng, dtype)
 
 
 # ---------------------------------------------------------------- every spec

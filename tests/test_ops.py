@@ -7,7 +7,8 @@ Each op has rows of operand shapes (and keywords); a new op without a row fails
 import numpy as np
 import pytest
 
-from conftest import CASES, case_ids, numeric_gradient, operands_of, split_case
+from conftest import (CASES, admitted_cases, admitted_ids, case_ids, numeric_gradient,
+                      operands_at_rank, operands_of, rank_spec, split_case)
 import mfc
 from mfc.codegen import Emitter, Names, link, numpy_namespace
 from mfc.ops import INIT_NAMES, LEAF_KINDS, OPS, Op
@@ -151,61 +152,11 @@ def test_cross_entropy_stays_finite_for_extreme_logits(dtype):
 
 # ---------------------------------------------------------------- every op, every rank
 # Not a table to keep up: every registered op is tried on 0-d, 1-d and 2-d operands, and
-# the combinations its own shape rule admits (asked of the checker, through a spec) must
-# run, forward and backward, with and without buffers. A new op is covered as it lands.
+# the combinations its own shape rule admits (conftest.admitted_cases) must run, forward
+# and backward, with and without buffers. A new op is covered as it lands.
 
-RANK_SHAPES = [(), (3,), (2, 3), (3, 3)]
-
-
-def _operand_source(op, index: int, shape: tuple) -> str:
-    """How a spec writes an operand of `shape`: a Param (a 0-d one as the Sum of one),
-    or for a loss's class labels an Input of fixed size."""
-    dims = ", ".join(map(str, shape or (2,)))
-    leaf = f"Input({dims})" if op.labels and index == op.target else f"Param({dims}, init=ones)"
-    return f"Sum({leaf})" if shape == () else leaf
-
-
-def _admitted_cases():
-    """(op name, operand shapes, attrs) for each combination the op's shape rule
-    accepts; an op with trailing dims is given `_` (flattened), and its attrs are the
-    checked node's."""
-    import itertools
-
-    cases = []
-    for name, op in OPS.items():
-        if op.kind in LEAF_KINDS:
-            continue
-        for shapes in itertools.product(RANK_SHAPES, repeat=len(op.operands)):
-            operands = ", ".join(_operand_source(op, i, s) for i, s in enumerate(shapes))
-            operands += ", _" if op.trailing_dims else ""
-            try:
-                model = mfc.compile(f"v = {name}({operands})\ncost = Sum(v)\n")
-            except mfc.SpecError as err:
-                assert {d.code[:2] for d in err.diagnostics} == {"E2"}, err
-                continue
-            attrs = {k: v for k, v in model.program.nodes["v"].attrs.items() if k != "dim_spans"}
-            cases.append((name, shapes, attrs))
-    return cases
-
-
-ADMITTED = _admitted_cases()
-ADMITTED_IDS = [f"{n}{list(s)}" for n, s, _ in ADMITTED]
-POSITIVE_ONLY = {"Pow", "Log", "Sqrt"}  # ops with no real value below 0
-
-
-def _operands_at_rank(op, shapes, rng):
-    """Values away from every op's kinks and poles (positive, 0.5..2), class labels for
-    a labels operand; a 0-d operand as the numpy scalar a reduction returns."""
-    values = []
-    for i, shape in enumerate(shapes):
-        if op.labels and i == op.target:
-            classes = shapes[op.prediction][-1]
-            values.append(np.asarray(rng.integers(0, classes, shape)))
-        else:
-            values.append(np.asarray(rng.uniform(0.5, 2.0, shape) * rng.choice([1.0, -1.0])))
-    if op.name in POSITIVE_ONLY:
-        values[0] = np.asarray(np.abs(values[0]))
-    return values
+ADMITTED = admitted_cases()
+ADMITTED_IDS = admitted_ids(ADMITTED)
 
 
 def test_every_op_is_tried_at_every_rank():
@@ -219,7 +170,7 @@ def test_every_op_runs_on_every_shape_its_rule_admits(name, shapes, attrs):
     """Forward and backward, plain (operands as 0-d arrays and as numpy scalars) and into
     buffers: values of the checked shape, gradients equal and equal to the numeric ones."""
     op, rng = OPS[name], np.random.default_rng(len(shapes))
-    xs = _operands_at_rank(op, shapes, rng)
+    xs = operands_at_rank(op, shapes, rng)
     scalars = [x[()] if x.ndim == 0 else x for x in xs]
     value = op.forward(attrs, *xs)
     shape = np.shape(value)
@@ -246,10 +197,7 @@ def test_every_op_runs_on_every_shape_its_rule_admits(name, shapes, attrs):
 @pytest.mark.parametrize("name,shapes,attrs", ADMITTED, ids=ADMITTED_IDS)
 def test_every_op_trains_on_every_shape_its_rule_admits(name, shapes, attrs):
     """The runtime's passes (a first one that allocates, then buffers) on the same spec."""
-    op = OPS[name]
-    operands = ", ".join(_operand_source(op, i, s) for i, s in enumerate(shapes))
-    operands += ", _" if op.trailing_dims else ""
-    model = mfc.compile(f"v = {name}({operands})\ncost = Sum(v)\n")
+    model = mfc.compile(rank_spec(name, shapes))
     feed = {n: np.zeros(model.shapes[n], int) for n in model.program.input_names}
     first = model.gradients(feed)
     again = model.gradients(feed)  # now into the buffers the first run sized
@@ -260,7 +208,7 @@ def test_every_op_trains_on_every_shape_its_rule_admits(name, shapes, attrs):
 @pytest.mark.parametrize("name,shapes,attrs", ADMITTED, ids=ADMITTED_IDS)
 def test_generated_code_computes_exactly_what_the_op_does_at_every_rank(name, shapes, attrs):
     op, rng = OPS[name], np.random.default_rng(len(shapes))
-    assert_code_computes_what_the_op_does(op, attrs, _operands_at_rank(op, shapes, rng), rng)
+    assert_code_computes_what_the_op_does(op, attrs, operands_at_rank(op, shapes, rng), rng)
 
 
 # ---------------------------------------------------------------- against PyTorch

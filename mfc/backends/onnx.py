@@ -176,7 +176,11 @@ def _reduce(op_type: str):
 
 
 def _transpose(g, k, out, x):
+    """Every axis reversed; below 2 dims that changes nothing (and ONNX cannot write
+    the empty `perm` of a 0-d value)."""
     rank = len(g.shapes[x])
+    if rank < 2:
+        return g.node("Identity", [x], out)
     return g.node("Transpose", [x], out, perm=list(reversed(range(rank))))
 
 
