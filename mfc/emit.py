@@ -50,8 +50,8 @@ def emit(model, note=None, **overrides) -> Emitted:
     training = generated.explain(network, fed and fed["train"], settings.batch_size,
                                  optim.OPTIMIZERS[settings.optimizer].is_plain(settings))
     validation = _validation_code(network, fed)
-    return Emitted(_script(model, settings, network, training, validation, fed),
-                   data_arrays(fed, model.preprocessing) if fed else None)
+    data = data_arrays(fed, model.preprocessing) if fed else None
+    return Emitted(_script(model, settings, network, training, validation, fed, data), data)
 
 
 def data_arrays(fed: dict, preprocessing) -> dict:
@@ -83,13 +83,14 @@ def _validation_code(network, fed) -> str | None:
 # ---------------------------------------------------------------- the script
 
 
-def _script(model, settings, network, training, validation, fed) -> str:
+def _script(model, settings, network, training, validation, fed, data) -> str:
     program = model.program
     inputs = [slot.name for slot in fed["train"]] if fed else []
     parts = [
         _header(program, settings),
         _imports(),
         _constants(model, settings, network, inputs, validation is not None, training),
+        _data_constants(program, data),
         "\n# ---------------------------------------------------------------- the params\n\n"
         + _initial_params(program, network),
         "\n# ---------------------------------------------------------------- the network, "
@@ -119,17 +120,20 @@ def _header(program, settings) -> str:
     name = program.filename
     return (f'#!/usr/bin/env python3\n"""Train the network of {name}, with numpy alone.\n\n'
             f"Written by `mfc emit` (mfc {__version__}) from the spec:\n\n{spec}\n\n"
-            "Usage: python SCRIPT [DATA.npz] [--save MODEL.npz]\n\n"
+            "Usage: python SCRIPT [DATA.npz] [--save MODEL.npz [--force]]   (--help: "
+            "more)\n\n"
             "DATA.npz holds the rows as `mfc emit --with-data` writes them beside the "
             "script\n(its default): already held out, standardised, labels as class "
             "indices.\nEach epoch prints the line `mfc run` prints; --save writes a model "
-            'file\nthat `mfc predict` and `mfc eval` load.\n"""\n')
+            "file\nthat `mfc predict` and `mfc eval` load, and replaces no other file "
+            'unless --force.\n"""\n')
 
 
 def _imports() -> str:
     names = textwrap.fill(", ".join(sorted(codegen.NUMPY_NAMES)), 84,
                           initial_indent="    ", subsequent_indent="    ")
-    return ("import json\nimport math\nimport os\nimport sys\nimport time\nimport zipfile\n"
+    return ("import argparse\nimport json\nimport math\nimport os\nimport sys\nimport time\n"
+            "import zipfile\nimport zlib\n"
             "from contextlib import contextmanager\nfrom math import isfinite\nfrom pathlib import Path\n\n"
             "import numpy as np\n"
             f"from numpy import (\n{names})\n")
@@ -178,6 +182,20 @@ def _constants(model, settings, network, inputs, validation: bool, training: str
         "",
         "# What the model file says of itself (mfc's manifest; the history is added).",
         "MANIFEST = " + pprint.pformat(manifest, width=88, sort_dicts=False),
+        "",
+    ])
+
+
+def _data_constants(program, data: dict | None) -> str:
+    """What the script's --help says it does, and what it checks its data file holds:
+    each array's dtype and shape, as its code is written for them (the training rows:
+    any number, at least a batch; the validation pass is written for its number)."""
+    arrays = {key: (array.dtype.name, (None, *array.shape[1:]) if key.startswith("train/")
+                    else array.shape) for key, array in (data or {}).items()}
+    return "\n".join([
+        f"DESCRIPTION = {f'Train the network of {program.filename} with numpy alone.'!r}",
+        "# The data file's arrays: name → (dtype, shape); None: any number of rows.",
+        "ARRAYS = " + pprint.pformat(arrays, width=88, sort_dicts=False),
         "",
     ])
 
@@ -334,48 +352,146 @@ _MODEL_FILE = '''
 
 def save(path, theta, history, data) -> None:
     """A model file as `mfc run --save` writes it (an .npz: manifest.json, a NAME.npy
-    per param, the preprocessing's mean and std), written to a temporary file first."""
+    per param, the preprocessing's mean and std), written to a new temporary file beside
+    it first (through a symlink: the link stays), removed if anything goes wrong."""
     arrays = {f"{name}.npy": view for name, view in param_views(theta).items()}
     for key in ("mean", "std"):
         if f"preprocessing/{key}" in data:
             arrays[f"preprocessing/{key}.npy"] = data[f"preprocessing/{key}"]
     manifest = dict(MANIFEST, history=history, numpy_version=np.__version__)
     text = json.dumps(manifest, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    temporary = f"{path}.tmp{os.getpid()}"
-    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        archive.writestr(zipfile.ZipInfo("manifest.json", (1980, 1, 1, 0, 0, 0)),
-                         text.encode("utf-8"))
-        for member, array in arrays.items():
-            with archive.open(member, "w", force_zip64=True) as file:
-                np.lib.format.write_array(file, np.asanyarray(array), allow_pickle=False)
-    os.replace(temporary, path)
+    target = os.path.realpath(path)
+    temporary = f"{target}.tmp{os.getpid()}"
+    try:
+        with zipfile.ZipFile(temporary, "x", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            archive.writestr(zipfile.ZipInfo("manifest.json", (1980, 1, 1, 0, 0, 0)),
+                             text.encode("utf-8"))
+            for member, array in arrays.items():
+                with archive.open(member, "w", force_zip64=True) as file:
+                    np.lib.format.write_array(file, np.asanyarray(array), allow_pickle=False)
+        os.replace(temporary, target)
+    except BaseException:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def check_save(path, force: bool) -> None:
+    """Before training, that --save can write `path`: in a folder that is there, and
+    over nothing, or a model file (mfc's rule), or anything with --force; never over a
+    folder."""
+    target = Path(os.path.realpath(path)) if path else None
+    if target is None or not target.parent.is_dir():
+        fail(f"--save {path!r}: no folder to write it in; give a file name such as model.npz")
+    if target.exists() and not target.is_file():
+        fail(f"--save {path}: is there already, and is not a file")
+    if target.exists() and not force and not is_model_file(target):
+        fail(f"--save {path} is there already, and is not an mfc model file; "
+             "--force replaces it")
+
+
+def is_model_file(path) -> bool:
+    """Whether `path` holds an mfc model file: an .npz of .npy arrays and a
+    manifest.json that says so (a data file has no manifest)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            manifest = json.loads(archive.read("manifest.json")) \\
+                if "manifest.json" in names else None
+    except (OSError, ValueError, zipfile.BadZipFile, zlib.error):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == MANIFEST["format"] \\
+        and all(name.endswith(".npy") or name == "manifest.json" for name in names)
 '''
 
 _MAIN = '''
-def main(argv) -> int:
-    args, save_path = list(argv), None
-    if "--save" in args:
-        at = args.index("--save")
-        if at + 1 >= len(args):
-            sys.exit("--save needs a file name, such as model.npz")
-        save_path = args.pop(at + 1)
-        args.pop(at)
-    default = Path(__file__).with_suffix(".npz")
-    data = {}
-    if INPUTS:
-        path = Path(args[0]) if args else default
-        if not path.is_file():
-            sys.exit(f"{path}: no such data file (mfc emit --with-data writes it)")
+# ---------------------------------------------------------------- the data file
+
+
+def read_data(path) -> dict:
+    """The arrays of the data file at `path`, checked to be those the code is written
+    for (ARRAYS)."""
+    if not path.is_file():
+        what = "not a file" if path.exists() else "no such data file"
+        fail(f"{path}: {what} (mfc emit --with-data writes one)")
+    if not zipfile.is_zipfile(path):
+        fail(f"{path}: not an .npz data file (mfc emit --with-data writes one)")
+    try:
         with np.load(path, allow_pickle=False) as archive:
             data = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        fail(f"{path}: cannot read it as an .npz data file ({reason})")
+    check_arrays(path, data)
+    return data
+
+
+def check_arrays(path, data: dict) -> None:
+    """That `data` holds each array of ARRAYS with its dtype and shape, and as many
+    training rows for each Input, at least a batch of them."""
+    for key, (dtype, shape) in ARRAYS.items():
+        if key not in data:
+            fail(f"{path}: no array {key}; not the data of this script "
+                 "(mfc emit --with-data writes it)")
+        found = data[key]
+        rows = tuple(found.shape[0] if n is None and found.ndim else n for n in shape)
+        if found.dtype.name != dtype or found.shape != rows:
+            wanted = str(shape).replace("None", "rows")
+            fail(f"{path}: {key} is {found.dtype.name} {found.shape}; "
+                 f"this script takes {dtype} {wanted}")
+    counts = sorted({len(data[f"train/{name}"]) for name in INPUTS})
+    if len(counts) > 1 or counts[0] < BATCH_SIZE:
+        fail(f"{path}: the training arrays have {' or '.join(map(str, counts))} rows; "
+             f"this script takes as many for each Input, at least {BATCH_SIZE}")
+
+
+# ---------------------------------------------------------------- the command line
+
+
+class Arguments(argparse.ArgumentParser):
+    """The script's command line: a mistake in it is one line, exit 2, as in mfc."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\\n")
+
+
+def arguments(argv):
+    script = Path(__file__)
+    parser = Arguments(prog=script.name, description=DESCRIPTION)
+    if INPUTS:
+        parser.add_argument("data", nargs="?", type=Path, default=script.with_suffix(".npz"),
+                            metavar="DATA.npz", help="the prepared rows, as `mfc emit "
+                            f"--with-data` writes them (default: {script.stem}.npz beside "
+                            "the script)")
+    parser.add_argument("--save", metavar="MODEL.npz", help="write the trained model, "
+                        "which `mfc predict` and `mfc eval` load")
+    parser.add_argument("--force", action="store_true",
+                        help="let --save replace a file that is not an mfc model file")
+    return parser.parse_args(argv)
+
+
+def fail(message):
+    """End the script with one line: an argument or a file will not do (exit 2)."""
+    print(f"{Path(__file__).name}: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv) -> int:
+    args = arguments(argv)
+    if args.save is not None:
+        check_save(args.save, args.force)
+    data = read_data(args.data) if INPUTS else {}
     theta, history = train(data)
-    if save_path:
-        save(save_path, theta, history, data)
-        print(f"saved the model to {save_path}", file=sys.stderr)
+    if args.save is not None:
+        try:
+            save(args.save, theta, history, data)
+        except OSError as error:
+            sys.exit(f"{Path(__file__).name}: error: --save {args.save}: "
+                     f"{error.strerror or error}")
+        print(f"saved the model to {args.save}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 '''
-

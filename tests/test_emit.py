@@ -142,12 +142,124 @@ def test_early_stopping_comes_with_the_script(capsys, tmp_path, numpy_only_pytho
     spec = next(p for p in SPECS if p.name == "iris.mf")
     flags = [*flags, "--epochs", 12]
     assert run(capsys, "emit", spec, "-o", tmp_path / "t.py", "--with-data", *flags)[0] == 0
-    printed = run_script(numpy_only_python, tmp_path / "t.py", "--save", "t.npz",
+    printed = run_script(numpy_only_python, tmp_path / "t.py", "--save", "saved.npz",
                          cwd=tmp_path)
     assert printed == run(capsys, "run", spec, *flags, "--save", tmp_path / "m.npz")[1]
     assert printed.count("Epoch: ") < 12 or "patience" not in flags[1]
     by_script, by_mfc = mfc.load(spec), mfc.load(spec)
-    by_script.restore(tmp_path / "t.npz")
+    by_script.restore(tmp_path / "saved.npz")
     by_mfc.restore(tmp_path / "m.npz")
     for name, param in by_mfc.params.items():
         np.testing.assert_array_equal(by_script.params[name], param)
+
+
+# ---------------------------------------------------------------- the script's command line
+
+
+def script_done(python, script, *args, cwd):
+    """The script's finished process (no environment of this one, as run_script)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    return subprocess.run([python, script, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+
+
+def assert_one_line_exit_2(done):
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def iris_script(capsys, tmp_path):
+    """An emitted iris script of one epoch, t.py, with its data t.npz."""
+    spec = next(p for p in SPECS if p.name == "iris.mf")
+    code, _, err = run(capsys, "emit", spec, "-o", tmp_path / "t.py", "--with-data",
+                       "--epochs", 1)
+    assert code == 0, err
+    return tmp_path / "t.py"
+
+
+def test_the_script_saves_over_no_file_it_did_not_write(iris_script, numpy_only_python):
+    folder = iris_script.parent
+    (folder / "flowers.csv").write_text("sepal,petal\n1,2\n")
+    for target in ["t.py", "flowers.csv", "t.npz"]:  # itself, a CSV, its own data
+        before = (folder / target).read_bytes()
+        done = script_done(numpy_only_python, iris_script, "--save", target, cwd=folder)
+        assert_one_line_exit_2(done)
+        assert "--force" in done.stderr and (folder / target).read_bytes() == before
+    (folder / "empty.npz").write_bytes(b"")
+    assert_one_line_exit_2(script_done(numpy_only_python, iris_script, "--save", "empty.npz",
+                                       cwd=folder))
+    for _ in range(2):  # a model file it wrote is replaced
+        done = script_done(numpy_only_python, iris_script, "--save", "m.npz", cwd=folder)
+        assert done.returncode == 0, done.stderr
+    done = script_done(numpy_only_python, iris_script, "--save", "flowers.csv", "--force",
+                       cwd=folder)
+    assert done.returncode == 0, done.stderr
+    mfc.load(next(p for p in SPECS if p.name == "iris.mf")).restore(folder / "flowers.csv")
+    assert sorted(p.name for p in folder.iterdir()) == ["empty.npz", "flowers.csv", "m.npz",
+                                                         "t.npz", "t.py"]  # no temporaries
+
+
+@pytest.mark.parametrize("args", [["--epochs", "2"], ["--bogus"], ["t.npz", "t.npz"],
+                                  ["--save"], ["--save", ""], ["--save", "nowhere/m.npz"],
+                                  ["--save", "."]])
+def test_bad_arguments_to_the_script_are_one_line_exit_2(iris_script, numpy_only_python,
+                                                         args):
+    assert_one_line_exit_2(script_done(numpy_only_python, iris_script, *args,
+                                       cwd=iris_script.parent))
+
+
+def test_the_script_has_a_help(iris_script, numpy_only_python):
+    done = script_done(numpy_only_python, iris_script, "--help", cwd=iris_script.parent)
+    assert done.returncode == 0 and done.stdout.startswith("usage: t.py")
+    assert all(word in done.stdout for word in ("DATA.npz", "--save", "--force", "iris.mf"))
+
+
+def _npz(path, **arrays):
+    with open(path, "wb") as file:
+        np.savez(file, **arrays)
+
+
+def _not_the_data(folder):
+    """Files that are not the data of the iris script, by name."""
+    with np.load(folder / "t.npz") as archive:
+        data = {key: archive[key] for key in archive.files}
+    (folder / "keep.csv").write_text("precious\n")
+    (folder / "empty.npz").write_bytes(b"")
+    np.save(folder / "one.npy", data["train/X"])
+    (folder / "a_folder").mkdir()
+    _npz(folder / "pickled.npz", **{**data, "train/X": data["train/X"].astype(object)})
+    _npz(folder / "no_labels.npz", **{k: v for k, v in data.items() if k != "train/y"})
+    _npz(folder / "no_validation.npz", **{k: v for k, v in data.items()
+                                          if not k.startswith("validation/")})
+    _npz(folder / "narrow.npz", **{**data, "train/X": data["train/X"][:, :3]})
+    _npz(folder / "floats.npz", **{**data, "train/y": data["train/y"].astype(float)})
+    _npz(folder / "short.npz", **{**data, "train/y": data["train/y"][:-1]})
+    _npz(folder / "few.npz", **{**data, "validation/X": data["validation/X"][:5]})
+    _npz(folder / "scalar.npz", **{**data, "train/y": np.float64(1)})
+    return ["keep.csv", "empty.npz", "one.npy", "a_folder", "pickled.npz", "no_labels.npz",
+            "no_validation.npz", "narrow.npz", "floats.npz", "short.npz", "few.npz",
+            "scalar.npz", "missing.npz"]
+
+
+def test_a_data_file_that_is_not_the_scripts_is_one_line_exit_2(iris_script,
+                                                                 numpy_only_python):
+    folder = iris_script.parent
+    for name in _not_the_data(folder):
+        done = script_done(numpy_only_python, iris_script, name, cwd=folder)
+        assert_one_line_exit_2(done)
+        assert name in done.stderr
+    assert (folder / "keep.csv").read_text() == "precious\n"
+
+
+def test_emit_writes_nothing_when_one_output_cannot_be_written(capsys, tmp_path):
+    spec = next(p for p in SPECS if p.name == "iris.mf")
+    (tmp_path / "x.npz").write_text("mine")
+    (tmp_path / "d.npz").mkdir()
+    for name, force in [("x", []), ("d", ["--force"])]:
+        code, out, err = run(capsys, "emit", spec, "-o", tmp_path / f"{name}.py",
+                             "--with-data", *force)
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / f"{name}.py").exists()
+    assert (tmp_path / "x.npz").read_text() == "mine"

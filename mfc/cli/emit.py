@@ -38,14 +38,19 @@ def emit_command(args) -> int:
     model = Model(compile_spec(args.file, base_dir=base_dir, **overrides))
     data_path = _paths(args, model.program)
     if args.step_only:
-        _write(args.output, model.explain(note=note), args.force)
+        _check_output("-o", args.output, args.force)
+        _write(args.output, model.explain(note=note))
         return EXIT_OK
     emitted = emit.emit(model, note=note)
     if args.with_data and emitted.data is None:
         note("the spec trains without data: there is no data file to write")
-    _write(args.output, emitted.text, args.force)
-    if args.with_data and emitted.data is not None:
-        _write_data(data_path, emitted.data, args.force)
+    with_data = args.with_data and emitted.data is not None
+    _check_output("-o", args.output, args.force)  # every output, before writing any
+    if with_data:
+        _check_output("--with-data", data_path, args.force)
+    _write(args.output, emitted.text)
+    if with_data:
+        _write_data(data_path, emitted.data)
     return EXIT_OK
 
 
@@ -64,27 +69,35 @@ def _paths(args, program) -> Path | None:
     return data_path
 
 
-def _write(path: str, text: str, force: bool) -> None:
+def _check_output(flag: str, path, force: bool) -> None:
+    """A CliError unless `path` can be written: nothing there (or `force`), in a folder
+    that takes a new file, and not a folder or a device (mfc.files' rule)."""
+    from mfc.files import check_writable
+
+    if path == "-":
+        return
+    if not force and Path(path).exists():
+        raise CliError(f"{path} is there already; pass --force to replace it")
+    try:
+        check_writable(path)  # a temporary file in the folder, removed at once
+    except OSError as err:
+        raise CliError(f"{flag} {path}: {err.strerror or err}") from None
+
+
+def _write(path: str, text: str) -> None:
     from mfc.files import atomic_write
 
     if path == "-":
         sys.stdout.write(text)
         return
-    _not_there(path, force)
     atomic_write(path, lambda file: file.write(text.encode("utf-8")))
     note(f"wrote {path}")
 
 
-def _write_data(path: Path, arrays: dict, force: bool) -> None:
+def _write_data(path: Path, arrays: dict) -> None:
     import numpy as np
 
     from mfc.files import atomic_write
 
-    _not_there(path, force)
     atomic_write(path, lambda file: np.savez(file, **arrays))
     note(f"wrote {path} (the prepared rows)")
-
-
-def _not_there(path, force: bool) -> None:
-    if not force and Path(path).exists():
-        raise CliError(f"{path} is there already; pass --force to replace it")
