@@ -58,6 +58,7 @@ CASES = [
     ("x = Param(3)\nout = x * 2", "E300", 2, 1),
     ("x = Param(3)\na = Sum(x)\nb = Mean(x)", "E301", 2, 1),
     ("x = Param(3)\na = Sum(x)\ntrain { loss = x }", "E302", 3, 16),
+    (FED + "h = X @ W\ntrain { data = iris; loss = h }", "E302", 5, 29),  # (N, 1)
     # train block
     ("x = Param(1)\ncost = Sum(x)\ntrain { epoch = 3 }", "E400", 3, 9),
     ("x = Param(1)\ncost = Sum(x)\ntrain { epochs = 0 }", "E401", 3, 18),

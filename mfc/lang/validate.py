@@ -183,7 +183,7 @@ def _named_loss(nodes, settings, report) -> str | None:
                        f"{node.op.name}: nothing trainable computes it",
                        help="name the node that computes the loss")
         return None
-    if node.elements not in (None, 1):
+    if node.elements not in (None, 1) or "N" in (node.shape or ()):  # N: one per example
         report_setting(report, settings, "loss", E302, f"the loss '{name}' has shape "
                        f"{format_shape(node.shape)}, not one element",
                        help="reduce it, e.g. Mean(...) or Sum(...)")
