@@ -101,7 +101,8 @@ def is_bundled(name: str) -> bool:
 
 
 def describe(source: str, base_dir, target_column: str | None = None) -> DataInfo | None:
-    """Cheaply describe a dataset, reading at most a CSV header or the NPZ array headers.
+    """Cheaply describe a dataset, reading at most a CSV's rows (counted, not parsed) or
+    the NPZ array headers.
 
     Parameters
     ----------
@@ -111,8 +112,8 @@ def describe(source: str, base_dir, target_column: str | None = None) -> DataInf
 
     Returns
     -------
-    DataInfo, or None when the file does not exist. For a CSV, rows and classes are
-    None; for an NPZ, classes is None.
+    DataInfo, or None when the file does not exist. Classes is None for a file; rows
+    too for a CSV that cannot be read as text (the load says where).
 
     Raises
     ------
@@ -133,9 +134,10 @@ def _describe_file(source: str, path: Path, target_column: str | None) -> DataIn
     if path.suffix.lower() == ".csv":
         header = _parse_header(source, _first_line(source, path))
         _target_index(source, header, target_column)
-        if not _has_a_row(path):  # known now, so not left for the run to find
+        rows = _count_rows(path)
+        if rows == 0:  # known now, so not left for the run to find
             raise DataError(f"{source} has a header but no data rows")
-        return DataInfo(rows=None, features=len(header) - 1, classes=None)
+        return DataInfo(rows=rows, features=len(header) - 1, classes=None)
     _no_target_column(source, target_column)
     return _describe_npz(source, path)
 
@@ -249,20 +251,17 @@ def _guess_classes(y: np.ndarray) -> int | None:
 # ---------------------------------------------------------------- CSV
 
 
-def _has_a_row(path: Path) -> bool:
-    """Whether a line that is not blank follows the header (looking no further than
-    1 MB past it: past that, taken as yes, and the load will tell)."""
-    with open(path, "rb") as f:
-        f.readline(1 << 20)
-        looked = 0
-        while looked < 1 << 20:
-            line = f.readline(1 << 16)
-            if not line:
-                return False
-            if line.strip():
-                return True
-            looked += len(line)
-    return True
+def _count_rows(path: Path) -> int | None:
+    """The data rows after the header, read as `_read_table` reads them (quoted newlines
+    inside a row, blank lines skipped), without keeping them; None when the file cannot
+    be read as CSV text, which the load reports with its line."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            return sum(1 for row in reader if len(row) > 1 or row and row[0].strip())
+    except (UnicodeDecodeError, csv.Error):
+        return None
 
 
 def _first_line(source: str, path: Path) -> str:

@@ -107,7 +107,17 @@ def test_csv_happy_path(tmp_path):
     np.testing.assert_array_equal(data.X, [[1.5, 2], [3, 40], [5, 6]])
     np.testing.assert_array_equal(data.y, [0, 1, 1])
     assert data.classes == 2 and data.name == "d.csv"
-    assert describe("d.csv", tmp_path) == DataInfo(rows=None, features=2, classes=None)
+    assert describe("d.csv", tmp_path) == DataInfo(rows=3, features=2, classes=None)
+
+
+@pytest.mark.parametrize("text", [
+    'a,b,y\n1,2,0\n\n3,4,1\n\n',  # blank lines
+    'a,b,y\n1,2,"0"\n3,"4\n",1\n5,6,"1\r\n"\n',  # newlines inside quotes
+    'a,b,y\r\n1,2,0\r\n3,4,1',  # CRLF, no newline at the end
+])
+def test_describe_counts_a_csvs_rows_as_the_load_reads_them(tmp_path, text):
+    write(tmp_path, "d.csv", text)
+    assert describe("d.csv", tmp_path).rows == len(load("d.csv", tmp_path).X)
 
 
 def test_csv_target_column_and_relative_path(tmp_path):

@@ -1,10 +1,14 @@
 """Stage 5 (mfc.lang.validate): the loss, the outputs, what the data rules out, warnings."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import mfc
 from conftest import LESSON, spec_errors
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CLASSIFIER = """\
 X, y = Input(), Input()
@@ -114,6 +118,19 @@ def test_the_default_batch_size_against_tiny_data_is_located_at_the_data(tmp_pat
         mfc.load(spec)
     (d,) = info.value.diagnostics
     assert (d.code, d.line, d.column) == ("E401", 4, 16) and "the default batch_size" in d.message
+
+
+@pytest.mark.parametrize("setting, column", [("batch_size = 100", 62), ("test = 0.999", 56)])
+def test_what_a_csvs_rows_rule_out_is_found_at_check_time(tmp_path, setting, column):
+    """flowers.csv has 120 rows: 96 to train on after validation = 0.2."""
+    (tmp_path / "flowers.csv").write_bytes((ROOT / "specs" / "flowers.csv").read_bytes())
+    spec = tmp_path / "net.mf"
+    spec.write_text('X, y = Input(), Input()\nW = Param(_, 3)\ncost = CrossEntropy(y, X @ W)\n'
+                    f'train {{ data = "flowers.csv"; validation = 0.2; {setting} }}\n')
+    with pytest.raises(mfc.SpecError) as info:
+        mfc.load(spec)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.line, d.column) == ("E401", 4, column)
 
 
 def test_a_flag_the_data_rules_out_is_a_setting_error_not_a_spec_error():
