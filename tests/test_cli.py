@@ -113,11 +113,11 @@ def test_data_flag_is_relative_to_the_current_folder(capsys, tmp_path, monkeypat
 
 
 def test_a_data_path_from_a_flag_is_named_as_it_was_typed(capsys, tmp_path, monkeypatch):
-    (tmp_path / "bad.csv").write_text("a,b,t\n1,2,3\n4,x,6\n")
+    (tmp_path / "bad.csv").write_text("a,b,t\n" + "1,2,3\n" * 11 + "4,x,6\n")  # batch_size 11
     monkeypatch.chdir(tmp_path)
     for flags in (["--data", "bad.csv"], ["--set", "data=bad.csv"]):
         one_line_error(*run(capsys, "run", SPECS / "regressor.mf", *flags),
-                       "mfc: error: bad.csv:3: column 'b'")
+                       "mfc: error: bad.csv:13: column 'b'")
     one_line_error(*run(capsys, "run", SPECS / "regressor.mf", "--data", "nothere.csv"),
                    f"data file 'nothere.csv' not found (looked in {tmp_path}/nothere.csv)")
 
@@ -588,11 +588,12 @@ def test_never_draws_over_the_spec_through_a_symlink(lesson, capsys):
 
 
 def test_never_draws_over_the_data(tmp_path, capsys):
-    (tmp_path / "q.csv").write_text("a,t\n1,2\n")
+    rows = "a,t\n" + "1,2\n" * 11  # as many as LESSON's batch_size
+    (tmp_path / "q.csv").write_text(rows)
     spec = write_spec(tmp_path, LESSON.replace('"diabetes"', '"q.csv"'))
     one_line_error(*run(capsys, "draw", spec, "-o", tmp_path / "q.csv", "--format", "dot"),
                    "is the data file", "the drawing would replace it")
-    assert (tmp_path / "q.csv").read_text() == "a,t\n1,2\n"
+    assert (tmp_path / "q.csv").read_text() == rows
 
 
 def test_a_spec_named_like_its_drawing_asks_for_o(tmp_path, capsys):

@@ -37,7 +37,7 @@ def test_csv_header_gives_the_width(tmp_path):
     (tmp_path / "d.csv").write_text("a,b,c,target\n1,2,3,4\n")
     spec = tmp_path / "net.mf"
     spec.write_text("X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n"
-                    'train { data = "d.csv" }\n')
+                    'train { data = "d.csv"; batch_size = 1 }\n')  # one row
     assert mfc.load(spec).shapes["W"] == (3, 1)
 
 
