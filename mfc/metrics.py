@@ -29,6 +29,8 @@ class Evaluation:
     metrics : regression: mse, rmse, mae, r2; classification: accuracy, `classes`
         (label, precision, recall, f1, support each), `macro` (the averages) and
         `confusion_matrix` (`labels`, and `rows`: true label by predicted label).
+    against : what the output is compared with when it is not the targets (an
+        autoencoder's reconstruction, with "Input 'X', standardised"); else None.
     """
 
     rows: int
@@ -37,15 +39,19 @@ class Evaluation:
     output: str | None = None
     task: str | None = None
     metrics: dict = field(default_factory=dict)
+    against: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-able: numbers that are not finite (R² of one row) become None."""
-        return finite({"rows": self.rows, "loss": self.loss, "loss_node": self.loss_node,
-                        "output": self.output, "task": self.task, **self.metrics})
+        found = {"rows": self.rows, "loss": self.loss, "loss_node": self.loss_node,
+                 "output": self.output, "task": self.task, **self.metrics}
+        return finite(found | ({"against": self.against} if self.against else {}))
 
     def table(self) -> str:
         """The loss and metrics as a readable table."""
         lines = [f"loss ({self.loss_node}): {_number(self.loss)} on {self.rows:,} rows"]
+        if self.against:
+            lines.append(f"{self.output} against {self.against}:")
         if self.task == "regression":
             lines += _aligned([(name, _number(self.metrics[key])) for key, name in
                                (("mse", "MSE"), ("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²"))])
@@ -56,7 +62,8 @@ class Evaluation:
 
 
 def regression(y_true, y_pred) -> dict:
-    """MSE, RMSE, MAE and R² of predictions against targets, from sklearn.metrics."""
+    """MSE, RMSE, MAE and R² of predictions against targets, from sklearn.metrics;
+    several columns' MSE and MAE averaged over every value."""
     from sklearn import metrics
 
     y_true, y_pred = _columns(y_true), _columns(y_pred)
@@ -74,9 +81,12 @@ def _columns(values) -> np.ndarray:
 
 
 def _r2(metrics, y_true, y_pred) -> float:
+    """R², of several columns the share of their total variance explained (each
+    weighted by its variance): a column all but constant (a pixel that is always 0,
+    standardised) would otherwise sink the average with a ratio of rounding errors."""
     if len(y_true) < 2:  # undefined, and scikit-learn warns
         return float("nan")
-    return float(metrics.r2_score(y_true, y_pred))
+    return float(metrics.r2_score(y_true, y_pred, multioutput="variance_weighted"))
 
 
 def classification(y_true, y_pred) -> dict:

@@ -339,14 +339,35 @@ class Model:
         or, without them, on a `part` of the last `train`'s data: 'test', 'validation'
         or 'train' (its rows, preprocessed as they were trained on).
 
+        A loss that reads no targets (an autoencoder's, which scores its output against
+        the features) is evaluated on `X` alone.
+
         Raises ValueError for ill-shaped data, a label that is not one of the classes,
-        or a part that the last `train` did not hold out.
+        targets missing (or given to a loss that reads none), or a part that the last
+        `train` did not hold out.
         """
         if X is None:
             feed = self._part(part)
         else:
+            self._check_targets(y)
             feed = self._feed(X, y)
         return self._evaluation(feed)
+
+    @property
+    def reads_targets(self) -> bool:
+        """Whether the loss reads the targets Input: an autoencoder's reads only the
+        features, so evaluating it needs no targets."""
+        targets = self.program.settings.targets
+        return targets in self.program.input_names and targets in self.program.needed_by(self.loss)
+
+    def _check_targets(self, y) -> None:
+        targets, where = self.program.settings.targets, self.program.filename
+        if y is None and self.reads_targets:
+            raise ValueError(f"the loss '{self.loss}' of {where} compares with the targets "
+                             f"(Input '{targets}'): pass them as y")
+        if y is not None and not self.reads_targets:
+            raise ValueError(f"the loss '{self.loss}' of {where} reads no targets (it reads "
+                             f"{_named_inputs(self.program, self.loss)}): evaluate on X alone")
 
     @property
     def classifier_outputs(self) -> list[str]:
@@ -423,26 +444,39 @@ class Model:
     def _evaluation(self, feed: dict):
         from mfc import metrics
 
-        output = self._scored_output()
+        output, against = self._scored_output()
         names = [self.loss] + ([output] if output else [])
         values = self.network().values(feed, names)
         rows = len(next(iter(feed.values())))
         loss = float(values[self.loss])
         if output is None:
             return metrics.Evaluation(rows, loss, self.loss)
-        truth = feed[self.program.settings.targets]
+        truth = feed[against]
         if not self._classifier(output):
             return metrics.Evaluation(rows, loss, self.loss, output, "regression",
-                                      metrics.regression(truth, values[output]))
+                                      metrics.regression(truth, values[output]),
+                                      self._compared_with(against))
         predicted = self._labels(self._classes_of(output, values[output]))
         return metrics.Evaluation(rows, loss, self.loss, output, "classification",
                                   metrics.classification(self._labels(truth), predicted))
 
-    def _scored_output(self) -> str | None:
-        """The output the metrics are of: the first the loss scores against the targets."""
+    def _scored_output(self) -> tuple[str | None, str | None]:
+        """(the output the metrics are of, the Input it is scored against): the first
+        the loss scores against the targets, else against another Input (an
+        autoencoder's reconstruction, against the features); (None, None) if none."""
         targets = self.program.settings.targets
-        return next((name for name, loss in self.program.scored.items()
-                     if loss.inputs[loss.op.target] == targets), None)
+        pairs = [(name, loss.inputs[loss.op.target]) for name, loss in self.program.scored.items()]
+        return next((pair for pair in pairs if pair[1] == targets),
+                    pairs[0] if pairs else (None, None))
+
+    def _compared_with(self, name: str) -> str | None:
+        """How the metrics read an Input other than the targets: the features as the
+        network reads them (standardised, when the preprocessing does)."""
+        if name == self.program.settings.targets:
+            return None
+        standardized = name == self.program.settings.features and \
+            self.preprocessing is not None and self.preprocessing.standardized
+        return f"Input '{name}'" + (", standardised" if standardized else "")
 
     def _classifier(self, name: str) -> bool:
         loss = self.program.scored.get(name)
@@ -520,6 +554,14 @@ class Model:
             note(f"{path} holds params only (saved by an older mfc): it carries no "
                  "preprocessing, so features are used as given, without the training "
                  "mean and std, and classes are numbered 0..C-1")
+
+
+def _named_inputs(program, name: str) -> str:
+    """`Input 'X'`, `Inputs 'X', 'Z'` or `no Input`: the Inputs node `name` reads."""
+    inputs = [n for n in program.needed_by(name) if n in program.input_names]
+    if not inputs:
+        return "no Input"
+    return ("Input " if len(inputs) == 1 else "Inputs ") + ", ".join(f"'{n}'" for n in inputs)
 
 
 def _one_or_all(found: dict):

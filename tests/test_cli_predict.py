@@ -276,6 +276,41 @@ def test_eval_needs_targets_it_knows(iris, tmp_path):
                    "one of the model's classes (setosa, versicolor, virginica)\n")
 
 
+@pytest.fixture(scope="module")
+def autoencoder(tmp_path_factory):
+    """specs/autoencoder.mf after an epoch: its loss reads the digits' pixels alone."""
+    folder = tmp_path_factory.mktemp("autoencoder")
+    spec = Path(__file__).parent.parent / "specs" / "autoencoder.mf"
+    (folder / "autoencoder.mf").write_text(spec.read_text())
+    code, out, err = mfc("run", folder / "autoencoder.mf", "--epochs", "1",
+                         "--save", folder / "ae.npz")
+    assert code == 0, err
+    return folder
+
+
+@pytest.mark.parametrize("data", ["digits", "X and y.npz", "X.npz"])
+def test_eval_of_an_autoencoder_reports_its_reconstruction(autoencoder, data, tmp_path):
+    """Without a targets Input, eval reads the features alone (targets in the data are
+    not read) and gives the reconstruction's loss and regression metrics, no others."""
+    digits = datasets.load_digits()
+    if data.endswith(".npz"):
+        arrays = {"X": digits.data, "y": digits.target} if "y" in data else {"X": digits.data}
+        np.savez(tmp_path / data, **arrays)
+        data = tmp_path / data
+    argv = ["eval", autoencoder / "autoencoder.mf", "--load", autoencoder / "ae.npz",
+            "--data", data]
+    code, out, err = mfc(*argv, "--format", "json")
+    assert (code, err) == (0, "")
+    found = json.loads(out)
+    assert (found["rows"], found["task"], found["output"]) == (1797, "regression", "reconstruction")
+    assert found["loss"] == pytest.approx(found["mse"], rel=1e-12)
+    assert "accuracy" not in found and found["against"] == "Input 'X', standardised"
+    code, out, err = mfc(*argv)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:2] == [f"loss (cost): {found['loss']:.3f} on 1,797 rows",
+                                    "reconstruction against Input 'X', standardised:"]
+
+
 def test_a_model_from_another_graph_says_what_differs(iris, tmp_path):
     (tmp_path / "wider.mf").write_text(IRIS.replace("Param(_, 16, init=xavier), Param(16)\n"
                                                     "W2, b2 = Param(16, 3",

@@ -164,13 +164,13 @@ def test_values_runs_only_the_nodes_asked_for(monkeypatch):
             ran.append(node.name), run()))
     (value,) = network.values({"X": np.ones((3, 10))}, [output]).values()
     assert value.shape == (3, 1) and "cost" not in ran and ran[-1] == output
-    with pytest.raises(ValueError, match="needs a value for the Input 'X'"):
+    with pytest.raises(ValueError, match="no value is given for the Input 'X'"):
         network.values({"y": np.ones(3)}, [output])
 
 
 def test_feed_errors_are_clear():
     program = program_of(REGRESSOR)
-    with pytest.raises(ValueError, match="needs a value for the Input 'y'"):
+    with pytest.raises(ValueError, match="no value is given for the Input 'y'"):
         program.gradients({"X": np.ones((2, 10))})
     with pytest.raises(ValueError, match="not an Input"):
         program.forward({"X": np.ones((2, 10)), "y": np.ones(2), "W1": np.ones(3)})
@@ -222,11 +222,11 @@ def test_a_feed_that_is_not_a_dict_is_a_type_error(feed):
 
 
 @pytest.mark.parametrize("X,message", [
-    (np.ones((2, 10)) + 1j, "Input 'X': the feed's value holds complex numbers, not real"),
-    (np.ones((2, 10)).astype(str), "Input 'X': the feed's value holds strings, not real"),
-    (np.ones((2, 10)).astype(object), "Input 'X': the feed's value holds Python objects"),
-    ([[1.0] * 10, [1.0] * 9], "Input 'X': the feed's value is not an array"),
-    (np.zeros((0, 10)), r"Input 'X': the feed's value has shape \(0, 10\), with no elements"),
+    (np.ones((2, 10)) + 1j, "Input 'X': the value given holds complex numbers, not real"),
+    (np.ones((2, 10)).astype(str), "Input 'X': the value given holds strings, not real"),
+    (np.ones((2, 10)).astype(object), "Input 'X': the value given holds Python objects"),
+    ([[1.0] * 10, [1.0] * 9], "Input 'X': the value given is not an array"),
+    (np.zeros((0, 10)), r"Input 'X': the value given has shape \(0, 10\), with no elements"),
 ])
 def test_feed_values_must_be_real_numbers_with_rows(X, message):
     program = program_of(REGRESSOR)

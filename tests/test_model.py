@@ -134,6 +134,32 @@ def test_evaluate_without_held_out_rows_says_so():
         model.evaluate()
 
 
+def test_an_autoencoder_is_evaluated_on_its_features_alone():
+    """Its loss reads X alone: the metrics are of the reconstruction against X as the
+    network reads it (standardised), R² the share of the variance it explains."""
+    from pathlib import Path
+
+    model = mfc.load(Path(__file__).parent.parent / "specs" / "autoencoder.mf")
+    model.train(epochs=1)
+    X = datasets.load_digits().data[:40]
+    found = model.evaluate(X)
+    standardized = model.preprocessing.transform(X)
+    reconstruction = model.predict(X)
+    assert (found.task, found.output) == ("regression", "reconstruction")
+    assert found.loss == pytest.approx(np.mean((reconstruction - standardized) ** 2), rel=1e-12)
+    assert found.metrics["mse"] == pytest.approx(found.loss, rel=1e-12)
+    assert found.metrics["r2"] == pytest.approx(
+        sk.r2_score(standardized, reconstruction, multioutput="variance_weighted"), rel=1e-12)
+    assert found.against == "Input 'X', standardised"
+    with pytest.raises(ValueError, match="reads no targets .*Input 'X'.*evaluate on X alone"):
+        model.evaluate(X, np.zeros(40))
+
+
+def test_evaluating_a_loss_that_reads_targets_without_them_says_so(iris):
+    with pytest.raises(ValueError, match=r"compares with the targets \(Input 'y'\): pass them"):
+        iris.evaluate(datasets.load_iris().data[:5])
+
+
 def test_a_binary_classifier_predicts_its_labels_and_probabilities():
     from pathlib import Path
 

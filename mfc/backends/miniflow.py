@@ -543,13 +543,13 @@ class Network:
         unknown = [k for k in values if k not in self.nodes or self.nodes[k] not in self.inputs]
         if unknown:
             names = ", ".join(n.name for n in self.inputs) or "(none)"
-            raise ValueError(f"feed names {unknown[0]!r}, which is not an Input of the "
-                             f"spec (its Inputs: {names})")
+            raise ValueError(f"a value is given for {unknown[0]!r}, which is not an Input "
+                             f"of the spec (its Inputs: {names})")
         needed = {i for n in plan for i in n.inbound_nodes if i in self.inputs}
         missing = [n.name for n in self.inputs if n in needed and n.name not in values]
         if missing:
             where = ", ".join(f"'{m}' ({self.records[m].declared_at()})" for m in missing)
-            raise ValueError(f"the feed needs a value for the Input {where}")
+            raise ValueError(f"no value is given for the Input {where}")
         batch: dict = {}
         return {node.name: self._checked(node, values[node.name], batch)
                 for node in self.inputs if node.name in values}
@@ -573,7 +573,7 @@ class Network:
         problem = _shape_problem(declared, array.shape, batch)
         if problem:
             raise ValueError(f"Input '{node.name}' ({record.declared_at()}) "
-                             f"has shape {format_shape(declared)}, but the feed's value has "
+                             f"has shape {format_shape(declared)}, but the value given has "
                              f"shape {array.shape}: {problem}")
         return array
 
@@ -611,7 +611,7 @@ class Network:
         self.feed(feed, plan)
         unfed = [n.name for n in wanted if n in self.inputs and n.value is None]
         if unfed:
-            raise ValueError(f"the feed needs a value for the Input '{unfed[0]}' "
+            raise ValueError(f"no value is given for the Input '{unfed[0]}' "
                              f"({self.records[unfed[0]].declared_at()})")
         self.run_forward(plan)
         return {node.name: np.array(node.value, copy=True) for node in wanted}
@@ -638,12 +638,12 @@ def _real_array(name: str, value) -> np.ndarray:
     try:
         array = np.asarray(value)
     except ValueError as err:  # lists of different lengths, say
-        raise ValueError(f"Input '{name}': the feed's value is not an array: {err}") from None
+        raise ValueError(f"Input '{name}': the value given is not an array: {err}") from None
     if array.dtype.kind not in "biuf":
         kind = _KINDS.get(array.dtype.kind, str(array.dtype))
-        raise ValueError(f"Input '{name}': the feed's value holds {kind}, not real numbers")
+        raise ValueError(f"Input '{name}': the value given holds {kind}, not real numbers")
     if array.size == 0:
-        raise ValueError(f"Input '{name}': the feed's value has shape {array.shape}, "
+        raise ValueError(f"Input '{name}': the value given has shape {array.shape}, "
                          "with no elements")
     return array
 

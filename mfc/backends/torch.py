@@ -378,7 +378,7 @@ class Network(miniflow.Network):
         checked = self.checked_feed(feed, plan)
         unfed = [n.name for n in wanted if n in self.inputs and n.name not in checked]
         if unfed:
-            raise ValueError(f"the feed needs a value for the Input '{unfed[0]}' "
+            raise ValueError(f"no value is given for the Input '{unfed[0]}' "
                              f"({self.records[unfed[0]].declared_at()})")
         computed = self._values(checked, [n.name for n in wanted if n in plan])
         leaves = {n.name: np.array(checked[n.name] if n in self.inputs else n.value, copy=True)

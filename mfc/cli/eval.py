@@ -1,5 +1,7 @@
 """`mfc eval SPEC --load MODEL.npz --data FILE`: a trained model's loss on data with
-targets, and the metrics of its predictions (sklearn.metrics): a table, or JSON."""
+targets, and the metrics of its predictions (sklearn.metrics): a table, or JSON. A loss
+that reads no targets (an autoencoder's) needs the features alone; targets the data has
+are then not read."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     model = trained_model(args.file, args.load)
-    data = model_data(model, args.data, args.load, targets=True)
+    data = model_data(model, args.data, args.load, targets=model.reads_targets)
     try:
         evaluation = model.evaluate(data.X, data.y)
     except ValueError as err:
