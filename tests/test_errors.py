@@ -265,6 +265,7 @@ FRAGMENT_CASES = [
     # repeat
     (DENSE + X4 + "h = repeat(0, Dense, X, 4)\ncost = Sum(h)\n", "E114", 7, 12),
     (DENSE + X4 + "h = repeat(2.5, Dense, X, 4)\ncost = Sum(h)\n", "E114", 7, 12),
+    (DENSE + X4 + "h = repeat(100000000, Dense, X, 4)\ncost = Sum(h)\n", "E114", 7, 12),
     (X4 + "h = repeat(2, ReLU, X)\ncost = Sum(h)\n", "E114", 2, 15),
     (PAIR + X4 + "h = repeat(2, C, X)\ncost = Sum(h)\n", "E114", 5, 15),
     (DENSE + X4 + "h = repeat(2, Dense)\ncost = Sum(h)\n", "E105", 7, 5),
@@ -291,6 +292,17 @@ FRAGMENT_CASES = [
 def test_fragment_errors_code_and_position(source, code, line, column):
     errors = [d for d in spec_errors(source) if d.severity == "error"]
     assert [(d.code, d.line, d.column) for d in errors] == [(code, line, column)]
+
+
+def test_nested_repeats_stop_at_the_node_limit_at_each_count(monkeypatch):
+    from mfc.lang import graph
+
+    monkeypatch.setattr(graph, "MAX_NODES", 500)
+    source = DENSE + "fragment E(x) {\n    return repeat(100, Dense, x, 4)\n}\n" + X4 + \
+        "h = repeat(100, E, X)\ncost = Sum(h)\n"
+    errors = [d for d in spec_errors(source) if d.severity == "error"]
+    assert [(d.code, d.line, d.column) for d in errors] == [("E114", 7, 19),
+                                                            ("E114", 10, 12)]
 
 
 def test_an_error_two_calls_deep_has_a_note_for_each_call_innermost_first():

@@ -29,9 +29,13 @@ from mfc.lang import ast
 from mfc.lang.fragments import (REPEAT, Arg, Definition, bind, callable_names, describe,
                                 literal_arg, shadowing)
 from mfc.ops import OPS, USER_OPS
-from mfc.text import plural
+from mfc.text import large_count, plural
 
 HOLE = "_"  # a dim to infer
+# Past these a repeat is a typo, not a network: expanding it would not end in a session.
+MAX_REPEAT = 10_000  # calls in one repeat (a 10,000-layer chain checks in about a second)
+MAX_NODES = 200_000  # nodes a spec's repeats may grow it to, nested ones included
+#                     (twice the largest spec bench/check_bench.py checks, in 4 s)
 
 
 class Graph:
@@ -653,6 +657,11 @@ class _Builder:
                                                        call.span, call.op_span), inputs, scope)
         value = positional[0]
         for i in range(1, count + 1):
+            if len(self.nodes) > MAX_NODES:
+                self.report(E114, f"repeat({count}, {definition.name}, ...) would grow the "
+                            f"spec past {MAX_NODES:,} nodes", scope.at(call.args[0].span),
+                            help="a network this large is a typo in a count")
+                return self.placeholder(result, call, scope)
             step = Target(result.name if i == count else f"{name}.{i}", result.decl)
             names = self.expand(call, definition, ([value, *positional[1:]], keywords),
                                 scope, f"{name}.{i}", [step], repeat=(name, i, count))
@@ -674,6 +683,11 @@ class _Builder:
                 or count.value < 1:
             where = count.span if count is not None else scope.at(call.args[0].span)
             self.report(E114, "repeat's count is a whole number of 1 or more", where)
+            ok = False
+        elif count.value > MAX_REPEAT:
+            self.report(E114, f"repeat's count is at most {MAX_REPEAT:,}, not "
+                        f"{large_count(int(count.value))}", count.span,
+                        help="a chain this deep is a typo in the count")
             ok = False
         if callee is not None and callee.value in self.library:
             self.called.add(callee.value)
