@@ -2,9 +2,9 @@
 computed with scikit-learn's `sklearn.metrics` (imported on first use: it costs about a
 second), and how they read in a table and in JSON.
 
-Classification metrics are computed on the original labels (`setosa`, ...), with
-scikit-learn's defaults: the classes are those in the true or the predicted labels,
-sorted, which is also the order of a model's class indices.
+Classification metrics are computed on the original labels (`setosa`, ...), for every
+class of the model, in the order of its class indices (sorted), whether the rows hold it
+or not.
 """
 
 from __future__ import annotations
@@ -89,18 +89,25 @@ def _r2(metrics, y_true, y_pred) -> float:
     return float(metrics.r2_score(y_true, y_pred, multioutput="variance_weighted"))
 
 
-def classification(y_true, y_pred) -> dict:
+def classification(y_true, y_pred, labels=None) -> dict:
     """Accuracy, per-class precision, recall, F1 and support, their macro averages, and
     the confusion matrix, of predicted labels against true ones (any labels numpy can
-    sort: text or numbers), from sklearn.metrics."""
+    sort: text or numbers), from sklearn.metrics.
+
+    `labels`: the classes to report, in order (a model's: a class no row has is shown
+    with support 0); by default those in the true or the predicted labels, sorted. A
+    ratio of 0/0 (the recall of a class no row has, the precision of one never
+    predicted) is undefined, NaN, and left out of the macro average.
+    """
     from sklearn import metrics
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    labels = np.unique(np.concatenate([y_true, y_pred]))
+    found = np.unique(np.concatenate([y_true, y_pred]))
+    labels = found if labels is None else np.asarray(labels)
     precision, recall, f1, support = metrics.precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
+        y_true, y_pred, labels=labels, zero_division=np.nan)
     macro = metrics.precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                    average="macro", zero_division=0)
+                                                    average="macro", zero_division=np.nan)
     return {
         "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
         "classes": [{"label": _plain(label), "precision": float(p), "recall": float(r),

@@ -458,7 +458,8 @@ class Model:
                                       self._compared_with(against))
         predicted = self._labels(self._classes_of(output, values[output]))
         return metrics.Evaluation(rows, loss, self.loss, output, "classification",
-                                  metrics.classification(self._labels(truth), predicted))
+                                  metrics.classification(self._labels(truth), predicted,
+                                                         self.class_labels(output)))
 
     def _scored_output(self) -> tuple[str | None, str | None]:
         """(the output the metrics are of, the Input it is scored against): the first

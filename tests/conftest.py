@@ -138,21 +138,30 @@ def softmax(scores):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def assert_scikit_learns_classification(found: dict, truth, predicted) -> None:
-    """`found` (mfc's classification metrics) equals scikit-learn's on the labels."""
+def assert_scikit_learns_classification(found: dict, truth, predicted, labels=None) -> None:
+    """`found` (mfc's classification metrics) equals scikit-learn's on the labels (the
+    classes `labels`, else those in either; 0/0 undefined, as NaN, or None in JSON)."""
     from sklearn import metrics as sk
 
+    labels = sorted(set(truth) | set(predicted)) if labels is None else list(labels)
     assert found["accuracy"] == sk.accuracy_score(truth, predicted)
-    p, r, f, s = sk.precision_recall_fscore_support(truth, predicted)
-    assert [c["label"] for c in found["classes"]] == sorted(set(truth) | set(predicted))
-    np.testing.assert_allclose([c["precision"] for c in found["classes"]], p, rtol=1e-12)
-    np.testing.assert_allclose([c["recall"] for c in found["classes"]], r, rtol=1e-12)
-    np.testing.assert_allclose([c["f1"] for c in found["classes"]], f, rtol=1e-12)
+    p, r, f, s = sk.precision_recall_fscore_support(truth, predicted, labels=labels,
+                                                    zero_division=np.nan)
+    assert [c["label"] for c in found["classes"]] == labels
+
+    def column(key):
+        return np.array([np.nan if c[key] is None else c[key] for c in found["classes"]])
+
+    np.testing.assert_allclose(column("precision"), p, rtol=1e-12)
+    np.testing.assert_allclose(column("recall"), r, rtol=1e-12)
+    np.testing.assert_allclose(column("f1"), f, rtol=1e-12)
     assert [c["support"] for c in found["classes"]] == list(s)
-    macro = sk.precision_recall_fscore_support(truth, predicted, average="macro")
+    macro = sk.precision_recall_fscore_support(truth, predicted, labels=labels,
+                                               average="macro", zero_division=np.nan)
     assert [found["macro"][k] for k in ("precision", "recall", "f1")] == pytest.approx(
         list(macro[:3]), rel=1e-12)
-    assert found["confusion_matrix"]["rows"] == sk.confusion_matrix(truth, predicted).tolist()
+    assert found["confusion_matrix"]["rows"] == sk.confusion_matrix(
+        truth, predicted, labels=labels).tolist()
 
 
 # ---------------------------------------------------------------- the op table

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -309,6 +310,23 @@ def test_eval_of_an_autoencoder_reports_its_reconstruction(autoencoder, data, tm
     assert (code, err) == (0, "")
     assert out.splitlines()[:2] == [f"loss (cost): {found['loss']:.3f} on 1,797 rows",
                                     "reconstruction against Input 'X', standardised:"]
+
+
+def test_eval_on_rows_of_one_class_reports_every_class_without_warnings(iris, tmp_path):
+    header, rows = read_csv((iris / "new.csv").read_text())
+    write_csv(tmp_path / "two.csv", header, [r for r in rows if r[4] == "setosa"][:2])
+    argv = ["eval", iris / "iris.mf", "--load", iris / "iris.npz", "--data", tmp_path / "two.csv"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code, out, err = mfc(*argv, "--format", "json")
+        assert (code, err) == (0, "")
+        found = json.loads(out)
+        assert [c["support"] for c in found["classes"]] == [2, 0, 0]
+        assert found["confusion_matrix"]["labels"] == ["setosa", "versicolor", "virginica"]
+        assert found["classes"][1]["recall"] is None
+        code, out, err = mfc(*argv)
+    assert (code, err) == (0, "")
+    assert "versicolor  undefined  undefined  undefined        0" in out
 
 
 def test_a_model_from_another_graph_says_what_differs(iris, tmp_path):

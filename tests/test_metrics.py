@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -30,10 +31,28 @@ def test_classification_metrics_are_scikit_learns(labels):
     assert_scikit_learns_classification(found, list(truth), list(predicted))
 
 
-def test_a_class_never_predicted_has_zero_precision_without_warnings():
-    with np.errstate(all="raise"):
+def test_a_ratio_of_nothing_is_undefined_and_left_out_of_the_average_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         found = classification(np.array(["a", "b"]), np.array(["a", "a"]))
-    assert found["classes"][1]["precision"] == 0.0
+    assert math.isnan(found["classes"][1]["precision"])  # b is never predicted
+    assert found["classes"][1]["recall"] == 0.0
+    assert found["macro"]["precision"] == 0.5
+
+
+def test_every_class_given_is_reported_even_one_no_row_has():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn warns of a single label without them
+        found = classification(np.array(["a", "a"]), np.array(["a", "a"]), ["a", "b", "c"])
+    assert [c["support"] for c in found["classes"]] == [2, 0, 0]
+    assert all(math.isnan(c["recall"]) for c in found["classes"][1:])
+    assert found["confusion_matrix"] == {"labels": ["a", "b", "c"],
+                                         "rows": [[2, 0, 0], [0, 0, 0], [0, 0, 0]]}
+    assert found["macro"]["recall"] == 1.0 and found["macro"]["support"] == 2
+    table = Evaluation(2, 0.1, "cost", "s", "classification", found).table().splitlines()
+    assert table[5].split() == ["b", "undefined", "undefined", "undefined", "0"]
+    assert json.loads(json.dumps(Evaluation(2, 0.1, "cost", "s", "classification", found)
+                                 .to_dict(), allow_nan=False))["classes"][1]["f1"] is None
 
 
 def test_the_table_reads_as_a_report():
