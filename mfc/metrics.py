@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mfc.text import number
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -67,10 +69,11 @@ def regression(y_true, y_pred) -> dict:
     from sklearn import metrics
 
     y_true, y_pred = _columns(y_true), _columns(y_pred)
-    mse = float(metrics.mean_squared_error(y_true, y_pred))
-    return {"mse": mse, "rmse": math.sqrt(mse),
-            "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
-            "r2": _r2(metrics, y_true, y_pred)}
+    with np.errstate(all="ignore"):  # errors past float64 (targets of 1e308): inf, shown
+        mse = float(metrics.mean_squared_error(y_true, y_pred))
+        return {"mse": mse, "rmse": math.sqrt(mse),
+                "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
+                "r2": _r2(metrics, y_true, y_pred)}
 
 
 def _columns(values) -> np.ndarray:
@@ -132,10 +135,9 @@ def _plain(label):
 # ---------------------------------------------------------------- reading
 
 
-def _number(value: float) -> str:
-    if value is None or not math.isfinite(value):
-        return "undefined"
-    return f"{value:.3e}" if abs(value) >= 1e9 else f"{value:.3f}"
+def _number(value: float | None) -> str:
+    """A figure, short; `undefined` for none (NaN: R² of one row, 0/0)."""
+    return "undefined" if value is None or math.isnan(value) else number(value)
 
 
 def _aligned(rows: list[tuple], right: tuple[int, ...] = ()) -> list[str]:

@@ -303,21 +303,26 @@ class Model:
 
     # -- using what was trained
 
-    def predict(self, X):
+    def predict(self, X, note=None):
         """What the model predicts for `X`: raw features (rows, features), to which the
         saved preprocessing is applied, or a feed (Input name → array, the features'
         preprocessed the same way). Runs only the nodes the outputs need; needs no
-        targets.
+        targets. Rows whose outputs are not finite (features far outside the training
+        data's overflow) are predicted all the same, and `note` is told which.
 
         Returns, for the one output (a dict by name for several): a classifier's
         predicted labels, the original ones (`setosa`, ...), as an array; a regressor's
         values, as the output node computes them ((rows, 1) for `MSE(y, l2)`).
 
         Raises ValueError for features of the wrong width, a feed without the Inputs the
-        outputs need, or a spec without an output.
+        outputs need, or a spec without an output; DataError for a feature that cannot
+        be standardised (mfc.preprocess.Preprocessing.transform).
         """
-        found = {name: self._predicted(name, value)
-                 for name, value in self._outputs(X).items()}
+        outputs = self._outputs(X)
+        if note is not None and _not_finite(outputs):
+            note(f"{_not_finite(outputs)} not finite: their features lie far outside the "
+                 "training data's, and overflow")
+        found = {name: self._predicted(name, value) for name, value in outputs.items()}
         return _one_or_all(found)
 
     def predict_proba(self, X):
@@ -329,7 +334,7 @@ class Model:
         if not classifiers:
             raise ValueError(f"predict_proba needs an output scored as class labels (by "
                              f"CrossEntropy or BinaryCrossEntropy); {_named(self.outputs)} not")
-        values = self.network().values(self._feed(X), classifiers)
+        values = self._values(self._feed(X), classifiers)
         return _one_or_all({name: self.program.scored[name].op.probabilities(value)
                             for name, value in values.items()})
 
@@ -397,7 +402,13 @@ class Model:
             raise ValueError(f"{self.program.filename} has no output to predict: its loss "
                              "scores no prediction against targets; name one with "
                              "`output = NAME` in the train block")
-        return self.network().values(self._feed(X), self.outputs)
+        return self._values(self._feed(X), self.outputs)
+
+    def _values(self, feed: dict, names) -> dict:
+        """The values of the nodes `names`: overflow on features far outside the
+        training data's gives inf or NaN, which the callers report (no warning)."""
+        with np.errstate(all="ignore"):
+            return self.network().values(feed, names)
 
     def _feed(self, X, y=None) -> dict:
         """A feed from raw features (or a feed whose features are raw) and targets, with
@@ -446,11 +457,15 @@ class Model:
 
         output, against = self._scored_output()
         names = [self.loss] + ([output] if output else [])
-        values = self.network().values(feed, names)
+        values = self._values(feed, names)
         rows = len(next(iter(feed.values())))
         loss = float(values[self.loss])
         if output is None:
             return metrics.Evaluation(rows, loss, self.loss)
+        if _not_finite({output: values[output]}):
+            raise ValueError(f"{_not_finite({output: values[output]})} not finite (their "
+                             "features lie far outside the training data's, and overflow): "
+                             "the metrics cannot be computed")
         truth = feed[against]
         if not self._classifier(output):
             return metrics.Evaluation(rows, loss, self.loss, output, "regression",
@@ -555,6 +570,22 @@ class Model:
             note(f"{path} holds params only (saved by an older mfc): it carries no "
                  "preprocessing, so features are used as given, without the training "
                  "mean and std, and classes are numbered 0..C-1")
+
+
+def _not_finite(outputs: dict) -> str | None:
+    """`the outputs of 2 rows (1, 5) are`: the rows (from 1) whose outputs (name →
+    value, a row each) hold a value that is not finite; None when all are finite."""
+    bad: set[int] = set()
+    for value in outputs.values():
+        value = np.asarray(value)
+        rows = value.reshape(len(value), -1) if value.ndim else value.reshape(1, 1)
+        bad.update(int(i) + 1 for i in np.flatnonzero(~np.isfinite(rows).all(axis=1)))
+    if not bad:
+        return None
+    shown = ", ".join(map(str, sorted(bad)[:5])) + (", ..." if len(bad) > 5 else "")
+    if len(bad) == 1:
+        return f"the outputs of row {shown} are"
+    return f"the outputs of {len(bad):,} rows ({shown}) are"
 
 
 def _named_inputs(program, name: str) -> str:

@@ -50,12 +50,28 @@ class Preprocessing:
 
     def transform(self, X) -> np.ndarray:
         """The features as the network reads them: float64, standardised with the saved
-        statistics (never the data's own)."""
+        statistics (never the data's own). A ValueError for rows of another width; a
+        DataError for a value so far from its training mean that standardised it is
+        beyond float64 (1.7e308 over a std below 1): the network cannot read it."""
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.features:
             raise ValueError(f"the model takes rows of {self.features} features, but the "
                              f"features have shape {X.shape}")
-        return (X - self.mean) / self.std if self.standardized else X
+        if not self.standardized:
+            return X
+        with np.errstate(over="ignore", invalid="ignore"):  # said below, in one line
+            standardized = (X - self.mean) / self.std
+        self._check_finite(X, standardized)
+        return standardized
+
+    def _check_finite(self, X, standardized) -> None:
+        bad = np.argwhere(~np.isfinite(standardized) & np.isfinite(X))
+        if len(bad):
+            row, column = (int(i) for i in bad[0])
+            name = repr(self.feature_names[column]) if self.feature_names else f"{column + 1}"
+            raise DataError(f"row {row + 1}: feature {name} is {X[row, column]:g}, too far "
+                            f"from its training mean ({self.mean[column]:g}, std "
+                            f"{self.std[column]:g}) to standardise in float64")
 
     def encode(self, y, place=None) -> np.ndarray:
         """Original labels (numbers or text) → class indices (intp). A DataError for a

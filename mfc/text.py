@@ -23,6 +23,12 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+def number(value: float) -> str:
+    """A loss or a metric, short: `0.936`; `1.235e+09` from a billion on, where fixed
+    point would run to hundreds of digits (a diverged loss of 1e308); `inf`, `nan`."""
+    return f"{value:.3e}" if abs(value) >= 1e9 else f"{value:.3f}"
+
+
 def plural(count: int, noun: str) -> str:
     """`1 error`, `2 errors`, `0 errors`, with thousands separators: `1,024 params`."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"

@@ -329,6 +329,20 @@ def test_eval_on_rows_of_one_class_reports_every_class_without_warnings(iris, tm
     assert "versicolor  undefined  undefined  undefined        0" in out
 
 
+@pytest.mark.parametrize("command", ["predict", "eval"])
+def test_a_feature_too_far_to_standardise_is_one_line_without_warnings(iris, tmp_path, command):
+    header, rows = read_csv((iris / "new.csv").read_text())
+    rows[1][1] = "1.7e308"  # sepal_width: its std is below 1
+    write_csv(tmp_path / "far.csv", header, rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code, out, err = mfc(command, iris / "iris.mf", "--load", iris / "iris.npz",
+                             "--data", tmp_path / "far.csv")
+    assert (code, out) == (2, "")
+    assert re.fullmatch(r"mfc: error: row 2: feature 'sepal_width' is 1\.7e\+308, too far from "
+                        r"its training mean \(.*\) to standardise in float64\n", err), err
+
+
 def test_a_model_from_another_graph_says_what_differs(iris, tmp_path):
     (tmp_path / "wider.mf").write_text(IRIS.replace("Param(_, 16, init=xavier), Param(16)\n"
                                                     "W2, b2 = Param(16, 3",

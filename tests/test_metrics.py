@@ -79,3 +79,18 @@ def test_json_has_no_nan():
     found = json.loads(json.dumps(evaluation.to_dict(), allow_nan=False))
     assert found["r2"] is None and found["mse"] == 1.0
     assert "R²    undefined" in evaluation.table()
+
+
+def test_errors_past_float64_are_inf_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = regression([1e308, -1e308, 0.0], [[0.0], [0.0], [1.0]])
+    assert found["mse"] == found["rmse"] == found["mae"] == math.inf
+    table = Evaluation(3, math.inf, "cost", "l2", "regression", found).table().splitlines()
+    assert table[:2] == ["loss (cost): inf on 3 rows", "MSE   inf"]
+
+
+def test_large_figures_read_short():
+    evaluation = Evaluation(3, 1.5e300, "cost", "l2", "regression", regression([1e150], [[0.0]]))
+    assert evaluation.table().splitlines()[:2] == ["loss (cost): 1.500e+300 on 3 rows",
+                                                   "MSE   1.000e+300"]

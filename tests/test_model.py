@@ -1,6 +1,8 @@
 """The Python API of a trained model (mfc.Model): predict, predict_proba, evaluate,
 save and restore, checked against numpy and scikit-learn."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn import datasets, metrics as sk
@@ -158,6 +160,21 @@ def test_an_autoencoder_is_evaluated_on_its_features_alone():
 def test_evaluating_a_loss_that_reads_targets_without_them_says_so(iris):
     with pytest.raises(ValueError, match=r"compares with the targets \(Input 'y'\): pass them"):
         iris.evaluate(datasets.load_iris().data[:5])
+
+
+def test_outputs_that_overflow_are_noted_without_warnings_and_not_evaluated():
+    model = mfc.compile("X, y = Input(_, 2), Input()\nW = Param(2, 1, init=ones)\n"
+                        "out = Linear(X, W)\ncost = MSE(y, out)\n")
+    X, notes = np.array([[1.0, 2.0], [1e308, 1e308], [3.0, 4.0]]), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in dot"
+        predicted = model.predict(X, note=notes.append)
+        with pytest.raises(ValueError, match=r"^the outputs of row 2 are not finite .*"
+                           "the metrics cannot be computed$"):
+            model.evaluate(X, np.zeros(3))
+    np.testing.assert_array_equal(predicted[:, 0], [3.0, np.inf, 7.0])
+    assert notes == ["the outputs of row 2 are not finite: their features lie far outside "
+                     "the training data's, and overflow"]
 
 
 def test_a_binary_classifier_predicts_its_labels_and_probabilities():

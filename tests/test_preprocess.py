@@ -1,6 +1,8 @@
 """Tests for mfc.preprocess: the preprocessing fitted on the training rows and kept with
 a model, applied to later data and undone on its predictions."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,14 @@ def test_a_label_that_is_not_a_class_is_a_data_error(classes, y, message):
 def test_too_many_labels_for_the_scores_is_a_data_error():
     with pytest.raises(DataError, match="4 classes, but the logits give 3"):
         class_list(np.array(["a", "b", "c", "d"]), 3, lambda text: None)
+
+
+def test_a_feature_too_far_to_standardise_is_one_data_error_without_warnings():
+    p = Preprocessing(2, feature_names=("a", "b"), mean=np.array([1.0, 2.0]),
+                      std=np.array([0.5, 2.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in divide"
+        np.testing.assert_allclose(p.transform([[1.0, 1e308]]), [[0.0, (1e308 - 2) / 2]])
+        with pytest.raises(DataError, match=r"^row 2: feature 'a' is 1e\+308, too far from its "
+                           r"training mean \(1, std 0.5\) to standardise in float64$"):
+            p.transform([[1.0, 2.0], [1e308, 2.0]])

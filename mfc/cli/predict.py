@@ -87,7 +87,7 @@ def _label_header(model, name: str, single: bool) -> str:
 def _rows(model, X, columns) -> list[list]:
     """Each row's cells, in input order."""
     try:
-        predicted = _by_name(model.predict(X), model.outputs)
+        predicted = _by_name(model.predict(X, note=note), model.outputs)
         wanted = any(what == "proba" for _, _, (what, _) in columns)
         probabilities = _by_name(model.predict_proba(X), model.classifier_outputs) \
             if wanted else {}
