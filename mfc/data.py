@@ -611,6 +611,7 @@ def load_for_model(source: str, base_dir, model: Preprocessing, *, targets: bool
     DataError, one line: a feature column missing, a wrong width, a cell that is not a
     number (its line and column named), an empty file, no targets when needed.
     """
+    missing = f" (column '{model.target_column}')" if model.target_column else ""
     if source == "-":
         data = _csv_for_model("<stdin>", stdin or b"", model, targets, text_targets, note)
     elif is_bundled(source):
@@ -624,15 +625,14 @@ def load_for_model(source: str, base_dir, model: Preprocessing, *, targets: bool
                 data = _csv_for_model(source, path.read_bytes(), model, targets,
                                       text_targets, note)
             else:
-                data = _load_npz(source, path, y_optional=True)
+                data, missing = _load_npz(source, path, y_optional=True), " (no array 'y')"
     if data.X.shape[1] != model.features:
         raise DataError(f"{data.name} has {plural(data.X.shape[1], 'feature')} but the model "
                         f"takes {model.features}")
     if not targets:
         data.y = None
     elif data.y is None:
-        column = f" (column '{model.target_column}')" if model.target_column else ""
-        raise DataError(f"{data.name} has no targets{column}; evaluating needs them")
+        raise DataError(f"{data.name} has no targets{missing}; evaluating needs them")
     elif model.classes is not None:
         model.encode(data.y, data.place)  # a label the model does not know, named where
     return data

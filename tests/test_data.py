@@ -488,7 +488,7 @@ def test_columns_are_taken_by_position_without_names(tmp_path):
 def test_npz_bundled_and_stdin_data_for_a_model(tmp_path):
     np.savez(tmp_path / "x.npz", X=np.ones((3, 2)))
     assert data_mod.load_for_model("x.npz", tmp_path, POSITIONAL).y is None
-    with pytest.raises(DataError, match="x.npz has no targets"):
+    with pytest.raises(DataError, match=r"^x.npz has no targets \(no array 'y'\);"):
         data_mod.load_for_model("x.npz", tmp_path, POSITIONAL, targets=True)
     with pytest.raises(DataError, match="iris has 4 features but the model takes 2"):
         data_mod.load_for_model("iris", tmp_path, POSITIONAL)
