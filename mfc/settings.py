@@ -207,7 +207,15 @@ def _check_override(key: str, value) -> str | None:
              "node": lambda: is_node_name(value),
              "nodes": lambda: isinstance(value, tuple) and len(value) > 0 and all(
                  is_node_name(name) for name in value)}[kind]()
-    return None if valid else f"must be {wording}, not {value!r}"
+    return None if valid else f"must be {wording}, not {_shown(value)}"
+
+
+def _shown(value) -> str:
+    """A bad override as a message shows it: node names (`_normalised`) as the flag
+    wrote them, 'h,,scores'."""
+    if isinstance(value, tuple) and all(isinstance(name, str) for name in value):
+        return repr(",".join(value))
+    return repr(value)
 
 
 def _checked_number(key: str, value):

@@ -27,6 +27,14 @@ def test_bad_overrides_are_refused(key, value):
         TrainSettings().with_overrides(**{key: value})
 
 
+@pytest.mark.parametrize("value, shown", [("", "not ''"), ("h,,X", "not 'h,,X'"),
+                                          ("h, 3x", "not 'h,3x'")])
+def test_bad_node_names_from_a_flag_are_shown_as_typed(value, shown):
+    with pytest.raises(ValueError) as info:
+        TrainSettings().with_overrides(output=value)
+    assert str(info.value).endswith(shown)
+
+
 def test_output_takes_one_name_or_several():
     s = mfc.compile("X = Input(_, 2)\nx = Param(2)\nh = X * x\ncost = Sum(h)\n"
                     "train { output = h, X; test = 0.2 }").settings
