@@ -242,6 +242,16 @@ def test_a_loss_not_finite_at_the_start_blames_the_spec_not_the_learning_rate():
             program_of("a = Param(3, init=-2)\ncost = Sum(a ** 0.5)").train()
 
 
+def test_a_loss_not_finite_at_the_start_from_huge_data_blames_the_data(tmp_path):
+    np.savez(tmp_path / "d.npz", X=np.ones((20, 2)), y=np.full(20, -1e300))
+    spec = tmp_path / "net.mf"
+    spec.write_text("X, y = Input(), Input()\nW = Param(_, 1)\ncost = MSE(y, X @ W)\n"
+                    'train { data = "d.npz"; batch_size = 4 }\n')
+    with pytest.raises(Diverged, match=r"the data's y holds values as large as 1e\+300, "
+                       "whose squares overflow float64; scale the data down"):
+        mfc.load(spec).train()
+
+
 def test_a_diverging_step_is_named():
     with pytest.raises(Diverged, match=r"epoch \d+, step \d+ of \d+"):
         program_of("x = Param(1, init=10)\ncost = x ** 2 + 5").train(learning_rate=1e200)

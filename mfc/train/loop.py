@@ -40,8 +40,12 @@ class Diverged(MfcError):
     start, when the first epoch already diverged)."""
 
     def __init__(self, loss: float, epoch: int, step: int, steps: int, learning_rate: float,
-                 kept: int = 0):
-        if epoch == 1 and step == 1:  # no update has happened: the start is at fault
+                 kept: int = 0, huge: str | None = None):
+        """`huge`: what in the data is too large to compute with (`huge_values`)."""
+        if epoch == 1 and step == 1 and huge:
+            super().__init__(f"the loss is {loss} at the starting params, before any step: "
+                             f"{huge}; scale the data down")
+        elif epoch == 1 and step == 1:  # no update has happened: the start is at fault
             super().__init__(f"the loss is {loss} at the starting params, before any step; "
                              "check the spec's ops and inits (a log or root of a "
                              "negative number, a division by zero)")
@@ -51,6 +55,21 @@ class Diverged(MfcError):
         self.loss, self.epoch, self.step, self.kept = loss, epoch, step, kept
 
     exit_code = 1
+
+
+def huge_values(arrays: dict | None, dtype: str) -> str | None:
+    """Which of the data's `arrays` (by Input name) holds a value too large to compute
+    with in `dtype` (past its largest, or its square past it, as an MSE squares it),
+    said for a message; None if none."""
+    largest = float(np.finfo(dtype).max)
+    for name, array in (arrays or {}).items():
+        if array.dtype.kind == "f" and array.size:
+            peak = float(np.max(np.abs(array)))
+            if peak > math.sqrt(largest):
+                return (f"the data's {name} holds values as large as {peak:.3g}, " +
+                        (f"more than {dtype} holds" if peak > largest else
+                         f"whose squares overflow {dtype}"))
+    return None
 
 
 class NotFinite(ArithmeticError):
@@ -376,8 +395,9 @@ class Trainer:
             return self.step()
         except NotFinite as err:
             np.copyto(self.network.theta, self._kept)
+            train = self.prepared.train if self.prepared is not None else None
             raise Diverged(err.args[0], epoch, step, self.steps, self.optimizer.rate,
-                           self.kept_epoch) from None
+                           self.kept_epoch, huge_values(train, self.settings.dtype)) from None
 
     def _keep(self, epoch: int) -> None:
         """A copy of the params at the end of an epoch, while they are finite (a finite
