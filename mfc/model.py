@@ -265,15 +265,19 @@ class Model:
                 on_epoch(epoch)
         return record
 
-    def _checkpoint_of(self, path) -> tuple[dict, dict]:
+    def _checkpoint_of(self, path, saved) -> tuple[dict, dict]:
+        """The training state of the model file at `path` (read as `saved`)."""
         from mfc import modelfile
 
         found = modelfile.read_training(path, self.network().theta.size)
-        if found is None:
-            raise modelfile.ParamsError(f"{path} holds no training state to resume from "
-                                        "(it was not saved by mfc run or Model.save after "
-                                        "training); --load starts from its params")
-        return found
+        if found is not None:
+            return found
+        why = ("it holds params only (saved by an older mfc)" if saved.params_only else
+               "it was saved before any epoch was trained (as with --epochs 0), so there "
+               "is no run to go on with" if not saved.manifest.get("history") else
+               "it was not saved by mfc run or Model.save after training")
+        raise modelfile.ParamsError(f"{path} holds no training state to resume from: {why}; "
+                                    "--load starts from its params")
 
     def network(self, dtype: str | None = None, seed: int | None = None):
         """The network `backend` lowered the program to, built on first use (with `seed`,
@@ -560,7 +564,7 @@ class Model:
         saved = modelfile.read(path, self.program)
         self._trainer = self._last_good = self._resumed = None
         if resume:
-            self._resumed = (path, self._checkpoint_of(path),
+            self._resumed = (path, self._checkpoint_of(path, saved),
                              saved.manifest.get("settings") or {})
         for name, array in saved.params.items():
             self.params[name] = array

@@ -1067,6 +1067,13 @@ def test_bad_resumes_and_checkpoints_are_one_line_exit_2(capsys, tmp_path, flags
     assert err.splitlines()[-1].startswith("mfc: error:")
 
 
+def test_resuming_a_file_saved_after_0_epochs_says_so(capsys, tmp_path):
+    path = tmp_path / "e0.npz"
+    assert run(capsys, "run", SPECS / "iris.mf", "--epochs", 0, "--save", path)[0] == 0
+    one_line_error(*run(capsys, "run", SPECS / "iris.mf", "--resume", path),
+                   "saved before any epoch was trained", "--load starts from its params")
+
+
 def test_an_early_stopped_run_saves_the_best_epochs_params(capsys, tmp_path):
     """A wide net on a small split overfits: the run stops before its budget, and the
     saved params give the best epoch's validation loss, as the log has it."""
