@@ -27,6 +27,7 @@ NUMPY_NAMES = ("absolute", "add", "arange", "asarray", "clip", "copyto", "divide
                "power", "sign", "sqrt", "subtract", "tanh", "vdot", "where", "zeros")
 PYTHON_NAMES = ("isfinite", "float", "len", "range", "sum", "np")
 MFC_NAMES = ("normal_cdf",)  # mfc.ops' own functions, where numpy has none (GELU's Φ)
+_WORD = re.compile(r"\w+")  # a name in generated code is a whole word (see `Names`)
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,20 @@ class Names:
 
     def __init__(self, reserved=()):
         self.taken = set(NUMPY_NAMES) | set(PYTHON_NAMES) | set(MFC_NAMES) | set(reserved)
+        self._next: dict[str, int] = {}  # base → the suffix to try first (1: none)
 
     def new(self, hint: str) -> str:
         base = re.sub(r"\W", "_", hint) or "v"
         if base[0].isdigit() or keyword.iskeyword(base):
             base = "_" + base
-        name, n = base, 1
+        # The suffixes tried before were taken, and stay taken: go on from there, so
+        # that a thousand buffers of one hint cost a thousand tries, not half a million.
+        n = self._next.get(base, 1)
+        name = base if n == 1 else f"{base}_{n}"
         while name in self.taken:
             n += 1
             name = f"{base}_{n}"
+        self._next[base] = n + 1
         self.taken.add(name)
         return name
 
@@ -86,6 +92,7 @@ class Emitter:
     def __init__(self, names: Names, dtype: str = "float64"):
         self.names, self.dtype = names, dtype
         self.setup: list[tuple[str, str]] = []  # (name, expression), in order
+        self._defined: dict[str, str] = {}  # expression → the first name bound to it
         self.lines: list[str] = []
         self.notes: dict = {}
         self._indent = 0
@@ -119,6 +126,7 @@ class Emitter:
         """A name the setup binds once to `expression` (a buffer, a constant)."""
         var = Var(self.names.new(hint), tuple(shape), dtype or self.dtype, fixed=True)
         self.setup.append((var.name, expression))
+        self._defined.setdefault(expression, var.name)
         return var
 
     def constant(self, hint: str, expression: str, shape: tuple, dtype: str | None = None,
@@ -126,9 +134,8 @@ class Emitter:
         """A constant the setup defines once, shared by every op that asks for the same
         `expression` (an `arange`, a vector of ones)."""
         dtype = dtype or self.dtype
-        for name, defined in self.setup:
-            if defined == expression:
-                return Var(name, tuple(shape), dtype, fixed=True, ones=ones)
+        if expression in self._defined:
+            return Var(self._defined[expression], tuple(shape), dtype, fixed=True, ones=ones)
         var = self.define(hint, expression, shape, dtype)
         return Var(var.name, var.shape, dtype, fixed=True, ones=ones)
 
@@ -161,12 +168,16 @@ class Emitter:
 
 def setup_lines(setup: list[tuple[str, str]], bodies: str) -> list[str]:
     """The setup's definitions that `bodies` (or a later definition) use, in order: a
-    buffer an op asked for but did not use is left out."""
-    used_text, kept = bodies, []
+    buffer an op asked for but did not use is left out.
+
+    A name is used where it is a whole word of the text (`d_l1` does not use `l1`).
+    Each text is split into its words once, which is linear in the code's length
+    (searching the growing text for each name was quadratic: 15 s at 2,000 ops)."""
+    used, kept = set(_WORD.findall(bodies)), []
     for name, expression in reversed(setup):
-        if re.search(rf"\b{re.escape(name)}\b", used_text):
+        if name in used:
             kept.append(f"{name} = {expression}")
-            used_text += "\n" + expression
+            used.update(_WORD.findall(expression))
     return kept[::-1]
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mfc
-from mfc.backends import lower
+from mfc.backends import generated, lower
 from mfc.settings import OPTIMIZERS, SAMPLINGS
 
 SPECS = sorted(Path(__file__).parent.parent.joinpath("specs").glob("*.mf"))
@@ -149,3 +149,102 @@ def test_the_lowering_is_miniflows():
 def test_an_unknown_backend_is_a_value_error():
     with pytest.raises(ValueError, match="unknown backend 'tensorflow'"):
         mfc.compile("x = Param(1)\ncost = Sum(x * x)", backend="tensorflow")
+
+
+# ---------------------------------------------------------------- linear in the code's length
+# Writing the code of a chain of n ops must cost O(n): these count the work, not the time.
+
+
+def _chain(n: int) -> str:
+    return "x = Param(3)\ncost = Sum(" + "Tanh(" * n + "x" + ")" * n + ")\n"
+
+
+class _CountingRe:
+    """`re` as mfc.codegen uses it, adding up the length of every text it is given."""
+
+    def __init__(self):
+        import re
+
+        self.re, self.read = re, 0
+
+    def __getattr__(self, name):
+        function = getattr(self.re, name)
+        if name == "compile":
+            return lambda *args, **kwargs: _CountingPattern(self, function(*args, **kwargs))
+        return _counting(self, function)
+
+
+class _CountingPattern:
+    def __init__(self, counter, pattern):
+        self.counter, self.pattern = counter, pattern
+
+    def __getattr__(self, name):
+        return _counting(self.counter, getattr(self.pattern, name))
+
+
+def _counting(counter, function):
+    def call(*args, **kwargs):
+        counter.read += sum(len(a) for a in args if isinstance(a, str))
+        return function(*args, **kwargs)
+    return call
+
+
+def test_the_setup_is_chosen_reading_the_code_a_few_times_at_most(monkeypatch):
+    """setup_lines once searched the whole (growing) text for each name: quadratic."""
+    from mfc import codegen
+
+    counter = _CountingRe()
+    monkeypatch.setattr(codegen, "re", counter)
+    if hasattr(codegen, "_WORD"):
+        monkeypatch.setattr(codegen, "_WORD", counter.compile(codegen._WORD.pattern))
+    network = mfc.compile(_chain(1500)).network()
+    text = generated.write(network).text
+    assert counter.read < 3 * len(text)
+
+
+class _CountingSet(set):
+    def __init__(self, items):
+        super().__init__(items)
+        self.asked = 0
+
+    def __contains__(self, item):
+        self.asked += 1
+        return super().__contains__(item)
+
+
+def test_many_names_from_one_hint_take_a_try_each():
+    from mfc.codegen import Names
+
+    names = Names(["t_7"])
+    names.taken = _CountingSet(names.taken)
+    made = [names.new("t") for _ in range(3000)]
+    assert made[:8] == ["t", "t_2", "t_3", "t_4", "t_5", "t_6", "t_8", "t_9"]
+    assert len(set(made)) == 3000 and names.taken.asked < 2 * 3000
+
+
+def test_a_constant_is_found_without_reading_the_setup():
+    from mfc.codegen import Emitter, Names
+
+    class Setup(list):
+        def __iter__(self):
+            raise AssertionError("constant() read the whole setup")
+
+    c = Emitter(Names())
+    c.setup = Setup()
+    first = [c.constant("k", f"arange({i})", (i,)) for i in range(50)]
+    again = [c.constant("k", f"arange({i})", (i,)) for i in range(50)]
+    assert [v.name for v in first] == [v.name for v in again] and len(c.setup) == 50
+
+
+def test_build_opens_with_a_branch_so_compiling_it_is_linear():
+    """CPython puts each closed-over name's MAKE_CELL at the head of a function's first
+    basic block, moving that block each time: the block must not be the whole setup."""
+    import dis
+
+    network = mfc.compile(_chain(200)).network()
+    module = compile(generated.write(network).text, "<test>", "exec")
+    build = next(c for c in module.co_consts if getattr(c, "co_name", "") == "build")
+    assert len(build.co_cellvars) > 400
+    opening = [i.opname for i in dis.get_instructions(build)
+               if i.opname not in ("MAKE_CELL", "EXTENDED_ARG", "RESUME", "COPY_FREE_VARS")]
+    assert any("JUMP" in name for name in opening[:8]), opening[:8]

@@ -495,16 +495,26 @@ class _Writer:
         return tuple(node.name for node in self.reads if _reads(self.net.loss_plan, node))
 
 
+# The first lines of `build`: a check that ends its first basic block (see `_factory`).
+_FLAT_THETA = ["if theta.ndim != 1:  # (a branch first: compiles in linear time)",
+               "    raise ValueError('theta is the flat vector of the params')"]
+
+
 def _factory(setup, functions: dict[str, list[str]]) -> str:
     """The text of `build(theta, grad, slots, sample, optimizer)`: the setup, then each
-    function as a closure over it."""
-    bodies = [f"def {name}():\n" + "".join(f"    {line}\n" for line in lines)
+    function as a closure over it.
+
+    It opens with a branch: CPython (3.11) inserts each closed-over name's MAKE_CELL
+    at the head of the function's first basic block, moving the rest of that block
+    each time; without a branch, that block is the whole setup, and compiling a chain
+    of 8,000 ops took 4.6 s (50,000: minutes) instead of 0.6 s."""
+    bodies = [[f"def {name}():", *(f"    {line}" for line in lines)]
               for name, lines in functions.items()]
-    text = "def build(theta, grad, slots, sample, optimizer):\n"
-    text += "".join(f"    {line}\n" for line in setup_lines(setup, "\n".join(bodies)))
-    for body in bodies:
-        text += "".join(f"    {line}\n" for line in body.splitlines())
-    return text + "    return {" + ", ".join(f"{n!r}: {n}" for n in functions) + "}\n"
+    setup = setup_lines(setup, "\n".join(line for body in bodies for line in body))
+    lines = ["def build(theta, grad, slots, sample, optimizer):", *_FLAT_THETA, *setup,
+             *(line for body in bodies for line in body),
+             "return {" + ", ".join(f"{n!r}: {n}" for n in functions) + "}"]
+    return lines[0] + "\n" + "".join(f"    {line}\n" for line in lines[1:])
 
 
 def _value_shapes(network) -> dict:
