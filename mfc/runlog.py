@@ -12,15 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 from mfc.diagnostics import MfcError
+from mfc.text import clip
 
 COLUMNS = ("epoch", "loss", "validation_loss", "validation_accuracy", "learning_rate",
            "seconds")
 FORMATS = ("csv", "jsonl")
 _REQUIRED = ("epoch", "loss")
+_MAX_EPOCH = 2**53  # past it, a float cannot tell one epoch from the next
 
 
 class LogError(MfcError):
@@ -135,16 +136,23 @@ def _jsonl_rows(path, text: str) -> list[dict]:
 
 
 def _numbers(path, line: int, record: dict) -> dict:
+    """A row's values as numbers (a loss may be inf or NaN: a run that diverged), its
+    epoch a whole number that a float holds exactly; LogError for anything else."""
     values = {}
     for key, value in record.items():
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise LogError(f"{path}, line {line}: {key} is {value!r}, not a number") from None
-        values[key] = int(number) if key == "epoch" and number.is_integer() else number
+            if isinstance(value, bool):
+                raise TypeError
+            values[key] = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise LogError(f"{path}, line {line}: {key} is {clip(repr(value), 40)}, "
+                           "not a number") from None
     for key in _REQUIRED:
         if key not in values:
             raise LogError(f"{path}, line {line}: no {key}")
-    if not math.isfinite(values["epoch"]):
-        raise LogError(f"{path}, line {line}: epoch is not a number")
+    epoch = values["epoch"]
+    if not (epoch.is_integer() and 0 <= epoch <= _MAX_EPOCH):
+        raise LogError(f"{path}, line {line}: epoch is {clip(repr(record['epoch']), 40)}, "
+                       "not a count of epochs (a whole number from 0 to 2**53)")
+    values["epoch"] = int(epoch)
     return values

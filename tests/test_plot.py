@@ -2,8 +2,10 @@
 
 import io
 import json
+import math
 import subprocess
 import sys
+import warnings
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -65,6 +67,12 @@ def test_a_history_entry_becomes_a_row():
     ("a.jsonl", '{"epoch": 1, "loss": 2}\nnot json\n', "line 2: not JSON"),
     ("a.jsonl", '{"epoch": 1}\n', "line 1: not a row"),
     ("a.csv", b"\xff\xfe", "not UTF-8"),
+    ("a.csv", "epoch,loss\n99999999999999999999,1\n", "line 2: epoch is '99999999999999999999', "
+     r"not a count of epochs \(a whole number from 0 to 2\*\*53\)$"),
+    ("a.csv", "epoch,loss\n1.5,1\n", "line 2: epoch is '1.5', not a count"),
+    ("a.csv", "epoch,loss\n-1,1\n", "line 2: epoch is '-1', not a count"),
+    ("a.jsonl", '{"epoch": true, "loss": 2}\n', "line 1: epoch is True, not a number"),
+    ("a.jsonl", '{"epoch": 1, "loss": 1' + "0" * 400 + '}\n', r"line 1: loss is 10+…0+, not a number$"),
 ])
 def test_what_is_not_a_log_is_one_line(tmp_path, name, text, message):
     path = tmp_path / name
@@ -82,6 +90,31 @@ def test_the_best_epoch_is_the_lowest_validation_loss_else_the_lowest_loss():
     assert plot.best_row(ROWS) == (ROWS[1], "validation_loss")
     plain = [{k: v for k, v in r.items() if k == "epoch" or k == "loss"} for r in ROWS]
     assert plot.best_row(plain) == (plain[2], "loss")
+
+
+def test_the_best_epoch_is_never_a_loss_that_is_not_a_number():
+    rows = [{"epoch": 1, "loss": math.nan}, {"epoch": 2, "loss": 2.0}, {"epoch": 3, "loss": 1.0}]
+    assert plot.best_row(rows) == (rows[2], "loss")
+    assert plot.best_row(rows[:1]) == (None, "loss")
+    assert b"best epoch" not in plot.curve(rows[:1], "svg")
+
+
+@pytest.mark.parametrize("losses", [
+    (1e308, 1e-308, 1.0), (1.7e308, 1.0, 2.0), (1e308, -1e308, 5e307), (1.7e308, 1.7e308, 0.0),
+    (5e-324, 1.7e308, 1.0), (math.inf, math.nan, 1.0),
+])
+def test_losses_at_the_ends_of_float64_draw_without_warnings(losses):
+    rows = [{"epoch": i, "loss": v, "validation_loss": losses[-i], "learning_rate": 10.0 ** (i * 100)}
+            for i, v in enumerate(losses, 1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow in matplotlib's margins and ticks
+        for fmt in ("png", "svg"):
+            assert plot.curve(rows, fmt)
+
+
+def test_huge_losses_are_drawn_on_a_scaled_axis_that_says_so():
+    rows = [{"epoch": 1, "loss": 1e308}, {"epoch": 2, "loss": -1e308}]
+    assert "loss (× 1e308)" in plot.curve(rows, "svg").decode()
 
 
 def test_a_png_curve_is_a_png_with_text_axes():
