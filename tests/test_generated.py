@@ -248,3 +248,16 @@ def test_build_opens_with_a_branch_so_compiling_it_is_linear():
     opening = [i.opname for i in dis.get_instructions(build)
                if i.opname not in ("MAKE_CELL", "EXTENDED_ARG", "RESUME", "COPY_FREE_VARS")]
     assert any("JUMP" in name for name in opening[:8]), opening[:8]
+
+
+def test_the_training_step_is_compiled_alone():
+    """Training runs `step` alone: the other passes (a third of the code each) are
+    written when they are asked for."""
+    from types import SimpleNamespace
+
+    network = mfc.compile(_chain(3)).network()
+    step = network.step_function(None, SimpleNamespace(plain=True, rate=0.1,
+                                                               step=np.empty(3)))
+    step()
+    assert [source.functions for source in network._sources.values()] == [("step",)]
+    assert network.gradients({})["x"].shape == (3,)  # the others still there, on demand

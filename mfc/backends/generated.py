@@ -116,12 +116,12 @@ class Network(miniflow.Network):
                                  for s in slots if s.value is not None)
 
     def source(self, names=(), plain: bool = False, folded: bool = True,
-               sampled: bool = False) -> Source:
+               sampled: bool = False, only=None) -> Source:
         """The generated code for the Inputs' current values (written on the first
         run of their shapes), with `evaluate` returning the values of `names` too, and
-        `plain`, `folded` and `sampled` as `write` takes them."""
-        key = (self.signature(folded), tuple(names), plain, sampled)
-        return _kept(self._sources, key, lambda: write(self, names, plain=plain,
+        `plain`, `folded`, `sampled` and `only` as `write` takes them."""
+        key = (self.signature(folded), tuple(names), plain, sampled, only)
+        return _kept(self._sources, key, lambda: write(self, names, only, plain=plain,
                                                        folded=folded, sampled=sampled))
 
     def _functions(self, names=(), folded: bool = True) -> dict:
@@ -140,7 +140,8 @@ class Network(miniflow.Network):
         """One whole training step as one generated function: `sample()` (if given),
         forward, backward, the optimizer's update when the loss is finite (written out
         when it is plain SGD: `optimizer.plain`); returns the loss."""
-        source = self.source(plain=optimizer.plain, sampled=sample is not None)
+        source = self.source(plain=optimizer.plain, sampled=sample is not None,
+                             only=("step",))  # the other passes: `_functions`'
         return source.build(self, sample or _nothing, optimizer)["step"]
 
     def evaluate(self, arrays: dict, names=()) -> tuple[float, list]:
