@@ -263,3 +263,10 @@ def test_emit_writes_nothing_when_one_output_cannot_be_written(capsys, tmp_path)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / f"{name}.py").exists()
     assert (tmp_path / "x.npz").read_text() == "mine"
+
+
+def test_the_script_and_its_data_are_never_one_file(capsys, tmp_path):
+    spec = next(p for p in SPECS if p.name == "iris.mf")
+    code, out, err = run(capsys, "emit", spec, "-o", tmp_path / "s.npz", "--with-data")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "s.npz").exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mfc.cli.common import (EXIT_OK, CliError, add_setting_flags, check_folder, compile_spec,
                             not_read_by, note, setting_overrides)
+from mfc.files import same_file
 
 TARGETS = ("numpy",)
 
@@ -65,6 +66,9 @@ def _paths(args, program) -> Path | None:
     not_read_by(program, "-o", args.output, "the script")
     data_path = Path(args.output).with_suffix(".npz")
     if args.with_data:
+        if same_file(args.output, data_path):
+            raise CliError(f"-o {args.output}: the data would be written there too, over "
+                           "the script; give the script a name such as train_net.py")
         not_read_by(program, "--with-data", data_path, "the data")
     return data_path
 
