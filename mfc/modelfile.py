@@ -195,6 +195,8 @@ def read(path, program=None) -> ModelFile:
         params = {name: _read_param(path, archive, name, member)
                   for name, (member, _, _) in headers.items()}
         preprocessing = _read_preprocessing(path, archive, found) if found else None
+    if program is not None:
+        _check_preprocessing(path, program, preprocessing)
     return ModelFile(params, found, preprocessing)
 
 
@@ -290,7 +292,121 @@ def _manifest(path, archive) -> dict:
         raise ParamsError(f"{path} is in model file format {version}, from a newer mfc "
                           f"(version {found.get('mfc_version', '?')}); this one reads "
                           f"format {FORMAT_VERSION}")
+    problem = _structure_problem(found)
+    if problem:
+        raise ParamsError(f"{path}: its {MANIFEST} is damaged: {problem}")
     return found
+
+
+# ---------------------------------------------------------------- the manifest's structure
+# What each key the readers use holds (docs/model-file.md), checked once where the
+# manifest is read, so that no reader meets a list where it reads an object. A check
+# takes (value, where it is) and returns what is wrong, or None. `null` is allowed
+# wherever a writer may put it: a key without a value, a number that is not finite.
+
+
+def _shown(value) -> str:
+    from mfc.text import clip
+
+    return clip(json.dumps(value, ensure_ascii=False), 40)
+
+
+def _leaf(test, what: str):
+    return lambda value, where: None if test(value) else f"{where} is {_shown(value)}, not {what}"
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_TEXT = _leaf(lambda v: isinstance(v, str), "text")
+_COUNT = _leaf(lambda v: _is_whole(v) and v >= 0, "a whole number")
+_NUMBER = _leaf(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number")
+_BOOL = _leaf(lambda v: isinstance(v, bool), "true or false")
+_ANY_LIST = _leaf(lambda v: isinstance(v, list), "a list")
+_ANY_OBJECT = _leaf(lambda v: isinstance(v, dict), "an object")
+
+
+def _optional(check):
+    return lambda value, where: None if value is None else check(value, where)
+
+
+def _list_of(check):
+    def checked(value, where):
+        if not isinstance(value, list):
+            return f"{where} is {_shown(value)}, not a list"
+        return next(filter(None, (check(v, f"{where}[{i}]") for i, v in enumerate(value))), None)
+    return checked
+
+
+def _object(keys: dict, each=None, then=None):
+    """An object whose `keys` (those there) pass their checks, its other values `each`
+    (when given), and then the whole `then` (when given)."""
+    def checked(value, where):
+        if not isinstance(value, dict):
+            return f"{where} is {_shown(value)}, not an object"
+        for key, item in value.items():
+            check = keys.get(key, each)
+            problem = check(item, f"{where}.{key}" if where else key) if check else None
+            if problem:
+                return problem
+        return then(value, where) if then is not None else None
+    return checked
+
+
+def _classes(value, where):
+    words = all(isinstance(v, str) for v in value)
+    if not value or not (words or all(_is_whole(v) for v in value)) or \
+            len(set(value)) < len(value):
+        return f"{where} is {_shown(value)}, not distinct words or whole numbers"
+    return None
+
+
+def _features_named(value, where):
+    names, features = value.get("feature_names"), value.get("features")
+    if features is None:
+        return f"{where} has no features"
+    if names is not None and len(names) != features:
+        return f"{where}.feature_names has {len(names)} names for {features} features"
+    return None
+
+
+_STRUCTURE = _object({
+    "mfc_version": _TEXT, "numpy_version": _TEXT,
+    "spec": _optional(_object({"filename": _TEXT, "text": _TEXT, "fingerprint": _TEXT,
+                               "graph": _ANY_LIST})),
+    "loss": _optional(_TEXT),
+    "outputs": _optional(_list_of(_TEXT)),
+    "seed": _optional(_COUNT),
+    "settings": _optional(_ANY_OBJECT),
+    "data": _optional(_object({"source": _optional(_TEXT), "target_column": _optional(_TEXT)},
+                              each=_optional(_COUNT))),
+    "preprocessing": _optional(_object({
+        "features": _leaf(lambda v: _is_whole(v) and v >= 1, "a whole number above 0"),
+        "feature_names": _optional(_list_of(_TEXT)), "target_column": _optional(_TEXT),
+        "standardized": _optional(_BOOL), "classes": _optional(_list_of(
+            _leaf(lambda v: isinstance(v, str) or _is_whole(v), "a word or a whole number")))},
+        then=lambda value, where: _features_named(value, where) or _optional(_classes)(
+            value.get("classes"), f"{where}.classes"))),
+    "params": _optional(_object({}, each=_list_of(_COUNT))),
+    "history": _optional(_list_of(_object({}, each=_optional(_NUMBER)))),
+    "test": _optional(_object({"output": _optional(_TEXT), "task": _optional(_TEXT),
+                               "loss_node": _optional(_TEXT), "against": _optional(_TEXT),
+                               "classes": _ANY_LIST, "macro": _ANY_OBJECT,
+                               "confusion_matrix": _ANY_OBJECT}, each=_optional(_NUMBER))),
+    "training": _optional(_ANY_OBJECT),
+})
+
+
+def _structure_problem(manifest: dict) -> str | None:
+    """What is wrong with the first value of the manifest that does not hold what mfc
+    writes there (`preprocessing.classes[1] is ...`); None when every one does."""
+    known = {key: value for key, value in manifest.items() if key in _KNOWN}
+    return _STRUCTURE(known, "")
+
+
+_KNOWN = ("mfc_version", "numpy_version", "spec", "loss", "outputs", "seed", "settings",
+          "data", "preprocessing", "params", "history", "test", "training")
 
 
 def _headers(path, archive, manifest: dict) -> dict[str, tuple]:
@@ -389,6 +505,24 @@ def _read_preprocessing(path, archive, manifest: dict) -> Preprocessing | None:
                              tuple(classes) if classes is not None else None)
     except (KeyError, TypeError, ValueError) as err:
         raise ParamsError(f"{path}: its preprocessing cannot be read: {err}") from None
+
+
+def _check_preprocessing(path, program, preprocessing: Preprocessing | None) -> None:
+    """A ParamsError when the preprocessing does not fit the program: another number of
+    features than its features Input takes, more classes than its scores give."""
+    if preprocessing is None:
+        return
+    features = program.settings.features
+    shape = program.nodes[features].shape if features in program.nodes else None
+    width = shape[1] if shape is not None and len(shape) == 2 else None
+    if isinstance(width, int) and preprocessing.features != width:
+        raise ParamsError(f"{path}: its preprocessing takes {preprocessing.features} features, "
+                          f"but Input '{features}' of {program.filename} takes {width}")
+    classes = preprocessing.classes
+    scores = program.label_inputs.get(program.settings.targets)
+    if classes is not None and scores is not None and len(classes) > scores:
+        raise ParamsError(f"{path}: its preprocessing names {len(classes)} classes, but "
+                          f"{program.filename} scores {scores}")
 
 
 def _statistic(path, archive, key: str, features: int) -> np.ndarray:

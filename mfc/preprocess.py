@@ -90,8 +90,15 @@ class Preprocessing:
         return indices
 
     def decode(self, indices) -> np.ndarray:
-        """Class indices → the original labels (an array of str or of int)."""
-        return np.asarray(self.classes)[np.asarray(indices, dtype=np.intp)]
+        """Class indices → the original labels (an array of str or of int). A ValueError
+        for an index past the classes: scores wider than the labels the model was
+        trained on (three scores, two words), one of which a row scores highest."""
+        indices = np.asarray(indices, dtype=np.intp)
+        if indices.size and indices.max() >= len(self.classes):
+            raise ValueError(f"a row scores class {indices.max()} highest, but the model "
+                             f"knows labels for classes 0..{len(self.classes) - 1} only "
+                             f"({_listed(self.classes)})")
+        return np.asarray(self.classes)[indices]
 
 
 def _label(value, text: bool):

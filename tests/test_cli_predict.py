@@ -400,6 +400,49 @@ def test_info_on_an_old_params_file_and_on_junk(tmp_path):
     assert code == 2 and out == "" and "manifest.json cannot be read" in err
 
 
+def manifest_edited(path, out, edit):
+    """A copy of the model file at `path`, its manifest changed by `edit` (in place)."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "manifest.json":
+                manifest = json.loads(data)
+                edit(manifest)
+                data = json.dumps(manifest).encode()
+            target.writestr(name, data)
+    return out
+
+
+@pytest.mark.parametrize("command, edit, says", [
+    ("predict", lambda m: m["preprocessing"].update(classes=["a"]),
+     "a row scores class 2 highest, but the model knows labels for classes 0..0 only (a)"),
+    ("eval", lambda m: m["preprocessing"].update(classes=["a"]),
+     "is not one of the model's classes (a)"),
+    ("info", lambda m: m.update(preprocessing=[]), "preprocessing is [], not an object"),
+    ("predict", lambda m: m.update(preprocessing=[]), "preprocessing is [], not an object"),
+    ("info", lambda m: m["history"][0].update(loss=[]), "history[0].loss is [], not a number"),
+])
+def test_a_hand_edited_model_file_is_one_line_exit_2(iris, tmp_path, command, edit, says):
+    path = manifest_edited(iris / "iris.npz", tmp_path / "edited.npz", edit)
+    argv = [command, path] if command == "info" else \
+        [command, iris / "iris.mf", "--load", path, "--data", iris / "new.csv"]
+    code, out, err = mfc(*argv)
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith("mfc: error: ") and says in err, err
+
+
+def test_info_writes_a_diverged_loss_short_and_a_null_one_as_not_finite(iris, tmp_path):
+    def edit(manifest):
+        manifest["history"][0]["loss"] = 1e300
+        manifest["history"][-1]["loss"] = None
+        manifest["test"]["loss"] = 2.5e12
+    code, out, err = mfc("info", manifest_edited(iris / "iris.npz", tmp_path / "d.npz", edit))
+    assert (code, err) == (0, "")
+    assert "30 epochs, loss 1.000e+300 → not finite; last validation loss" in out
+    assert "test          loss 2.500e+12, accuracy" in out
+    assert max(len(line) for line in out.splitlines()) < 200
+
+
 # ---------------------------------------------------------------- the README
 
 

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -247,13 +248,81 @@ def edited(path, tmp_path, manifest=None, drop=()):
     (lambda m: b"{not json", (), "its manifest.json cannot be read"),
     (lambda m: json.dumps([1]).encode(), (), "not an mfc model's"),
     (None, ("preprocessing/std.npy",), "preprocessing/std.npy is missing"),
-    (lambda m: json.dumps({**m, "preprocessing": {**m["preprocessing"], "features": 5}}
+    (lambda m: json.dumps({**m, "preprocessing": {**m["preprocessing"], "features": 5,
+                                                  "feature_names": None}}
                           ).encode(), (), r"preprocessing/mean.npy has shape \(4,\)"),
 ])
 def test_a_damaged_or_newer_model_file_is_one_params_error(saved, tmp_path, manifest,
                                                           drop, message):
     path = edited(saved[0], tmp_path, manifest, drop)
     with pytest.raises(ParamsError, match=message):
+        modelfile.read(path, program_of(CLASSIFIER).program)
+
+
+def _set(key, value):
+    """A manifest edit: `key` (a path of keys and indices) set to `value`."""
+    def edit(manifest):
+        *parents, last = key
+        target = manifest
+        for part in parents:
+            target = target[part]
+        target[last] = value
+        return json.dumps(manifest).encode()
+    return edit
+
+
+# (what is edited, what the one line says): each reader would have met a value of
+# another kind (an AttributeError, an IndexError, a TypeError: exit 70)
+DAMAGED = [
+    (_set(["preprocessing"], []), "preprocessing is [], not an object"),
+    (_set(["preprocessing", "classes"], ["a", "a", "b"]),
+     'preprocessing.classes is ["a", "a", "b"], not distinct words or whole numbers'),
+    (_set(["preprocessing", "classes"], [1.5]), "preprocessing.classes[0] is 1.5, not a word"),
+    (_set(["preprocessing", "classes"], []), "preprocessing.classes is [], not distinct"),
+    (_set(["preprocessing", "features"], "4"), 'preprocessing.features is "4", not a whole number'),
+    (_set(["preprocessing", "feature_names"], ["a"]),
+     "preprocessing.feature_names has 1 names for 4 features"),
+    (_set(["data"], []), "data is [], not an object"),
+    (_set(["data", "rows"], -1), "data.rows is -1, not a whole number"),
+    (_set(["history", 0], [1]), "history[0] is [1], not an object"),
+    (_set(["history", 0, "loss"], "low"), 'history[0].loss is "low", not a number'),
+    (_set(["test", "accuracy"], {}), "test.accuracy is {}, not a number"),
+    (_set(["spec", "fingerprint"], 3), "spec.fingerprint is 3, not text"),
+    (_set(["params", "W1"], "x"), 'params.W1 is "x", not a list'),
+    (_set(["outputs"], "scores"), 'outputs is "scores", not a list'),
+]
+
+
+@pytest.mark.parametrize("manifest, message", DAMAGED)
+def test_a_manifest_of_the_wrong_structure_is_one_params_error_for_every_reader(
+        saved, tmp_path, manifest, message):
+    path = edited(saved[0], tmp_path, manifest)
+    for read in (lambda: modelfile.read(path, program_of(CLASSIFIER).program),
+                 lambda: modelfile.describe(path), lambda: modelfile.read_training(path, 1)):
+        with pytest.raises(ParamsError, match=re.escape(
+                f"edited.npz: its manifest.json is damaged: {message}")):
+            read()
+
+
+def test_what_a_writer_may_leave_null_is_no_damage(saved, tmp_path):
+    for key in (["data"], ["preprocessing"], ["history", 0, "loss"], ["test", "r2"],
+                ["preprocessing", "classes"], ["seed"]):
+        modelfile.describe(edited(saved[0], tmp_path, _set(key, None)))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    (["preprocessing", "classes"], ["a", "b", "c", "d"],
+     "its preprocessing names 4 classes, but <test> scores 3"),
+    (["preprocessing", "features"], 5, "its preprocessing takes 5 features, but Input 'X' "
+     "of <test> takes 4"),
+])
+def test_preprocessing_that_does_not_fit_the_spec_is_one_params_error(
+        saved, tmp_path, key, value, message):
+    edit = _set(key, value) if key[-1] != "features" else lambda m: json.dumps(
+        {**m, "preprocessing": {**m["preprocessing"], "features": 5, "feature_names": None,
+                                "standardized": False}}).encode()
+    path = edited(saved[0], tmp_path, edit)
+    with pytest.raises(ParamsError, match=f"edited.npz: {message}$"):
         modelfile.read(path, program_of(CLASSIFIER).program)
 
 

@@ -75,3 +75,11 @@ def test_a_feature_too_far_to_standardise_is_one_data_error_without_warnings():
         with pytest.raises(DataError, match=r"^row 2: feature 'a' is 1e\+308, too far from its "
                            r"training mean \(1, std 0.5\) to standardise in float64$"):
             p.transform([[1.0, 2.0], [1e308, 2.0]])
+
+
+def test_a_class_index_past_the_labels_is_a_value_error():
+    p = Preprocessing(2, classes=("a", "b"))
+    assert list(p.decode([1, 0])) == ["b", "a"]
+    with pytest.raises(ValueError, match=r"^a row scores class 2 highest, but the model knows "
+                       r"labels for classes 0..1 only \(a, b\)$"):
+        p.decode([0, 2])

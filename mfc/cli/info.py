@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from mfc.cli.common import EXIT_OK
-from mfc.text import format_shape, plural
+from mfc.text import format_shape, number, plural
 
 
 def add_parser(commands) -> None:
@@ -105,18 +105,25 @@ def _history(history: list) -> str:
     if not history:
         return "no epochs trained"
     first, last = history[0], history[-1]
-    text = (f"{plural(len(history), 'epoch')}, loss {first.get('loss', 0):.3f} → "
-            f"{last.get('loss', 0):.3f}")
+    text = (f"{plural(len(history), 'epoch')}, loss {_figure(first.get('loss'))} → "
+            f"{_figure(last.get('loss'))}")
     if last.get("validation_loss") is not None:
-        text += f"; last validation loss {last['validation_loss']:.3f}"
+        text += f"; last validation loss {number(last['validation_loss'])}"
     if last.get("accuracy") is not None:
-        text += f", accuracy {last['accuracy']:.3f}"
+        text += f", accuracy {number(last['accuracy'])}"
     return text
 
 
+def _figure(value) -> str:
+    """A figure of the manifest, where null is one that was not finite (a diverged
+    loss): JSON has no inf or NaN."""
+    return "not finite" if value is None else number(value)
+
+
 def _test(test: dict) -> str:
-    figures = [f"loss {test['loss']:.3f}"] if test.get("loss") is not None else []
+    figures = [f"loss {number(test['loss'])}"] if test.get("loss") is not None else []
     for key, name in (("accuracy", "accuracy"), ("mse", "MSE"), ("r2", "R²")):
         if test.get(key) is not None:
-            figures.append(f"{name} {test[key]:.3f}")
-    return f"{', '.join(figures)} on {test.get('rows')} held-out rows"
+            figures.append(f"{name} {number(test[key])}")
+    rows = f"{test['rows']:,}" if test.get("rows") is not None else "?"
+    return f"{', '.join(figures)} on {rows} held-out rows"
