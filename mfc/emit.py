@@ -430,10 +430,10 @@ def check_arrays(path, data: dict) -> None:
     """That `data` holds each array of ARRAYS with its dtype and shape, and as many
     training rows for each Input, at least a batch of them."""
     for key, (dtype, shape) in ARRAYS.items():
-        if key not in data:
+        found = data.get(key)
+        if not isinstance(found, np.ndarray):  # a member not .npy: np.load gives bytes
             fail(f"{path}: no array {key}; not the data of this script "
                  "(mfc emit --with-data writes it)")
-        found = data[key]
         rows = tuple(found.shape[0] if n is None and found.ndim else n for n in shape)
         if found.dtype.name != dtype or found.shape != rows:
             wanted = str(shape).replace("None", "rows")

@@ -3,6 +3,7 @@ the lines `mfc run` prints, and saves a model file mfc loads."""
 
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -238,7 +239,10 @@ def _not_the_data(folder):
     _npz(folder / "short.npz", **{**data, "train/y": data["train/y"][:-1]})
     _npz(folder / "few.npz", **{**data, "validation/X": data["validation/X"][:5]})
     _npz(folder / "scalar.npz", **{**data, "train/y": np.float64(1)})
-    return ["keep.csv", "empty.npz", "one.npy", "a_folder", "pickled.npz", "no_labels.npz",
+    with zipfile.ZipFile(folder / "bytes.npz", "w") as archive:  # members not .npy
+        for key in data:
+            archive.writestr(key, b"precious")
+    return ["bytes.npz", "keep.csv", "empty.npz", "one.npy", "a_folder", "pickled.npz", "no_labels.npz",
             "no_validation.npz", "narrow.npz", "floats.npz", "short.npz", "few.npz",
             "scalar.npz", "missing.npz"]
 
