@@ -59,8 +59,7 @@ class Preprocessing:
                              f"features have shape {X.shape}")
         if not self.standardized:
             return X
-        with np.errstate(over="ignore", invalid="ignore"):  # said below, in one line
-            standardized = (X - self.mean) / self.std
+        standardized = _standardized(X, self.mean, self.std)
         self._check_finite(X, standardized)
         return standardized
 
@@ -172,13 +171,34 @@ def standardize(X: np.ndarray, mean=None, std=None) -> tuple[np.ndarray, np.ndar
     a constant column becomes zeros rather than NaN.
     """
     X = np.asarray(X, dtype=np.float64)
+    scale = _scale(X)
     if mean is None:
-        mean = X.mean(axis=0)
+        mean = (X / scale).mean(axis=0) * scale
     if std is None:
-        # ptp, not std == 0: a constant column's std can come out as 1e-17, not 0
-        std = np.where(np.ptp(X, axis=0) == 0, 1.0, X.std(axis=0))
+        # all equal, not std == 0: a constant column's std can come out as 1e-17, not 0
+        constant = np.all(X == X[:1], axis=0)
+        std = np.where(constant, 1.0, (X / scale).std(axis=0) * scale)
     std = np.where(std == 0, 1.0, std)
-    return (X - mean) / std, mean, std
+    return _standardized(X, mean, std), mean, std
+
+
+def _standardized(X, mean, std) -> np.ndarray:
+    """(X − mean) / std, each scaled by `_scale` first where values are past 2**500
+    (1.7e308 minus −1e307 would be inf); inf where even the result is past float64,
+    which Preprocessing.transform reports. Elsewhere the plain formula, bit for bit."""
+    scale = _scale(np.vstack([X, mean, std]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (X / scale - mean / scale) / (std / scale)
+
+
+def _scale(X: np.ndarray) -> np.ndarray:
+    """Per column, 1, or for a column with values past 2**500 the largest power of two
+    at most its largest value: its sum and its squares then stay within float64 (1e308
+    in a column would make them inf). Dividing by a power of two is exact, so the
+    statistics are those of the column itself, and every other column's are computed
+    as they always were."""
+    largest = np.max(np.abs(X), axis=0, initial=0.0)
+    return np.where(largest > 2.0**500, np.ldexp(1.0, np.frexp(largest)[1] - 1), 1.0)
 
 
 def class_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

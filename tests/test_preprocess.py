@@ -83,3 +83,17 @@ def test_a_class_index_past_the_labels_is_a_value_error():
     with pytest.raises(ValueError, match=r"^a row scores class 2 highest, but the model knows "
                        r"labels for classes 0..1 only \(a, b\)$"):
         p.decode([0, 2])
+
+
+def test_statistics_of_a_column_near_the_ends_of_float64_are_finite_without_warnings():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(5, 2, 6), [1.7e308, -1.7e308, 1e308, 0, 1, 2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow in the sum and the squares
+        p = fit(X, None, standardized=True, width=None, labels=False)
+        Xs = p.transform(X)
+    assert (p.mean[0], p.std[0]) == (X[:, 0].mean(), X[:, 0].std())  # bit for bit as before
+    scaled = X[:, 1] / 2.0**1023
+    np.testing.assert_allclose([p.mean[1], p.std[1]],
+                               [scaled.mean() * 2.0**1023, scaled.std() * 2.0**1023], rtol=1e-15)
+    assert np.isfinite(Xs).all()
