@@ -105,8 +105,8 @@ def classification(y_true, y_pred, labels=None) -> dict:
     from sklearn import metrics
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    found = np.unique(np.concatenate([y_true, y_pred]))
-    labels = found if labels is None else np.asarray(labels)
+    labels = np.unique(np.concatenate([y_true, y_pred])) if labels is None else \
+        np.asarray(labels)
     precision, recall, f1, support = metrics.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=np.nan)
     macro = metrics.precision_recall_fscore_support(y_true, y_pred, labels=labels,

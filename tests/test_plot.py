@@ -72,7 +72,8 @@ def test_a_history_entry_becomes_a_row():
     ("a.csv", "epoch,loss\n1.5,1\n", "line 2: epoch is '1.5', not a count"),
     ("a.csv", "epoch,loss\n-1,1\n", "line 2: epoch is '-1', not a count"),
     ("a.jsonl", '{"epoch": true, "loss": 2}\n', "line 1: epoch is True, not a number"),
-    ("a.jsonl", '{"epoch": 1, "loss": 1' + "0" * 400 + '}\n', r"line 1: loss is 10+…0+, not a number$"),
+    ("a.jsonl", '{"epoch": 1, "loss": 1' + "0" * 400 + '}\n',
+     r"line 1: loss is 10+…0+, not a number$"),
 ])
 def test_what_is_not_a_log_is_one_line(tmp_path, name, text, message):
     path = tmp_path / name
@@ -104,8 +105,8 @@ def test_the_best_epoch_is_never_a_loss_that_is_not_a_number():
     (5e-324, 1.7e308, 1.0), (math.inf, math.nan, 1.0),
 ])
 def test_losses_at_the_ends_of_float64_draw_without_warnings(losses):
-    rows = [{"epoch": i, "loss": v, "validation_loss": losses[-i], "learning_rate": 10.0 ** (i * 100)}
-            for i, v in enumerate(losses, 1)]
+    rows = [{"epoch": i, "loss": v, "validation_loss": losses[-i],
+             "learning_rate": 10.0 ** (i * 100)} for i, v in enumerate(losses, 1)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's overflow in matplotlib's margins and ticks
         for fmt in ("png", "svg"):
