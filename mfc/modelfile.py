@@ -400,13 +400,9 @@ _STRUCTURE = _object({
 
 def _structure_problem(manifest: dict) -> str | None:
     """What is wrong with the first value of the manifest that does not hold what mfc
-    writes there (`preprocessing.classes[1] is ...`); None when every one does."""
-    known = {key: value for key, value in manifest.items() if key in _KNOWN}
-    return _STRUCTURE(known, "")
-
-
-_KNOWN = ("mfc_version", "numpy_version", "spec", "loss", "outputs", "seed", "settings",
-          "data", "preprocessing", "params", "history", "test", "training")
+    writes there (`preprocessing.classes[1] is ...`); None when every one does. Keys
+    mfc does not know are left alone (`_STRUCTURE` checks only its own)."""
+    return _STRUCTURE(manifest, "")
 
 
 def _headers(path, archive, manifest: dict) -> dict[str, tuple]:
