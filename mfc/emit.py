@@ -101,6 +101,8 @@ def _script(model, settings, network, training, validation, fed, data) -> str:
     parts.append(_helpers(training + (validation or "")))
     if generated.NOISE in training:
         parts.append("\n" + inspect.getsource(miniflow.Noise))
+    if getattr(network, "folded", None):  # the column of ones, added as mfc adds it
+        parts.append("\n" + inspect.getsource(generated._with_ones))
     if validation is not None:
         parts.append(_predicted_classes(program))
         parts.append("\n# The loss (and the scores) on the validation rows.\n\n"
@@ -320,8 +322,7 @@ def with_ones(data) -> dict:
         part, _, name = key.partition("/")
         return part in ("train", "validation") and name in FOLDED
 
-    return {key: np.hstack([rows, np.ones((len(rows), 1), rows.dtype)]) if folded(key)
-            else rows for key, rows in data.items()}
+    return {key: _with_ones(rows) if folded(key) else rows for key, rows in data.items()}
 
 
 def param_views(theta) -> dict:
