@@ -323,9 +323,9 @@ class Model:
         be standardised (mfc.preprocess.Preprocessing.transform).
         """
         outputs = self._outputs(X)
-        if note is not None and _not_finite(outputs):
-            note(f"{_not_finite(outputs)} not finite: their features lie far outside the "
-                 "training data's, and overflow")
+        if note is not None and (overflowed := _not_finite(outputs)):
+            note(f"{overflowed} not finite: their features lie far outside the training "
+                 "data's, and overflow")
         found = {name: self._predicted(name, value) for name, value in outputs.items()}
         return _one_or_all(found)
 
@@ -466,10 +466,9 @@ class Model:
         loss = float(values[self.loss])
         if output is None:
             return metrics.Evaluation(rows, loss, self.loss)
-        if _not_finite({output: values[output]}):
-            raise ValueError(f"{_not_finite({output: values[output]})} not finite (their "
-                             "features lie far outside the training data's, and overflow): "
-                             "the metrics cannot be computed")
+        if overflowed := _not_finite({output: values[output]}):
+            raise ValueError(f"{overflowed} not finite (their features lie far outside the "
+                             "training data's, and overflow): the metrics cannot be computed")
         truth = feed[against]
         if not self._classifier(output):
             return metrics.Evaluation(rows, loss, self.loss, output, "regression",
