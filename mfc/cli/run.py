@@ -381,7 +381,7 @@ class _Progress:
     def close(self) -> None:
         """Clear the bar; print the last epoch's line if --every skipped it (a run that
         stopped early or was interrupted)."""
-        self._clear()
+        self.clear()
         if self.unprinted is not None:
             _print_unless_closed(self.unprinted.line())
             self.unprinted = None
@@ -389,7 +389,7 @@ class _Progress:
     def report(self, epoch) -> None:
         self.unprinted = None
         if self.every and (epoch.number % self.every == 0 or epoch.number >= self.epochs):
-            self._clear()
+            self.clear()
             _print_unless_closed(epoch.line())
         elif self.every:
             self.unprinted = epoch
@@ -415,9 +415,6 @@ class _Progress:
 
     def clear(self) -> None:
         """Clear the bar (before other news on stderr)."""
-        self._clear()
-
-    def _clear(self) -> None:
         if self.shown:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
